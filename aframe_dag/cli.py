@@ -1,0 +1,125 @@
+"""The `aframe-dag` command line: thin shells over library functions; errors become one line and exit 2."""
+
+from __future__ import annotations
+
+import sys
+import traceback
+
+import click
+
+from . import __version__
+from .errors import UserError
+
+_set_option = click.option(
+    "--set", "overrides", multiple=True, metavar="SECTION.KEY=VALUE", help="Override a config key (repeatable)."
+)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="aframe-dag")
+@click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
+def cli(debug: bool) -> None:
+    """Run the aframe gravitational-wave search as an HTCondor DAGMan workflow.
+
+    \b
+    aframe-dag init sandbox --directory ~/runs/first
+    source ~/runs/first/run.sh
+    aframe-dag build ~/runs/first/run.ini
+    condor_submit_dag $AFRAME_CONDOR_DIR/aframe.dag     (or: aframe-dag run $AFRAME_CONDOR_DIR)
+    """
+
+
+@cli.command()
+@click.argument("kind", type=click.Choice(["sandbox", "tune"]))
+@click.option("--directory", "-d", required=True, type=click.Path(file_okay=False), help="Run directory to set up.")
+@click.option("--s3-bucket", metavar="s3://BUCKET[/PREFIX]", help="Keep training data and runs on S3; train on Kubernetes.")
+@click.option("--site", default="ldg", show_default=True, help="Site profile: ldg, osg, local (no accounting).")
+@click.option("--device", type=click.Choice(["cuda", "cpu"]), default="cuda", show_default=True,
+              help="cpu: no stage requests a GPU.")
+@click.option("--name", help="Run name (default: from the directory name).")
+@click.option("--force", is_flag=True, help="Replace existing files (the old ones are kept as NAME.~N~).")
+def init(kind, directory, s3_bucket, site, device, name, force) -> None:
+    """Write run.ini, train.yaml and run.sh for a new run in DIRECTORY."""
+    from .init import init_run
+
+    files = init_run(kind, directory, s3_bucket=s3_bucket, site=site, device=device, name=name, force=force)
+    for path in files.values():
+        click.echo(f"wrote {path}")
+    run_sh, run_ini = files["run.sh"], files["run.ini"]
+    click.echo(f"\nnext:\n  source {run_sh}\n  aframe-dag build {run_ini}")
+
+
+@cli.group()
+def config() -> None:
+    """Inspect configuration: the resolved values of a run.ini, or the reference of every key."""
+
+
+@config.command("show")
+@click.argument("run_ini", type=click.Path(dir_okay=False))
+@_set_option
+def config_show(run_ini, overrides) -> None:
+    """Print RUN_INI resolved: every key with its final value."""
+    from .config import load_config, resolved_text
+
+    click.echo(resolved_text(load_config(run_ini, overrides)), nl=False)
+
+
+@config.command("docs")
+def config_docs() -> None:
+    """Print every config key with its default, unit and meaning."""
+    from .config import docs_text
+
+    click.echo(docs_text(), nl=False)
+
+
+def _pending(name: str, issue: int, summary: str) -> click.Command:
+    """A command that later work fills in: it says so and exits 2 rather than pretending."""
+
+    @click.pass_context
+    def command(ctx, args) -> None:
+        raise UserError(f"'aframe-dag {name}' is not implemented yet (issue {issue})")
+
+    return click.Command(
+        name, callback=command, help=f"{summary} (not implemented yet: issue {issue})", short_help=summary,
+        params=[click.Argument(["args"], nargs=-1, type=click.UNPROCESSED)],
+        context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
+    )
+
+
+for _name, _issue, _summary in [
+    ("build", 4, "Plan and render the DAG and submit files for a run.ini"),
+    ("check", 4, "Lint a rendered run directory"),
+    ("graph", 4, "Draw the DAG"),
+    ("node-check", 4, "PRE script: skip a node whose outputs are done"),
+    ("run", 5, "Run a rendered DAG on this machine"),
+    ("status", 5, "Show a run's progress from its files"),
+    ("why", 5, "Explain why a node failed or is held"),
+    ("resubmit", 5, "Resubmit a DAG from its rescue file"),
+]:
+    cli.add_command(_pending(_name, _issue, _summary))
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console entry point: UserError -> one line, exit 2; other errors -> one line, exit 1 (--debug: traceback)."""
+    args = sys.argv[1:] if argv is None else argv
+    debug = "--debug" in args[: args.index("--") if "--" in args else len(args)]
+    try:
+        code = cli.main(args, prog_name="aframe-dag", standalone_mode=False)
+    except click.ClickException as exc:
+        exc.show()
+        code = exc.exit_code
+    except click.Abort:
+        click.echo("aborted", err=True)
+        code = 1
+    except UserError as exc:
+        if debug:
+            traceback.print_exc()
+        click.echo(f"aframe-dag: error: {exc}", err=True)
+        code = exc.exit_code
+    except Exception as exc:  # an unexpected failure is a bug: say so briefly, trace on request
+        if debug:
+            traceback.print_exc()
+        click.echo(f"aframe-dag: internal error: {type(exc).__name__}: {exc} (rerun with --debug for the traceback)",
+                   err=True)
+        code = 1
+    sys.exit(code or 0)

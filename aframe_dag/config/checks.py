@@ -1,0 +1,81 @@
+"""Checks across keys: a config whose values are each fine but impossible together."""
+
+from __future__ import annotations
+
+from ..errors import ConfigError
+
+
+def _require(condition: bool, message: str, config, section: str, key: str) -> None:
+    if not condition:
+        raise ConfigError(message, config.path, section, key)
+
+
+def _check_data(config) -> None:
+    data = config["data"]
+    nyquist = data["sample_rate"] / 2
+    _require(data["train_stop"] > data["train_start"], "must be after train_start", config, "data", "train_stop")
+    _require(data["test_stop"] > data["train_stop"], "must be after train_stop", config, "data", "test_stop")
+    _require(data["highpass"] < nyquist, f"must be below the Nyquist frequency {nyquist:g} Hz",
+             config, "data", "highpass")
+    if data["lowpass"] is not None:
+        _require(data["highpass"] < data["lowpass"] < nyquist,
+                 f"must lie between highpass and the Nyquist frequency {nyquist:g} Hz", config, "data", "lowpass")
+    for kind in ("train", "test"):
+        key = f"min_{kind}_segment_length"
+        _require(data[key] <= data["max_segment_length"], "must not exceed max_segment_length", config, "data", key)
+        _require(data["kernel_length"] + data["fduration"] < data[key],
+                 f"kernel_length + fduration must be shorter than {key} ({data[key]} s)",
+                 config, "data", "kernel_length")
+    if data["source"] == "frames":
+        _require(data["channels"] is not None and len(data["channels"]) == len(data["ifos"]),
+                 "the frames source needs one channel per ifo", config, "data", "channels")
+
+
+def _check_waveforms(config) -> None:
+    waveforms, data = config["waveforms"], config["data"]
+    _require(waveforms["right_pad"] < waveforms["duration"], "must be shorter than duration",
+             config, "waveforms", "right_pad")
+    _require(data["kernel_length"] <= waveforms["duration"],
+             f"must not exceed [waveforms] duration ({waveforms['duration']:g} s)", config, "data", "kernel_length")
+    _require(waveforms["minimum_frequency"] < data["sample_rate"] / 2, "must be below the Nyquist frequency",
+             config, "waveforms", "minimum_frequency")
+
+
+def _check_testing(config) -> None:
+    testing, ifos = config["testing"], config["data"]["ifos"]
+    _require(len(testing["shifts"]) == len(ifos), f"needs one shift per ifo ({len(ifos)})",
+             config, "testing", "shifts")
+    _require(config["infer"]["fftlength"] <= config["infer"]["psd_length"], "must not exceed psd_length",
+             config, "infer", "fftlength")
+
+
+def _check_condor(config) -> None:
+    condor = config["condor"]
+    if condor["require_accounting"]:
+        _require(bool(condor["accounting_group"]),
+                 f"must be set for site '{condor['site']}' (e.g. ligo.dev.o4.cbc.allsky.aframe; "
+                 "see the accounting tag list of your pool), or use site = local",
+                 config, "condor", "accounting_group")
+    if condor["universe"] == "container":
+        _require(bool(condor["container_image"]), "must be set when universe = container",
+                 config, "condor", "container_image")
+
+
+def _check_training(config) -> None:
+    if config["tune"]["enabled"]:
+        _require(bool(config["tune"]["space"]), "must list at least one parameter when tuning",
+                 config, "tune", "space")
+        _require(config["train"]["remote"] == "none", "tuning runs on the pool; remote training needs enabled = false",
+                 config, "train", "remote")
+    if config["train"]["remote"] == "kubernetes":
+        _require(bool(config["kubernetes"]["image"]), "must be set when [train] remote = kubernetes",
+                 config, "kubernetes", "image")
+        for key in ("train_data_dir", "train_run_dir"):
+            _require(config["run"][key].startswith("s3://"), "must be an s3:// URL when training on Kubernetes",
+                     config, "run", key)
+
+
+def check_config(config) -> None:
+    """Raise ConfigError for the first impossible combination of values."""
+    for check in (_check_data, _check_waveforms, _check_testing, _check_condor, _check_training):
+        check(config)

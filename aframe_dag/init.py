@@ -1,0 +1,105 @@
+"""`aframe-dag init`: a run directory's run.ini, train.yaml and run.sh from the shipped configs."""
+
+from __future__ import annotations
+
+import os
+import re
+from importlib import resources
+from pathlib import Path
+
+from .errors import UserError
+from .inifile import set_value
+from .templating import environment
+
+KINDS = ("sandbox", "tune")
+S3_URL = re.compile(r"s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/[A-Za-z0-9._/-]*)?")
+
+
+def _shipped(name: str) -> str:
+    return (resources.files("aframe_dag") / "configs" / name).read_text()
+
+
+def run_directories(directory: Path, s3_bucket: str | None) -> dict[str, str]:
+    """The AFRAME_* directories of a run: all under DIR, training data and runs on S3 when asked."""
+    remote = s3_bucket.rstrip("/") if s3_bucket else None
+    return {
+        "AFRAME_TRAIN_DATA_DIR": f"{remote}/data/train" if remote else str(directory / "data" / "train"),
+        "AFRAME_TEST_DATA_DIR": str(directory / "data" / "test"),
+        "AFRAME_TRAIN_RUN_DIR": f"{remote}/training" if remote else str(directory / "training"),
+        "AFRAME_CONDOR_DIR": str(directory / "condor"),
+        "AFRAME_RESULTS_DIR": str(directory / "results"),
+        "AFRAME_TMPDIR": str(directory / "tmp"),
+    }
+
+
+def run_ini_text(kind: str, name: str, site: str, device: str, s3_bucket: str | None) -> str:
+    """The shipped config for `kind`, set up for this site, device and storage."""
+    text = _shipped("sandbox.ini") + (_shipped("tune.ini") if kind == "tune" else "")
+    text = set_value(text, "run", "name", name)
+    text = set_value(text, "run", "device", device)
+    text = set_value(text, "condor", "site", site)
+    if s3_bucket:
+        text = set_value(text, "train", "remote", "kubernetes")
+        text += (
+            "\n[s3]\n"
+            "# Empty endpoint: AWS. For another S3 service (e.g. Nautilus) give its URL.\n"
+            "endpoint_url =\n"
+            "credentials_file = $HOME/.aws/credentials\n"
+            "profile = default\n"
+            "\n[kubernetes]\n"
+            "# An image with aframe-dag[train] installed; training cannot start without it.\n"
+            "image =\n"
+            "namespace =\n"
+        )
+    return text
+
+
+def _backup_name(path: Path) -> Path:
+    number = 1
+    while path.with_name(f"{path.name}.~{number}~").exists():
+        number += 1
+    return path.with_name(f"{path.name}.~{number}~")
+
+
+def init_run(kind: str, directory, s3_bucket: str | None = None, site: str = "ldg", device: str = "cuda",
+             name: str | None = None, force: bool = False) -> dict[str, Path]:
+    """Write run.ini, train.yaml and run.sh into DIR; existing files are kept (with force: backed up)."""
+    if kind not in KINDS:
+        raise UserError(f"unknown run kind '{kind}': choose {' or '.join(KINDS)}")
+    if s3_bucket is not None and not S3_URL.fullmatch(s3_bucket):
+        raise UserError(f"--s3-bucket '{s3_bucket}': expected s3://bucket[/prefix]")
+    directory = Path(directory).expanduser().absolute()
+    if directory.exists() and not directory.is_dir():
+        raise UserError(f"--directory {directory}: exists and is not a directory")
+    name = name or re.sub(r"[^a-z0-9-]+", "-", directory.name.lower()).strip("-")[:40] or "aframe"
+    directories = run_directories(directory, s3_bucket)
+    files = {
+        directory / "run.ini": run_ini_text(kind, name, site, device, s3_bucket),
+        directory / "train.yaml": _shipped("train.yaml"),
+        directory / "run.sh": environment().get_template("run.sh.j2").render(
+            name=name, kind=kind, directories=directories, run_ini=directory / "run.ini",
+            condor_dir=directories["AFRAME_CONDOR_DIR"],
+            dag=Path(directories["AFRAME_CONDOR_DIR"]) / "aframe.dag",
+        ),
+    }
+    existing = [path for path in files if path.exists()]
+    if existing and not force:
+        names = ", ".join(path.name for path in existing)
+        raise UserError(f"{directory}: {names} already exist; nothing written (use --force to replace them, "
+                        "keeping backups)")
+    directory.mkdir(parents=True, exist_ok=True)
+    temporaries = {}
+    try:
+        for path, text in files.items():
+            temporary = path.with_name(f".{path.name}.init-{os.getpid()}")
+            temporary.write_text(text)
+            temporary.chmod(0o755 if path.suffix == ".sh" else 0o644)
+            temporaries[path] = temporary
+        for path in existing:
+            os.link(path, _backup_name(path))
+        for path, temporary in temporaries.items():
+            os.replace(temporary, path)
+    finally:
+        for temporary in temporaries.values():
+            temporary.unlink(missing_ok=True)
+    return {"run.ini": directory / "run.ini", "train.yaml": directory / "train.yaml", "run.sh": directory / "run.sh"}

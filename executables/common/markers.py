@@ -1,0 +1,76 @@
+"""Done-markers: the JSON record a finished node leaves so the PRE script can skip it on a rerun.
+
+The format is read by ``aframe-node-check`` with the standard library alone, so this module stays stdlib-only:
+
+    {"finished": "2026-11-25T12:00:00Z", "hash": "<node hash>", "host": "<hostname>", "node": "<node name>",
+     "outputs": [{"path": "/abs/file", "size": 123}, {"path": "/abs/dir", "size": 456, "files": 7}], ...extra}
+
+Keys are sorted, the indent is 1 and the file ends with a newline. ``size`` is in bytes; for a directory it is the
+total over the regular files below it and ``files`` counts them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+from collections.abc import Iterable, Mapping
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from executables.common.atomic import atomic_file
+
+_RESERVED = frozenset({"finished", "hash", "host", "node", "outputs"})
+
+
+def _describe_output(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Record an output's absolute path and size; a missing output means the node has a bug."""
+    output = Path(path).absolute()
+    if output.is_file():
+        return {"path": str(output), "size": output.stat().st_size}
+    if output.is_dir():
+        sizes = [
+            Path(directory, name).stat().st_size
+            for directory, _, names in os.walk(output)
+            for name in names
+            if Path(directory, name).is_file()
+        ]
+        return {"path": str(output), "size": sum(sizes), "files": len(sizes)}
+    raise RuntimeError(f"{output}: the node returned this output but it does not exist")
+
+
+def write_done_marker(
+    marker_path: str | os.PathLike[str],
+    node: str,
+    outputs: Iterable[str | os.PathLike[str]],
+    node_hash: str,
+    extra: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Atomically write the marker for ``node`` and return what was written."""
+    extra = dict(extra or {})
+    clash = _RESERVED & extra.keys()
+    if clash:
+        raise ValueError(f"extra marker keys {sorted(clash)} would overwrite the marker's own fields")
+    record = {
+        **extra,
+        "node": node,
+        "hash": node_hash,
+        "outputs": [_describe_output(output) for output in outputs],
+        "finished": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "host": socket.gethostname(),
+    }
+    with atomic_file(marker_path, "w") as handle:
+        json.dump(record, handle, sort_keys=True, indent=1)
+        handle.write("\n")
+    return record
+
+
+def read_done_marker(path: str | os.PathLike[str]) -> dict[str, Any] | None:
+    """Return a marker's record, or None when there is none or it cannot be read (the node is then not done)."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            record = json.load(handle)
+    except (OSError, ValueError):
+        return None
+    return record if isinstance(record, dict) else None

@@ -1,0 +1,28 @@
+"""Fixtures for the light layer: a run environment with the AFRAME_* directories under tmp_path."""
+
+import shutil
+from importlib import resources
+
+import pytest
+
+from aframe_dag.init import run_directories
+
+CONFIGS = resources.files("aframe_dag") / "configs"
+
+
+@pytest.fixture
+def run_env(tmp_path, monkeypatch):
+    """The AFRAME_* variables that run.sh would export, pointing under tmp_path."""
+    for variable, value in run_directories(tmp_path, None).items():
+        monkeypatch.setenv(variable, value)
+    return tmp_path
+
+
+@pytest.fixture
+def sandbox_ini(run_env):
+    """A copy of the shipped sandbox config (local site) and its train.yaml in tmp_path."""
+    shutil.copy(CONFIGS / "train.yaml", run_env / "train.yaml")
+    text = (CONFIGS / "sandbox.ini").read_text().replace("site = ldg", "site = local")
+    path = run_env / "run.ini"
+    path.write_text(text)
+    return path

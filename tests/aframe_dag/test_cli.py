@@ -1,0 +1,113 @@
+"""The command line as a user meets it: exit codes, one-line errors, tracebacks only with --debug."""
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from aframe_dag import __version__
+from aframe_dag.config.schema import SECTIONS
+
+AFRAME_DAG = shutil.which("aframe-dag", path=str(Path(sys.executable).parent)) or "aframe-dag"
+
+
+def aframe_dag(*args, env=None, cwd=None):
+    """Run the installed console script, as a user would."""
+    return subprocess.run([AFRAME_DAG, *map(str, args)], capture_output=True, text=True, env=env, cwd=cwd)
+
+
+def assert_user_error(result, message):
+    assert result.returncode == 2, result
+    assert result.stderr.startswith("aframe-dag: error: ") and message in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in result.stderr
+
+
+def test_help_lists_every_command():
+    result = aframe_dag("--help")
+    assert result.returncode == 0
+    for command in ["init", "build", "check", "graph", "run", "status", "why", "resubmit", "config", "node-check"]:
+        assert f"  {command} " in result.stdout
+
+
+def test_version():
+    assert aframe_dag("--version").stdout.strip() == f"aframe-dag, version {__version__}"
+
+
+@pytest.mark.parametrize("command, issue", [("build", 4), ("check", 4), ("run", 5), ("status", 5)])
+def test_commands_not_built_yet_say_so(command, issue, tmp_path):
+    result = aframe_dag(command, tmp_path / "run.ini", "--workers", "2")
+    assert_user_error(result, f"'aframe-dag {command}' is not implemented yet (issue {issue})")
+
+
+def test_node_check_script_is_not_built_yet():
+    result = subprocess.run([str(Path(AFRAME_DAG).with_name("aframe-node-check")), "dir", "node"],
+                            capture_output=True, text=True)
+    assert result.returncode == 2 and "not implemented yet (issue 4)" in result.stderr
+
+
+def test_init_then_config_show(tmp_path):
+    run = tmp_path / "run"
+    result = aframe_dag("init", "sandbox", "--directory", run, "--site", "local", "--device", "cpu")
+    assert result.returncode == 0, result.stderr
+    assert f"source {run}/run.sh" in result.stdout
+    env = dict(os.environ, **{f"AFRAME_{n}": str(run / n.lower()) for n in
+                              ["TRAIN_DATA_DIR", "TEST_DATA_DIR", "TRAIN_RUN_DIR", "CONDOR_DIR", "RESULTS_DIR", "TMPDIR"]})
+    shown = aframe_dag("config", "show", run / "run.ini", "--set", "testing.Tb=1000", env=env)
+    assert shown.returncode == 0, shown.stderr
+    assert "\nTb = 1000\n" in shown.stdout
+    assert f"\ncondor_dir = {run}/condor_dir\n" in shown.stdout
+    assert "\n[stage:infer]\nrequest_cpus = 4\n" in shown.stdout
+
+
+@pytest.mark.parametrize("args, message", [
+    (["config", "show", "missing.ini"], "missing.ini: cannot read: No such file or directory"),
+    (["config", "show", "run.ini", "--set", "data.ifos"], "--set 'data.ifos': expected section.key=value"),
+    (["init", "sandbox", "--directory", "r", "--s3-bucket", "bucket"], "expected s3://bucket[/prefix]"),
+])
+def test_bad_input_is_one_line_and_exit_2(tmp_path, args, message):
+    (tmp_path / "run.ini").write_text("[run]\n")
+    assert_user_error(aframe_dag(*args, cwd=tmp_path), message)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run.ini"]
+
+
+def test_config_error_in_a_file(tmp_path):
+    (tmp_path / "run.ini").write_text("[data]\nkernel_lenght = 2\n")
+    assert_user_error(aframe_dag("config", "show", tmp_path / "run.ini"),
+                      f"{tmp_path}/run.ini: [data] kernel_lenght: unknown key (did you mean 'kernel_length'?)")
+
+
+def test_init_into_existing_run_refuses(tmp_path):
+    assert aframe_dag("init", "sandbox", "-d", tmp_path).returncode == 0
+    before = {p: p.read_bytes() for p in tmp_path.iterdir()}
+    assert_user_error(aframe_dag("init", "tune", "-d", tmp_path), "already exist; nothing written")
+    assert {p: p.read_bytes() for p in tmp_path.iterdir()} == before
+
+
+def test_debug_shows_the_traceback(tmp_path):
+    result = aframe_dag("--debug", "config", "show", tmp_path / "missing.ini")
+    assert result.returncode == 2
+    assert "Traceback" in result.stderr and "cannot read" in result.stderr
+
+
+def test_usage_errors_exit_2():
+    result = aframe_dag("init", "galaxy", "--directory", "x")
+    assert result.returncode == 2 and "Invalid value" in result.stderr
+
+
+def test_config_docs_documents_every_key():
+    docs = aframe_dag("config", "docs").stdout
+    for section, keys in SECTIONS.items():
+        assert f"[{section}]" in docs
+        for key, spec in keys.items():
+            assert f"\n{key} =" in docs and spec.doc in docs
+
+
+def test_readme_config_reference_is_current():
+    """README's key reference is `config docs` verbatim; `make docs` refreshes it."""
+    from scripts.readme_config import README, block
+
+    assert block() in README.read_text()
