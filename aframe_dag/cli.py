@@ -72,6 +72,59 @@ def config_docs() -> None:
     click.echo(docs_text(), nl=False)
 
 
+@cli.command()
+@click.argument("run_ini", type=click.Path(dir_okay=False))
+@_set_option
+@click.option("--outdir", type=click.Path(file_okay=False), help="Condor dir to write (default: [run] condor_dir).")
+@click.option("--segments", "segments_file", type=click.Path(dir_okay=False),
+              help="Segments where real data exist ('start stop' or segwizard lines); cached in the condor dir.")
+@click.option("--force", is_flag=True, help="Replace a different DAG already in the condor dir.")
+@click.option("--dry-run", is_flag=True, help="Plan and check, print the summary, write nothing.")
+@click.option("--submit", is_flag=True, help="Submit the DAG to the schedd after building it.")
+def build(run_ini, overrides, outdir, segments_file, force, dry_run, submit) -> None:
+    """Plan RUN_INI and write aframe.dag, the submit files and run.ini.resolved to the condor dir."""
+    from .build import build as build_run
+    from .report import build_report
+
+    result = build_run(run_ini, overrides, outdir=outdir, segments_file=segments_file, force=force, dry_run=dry_run)
+    click.echo(build_report(result, dry_run))
+    if submit and not dry_run:
+        from .submit import submit_dag
+
+        click.echo(submit_dag(result.condor_dir, result.workflow.name))
+
+
+@cli.command("node-check")
+@click.argument("condor_dir", type=click.Path(file_okay=False))
+@click.argument("node")
+@click.argument("node_hash", required=False)
+def node_check(condor_dir, node, node_hash) -> None:
+    """Say whether NODE is done (its PRE script would skip it): exit 99 when done, 0 when it must run."""
+    from .nodecheck import SKIP, why_not_done
+    from .rundir import node_hash_in_dag
+
+    node_hash = node_hash or node_hash_in_dag(condor_dir, node)
+    reason = why_not_done(condor_dir, node, node_hash)
+    click.echo(f"{node}: done" if reason is None else f"{node}: must run: {reason}")
+    raise SystemExit(SKIP if reason is None else 0)
+
+
+@cli.command()
+@click.argument("condor_dir", type=click.Path(file_okay=False))
+@click.option("--output", "-o", type=click.Path(dir_okay=False), help="Picture to write (.png, .svg, .pdf or .dot).")
+@click.option("--every-node", is_flag=True, help="One box per node instead of one per stage.")
+def graph(condor_dir, output, every_node) -> None:
+    """Draw the DAG of CONDOR_DIR (graphviz's dot makes PNG/SVG; without it, the .dot source is written)."""
+    from pathlib import Path
+
+    from .graph import draw
+    from .rundir import load_dag
+
+    wanted = Path(output or Path(condor_dir) / "aframe-graph.png")
+    written = draw(load_dag(condor_dir), wanted, every_node)
+    click.echo(f"wrote {written}" + ("" if written == wanted else " (graphviz's dot is not installed: render it elsewhere)"))
+
+
 def _pending(name: str, issue: int, summary: str) -> click.Command:
     """A command that later work fills in: it says so and exits 2 rather than pretending."""
 
@@ -87,10 +140,7 @@ def _pending(name: str, issue: int, summary: str) -> click.Command:
 
 
 for _name, _issue, _summary in [
-    ("build", 4, "Plan and render the DAG and submit files for a run.ini"),
     ("check", 4, "Lint a rendered run directory"),
-    ("graph", 4, "Draw the DAG"),
-    ("node-check", 4, "PRE script: skip a node whose outputs are done"),
     ("run", 5, "Run a rendered DAG on this machine"),
     ("status", 5, "Show a run's progress from its files"),
     ("why", 5, "Explain why a node failed or is held"),

@@ -13,7 +13,7 @@ def _line(key: str, text: str) -> str:
 
 def resolved_text(config: Config, versions: dict[str, str] | None = None) -> str:
     """Every key with its final value; loading this text again gives the same config."""
-    lines = [f"# Resolved from {config.path}"]
+    lines = ["# Every key of this run with its final value: `aframe-dag build` on this file rebuilds the same DAG."]
     lines += [f"# {name} {version}" for name, version in sorted((versions or {}).items())]
     for section in all_sections():
         lines += ["", f"[{section}]"]

@@ -19,25 +19,20 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from aframe_dag.nodecheck import describe_output, read_done_marker
 from executables.common.atomic import atomic_file
+
+__all__ = ["write_done_marker", "read_done_marker"]
 
 _RESERVED = frozenset({"finished", "hash", "host", "node", "outputs"})
 
 
 def _describe_output(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Record an output's absolute path and size; a missing output means the node has a bug."""
-    output = Path(path).absolute()
-    if output.is_file():
-        return {"path": str(output), "size": output.stat().st_size}
-    if output.is_dir():
-        sizes = [
-            Path(directory, name).stat().st_size
-            for directory, _, names in os.walk(output)
-            for name in names
-            if Path(directory, name).is_file()
-        ]
-        return {"path": str(output), "size": sum(sizes), "files": len(sizes)}
-    raise RuntimeError(f"{output}: the node returned this output but it does not exist")
+    described = describe_output(path)
+    if described is None:
+        raise RuntimeError(f"{Path(path).absolute()}: the node returned this output but it does not exist")
+    return described
 
 
 def write_done_marker(
@@ -64,13 +59,3 @@ def write_done_marker(
         json.dump(record, handle, sort_keys=True, indent=1)
         handle.write("\n")
     return record
-
-
-def read_done_marker(path: str | os.PathLike[str]) -> dict[str, Any] | None:
-    """Return a marker's record, or None when there is none or it cannot be read (the node is then not done)."""
-    try:
-        with open(path, encoding="utf-8") as handle:
-            record = json.load(handle)
-    except (OSError, ValueError):
-        return None
-    return record if isinstance(record, dict) else None

@@ -1,6 +1,7 @@
 """Fixtures for the light layer: a run environment with the AFRAME_* directories under tmp_path."""
 
 import shutil
+from pathlib import Path
 from importlib import resources
 
 import pytest
@@ -8,6 +9,7 @@ import pytest
 from aframe_dag.init import run_directories
 
 CONFIGS = resources.files("aframe_dag") / "configs"
+DATA = Path(__file__).resolve().parents[1] / "data"
 
 
 @pytest.fixture
@@ -25,4 +27,13 @@ def sandbox_ini(run_env):
     text = (CONFIGS / "sandbox.ini").read_text().replace("site = ldg", "site = local")
     path = run_env / "run.ini"
     path.write_text(text)
+    return path
+
+
+@pytest.fixture
+def micro_ini(run_env):
+    """The tests' micro run config (tests/data/micro.ini) with the shipped train.yaml beside it."""
+    shutil.copy(CONFIGS / "train.yaml", run_env / "train.yaml")
+    path = run_env / "micro.ini"
+    shutil.copy(DATA / "micro.ini", path)
     return path

@@ -37,16 +37,10 @@ def test_version():
     assert aframe_dag("--version").stdout.strip() == f"aframe-dag, version {__version__}"
 
 
-@pytest.mark.parametrize("command, issue", [("build", 4), ("check", 4), ("run", 5), ("status", 5)])
+@pytest.mark.parametrize("command, issue", [("run", 5), ("status", 5), ("why", 5), ("resubmit", 5)])
 def test_commands_not_built_yet_say_so(command, issue, tmp_path):
     result = aframe_dag(command, tmp_path / "run.ini", "--workers", "2")
     assert_user_error(result, f"'aframe-dag {command}' is not implemented yet (issue {issue})")
-
-
-def test_node_check_script_is_not_built_yet():
-    result = subprocess.run([str(Path(AFRAME_DAG).with_name("aframe-node-check")), "dir", "node"],
-                            capture_output=True, text=True)
-    assert result.returncode == 2 and "not implemented yet (issue 4)" in result.stderr
 
 
 def test_init_then_config_show(tmp_path):

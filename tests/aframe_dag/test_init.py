@@ -41,7 +41,7 @@ def test_init_writes_a_loadable_run(tmp_path, monkeypatch, kind):
 def test_run_sh_ends_with_build_submit_and_local_alternative(tmp_path):
     text = init_run("sandbox", tmp_path / "r")["run.sh"].read_text()
     tail = [line for line in text.splitlines() if line and not line.startswith("export")][-3:]
-    assert tail[0] == f"condor_submit_dag {tmp_path}/r/condor/aframe.dag"
+    assert tail[0] == f"condor_submit_dag -batch-name r {tmp_path}/r/condor/aframe.dag"
     assert tail[-1] == f"# aframe-dag run {tmp_path}/r/condor --workers 5 --gpus 0,1"
     assert f"aframe-dag build {tmp_path}/r/run.ini" in text
 

@@ -1,0 +1,111 @@
+"""`aframe-dag build`: config -> plan -> files in the condor dir, written whole or not at all."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+
+from .config import load_config, resolved_text
+from .dagfile import apply_rescue, parse_dag, rescue_files
+from .errors import UserError
+from .plan import Workflow, plan
+from .plan.segments import read_segments
+from .render import DAG_FILE, find_bin_dir, render
+
+RESOLVED = "run.ini.resolved"
+SEGMENT_CACHE = "segments.txt"
+VERSIONED = ("aframe-dag", "htcondor", "click", "jinja2", "igwn-segments")
+
+
+@dataclass
+class BuildResult:
+    """What a build planned and what it did with the condor dir."""
+
+    workflow: Workflow
+    condor_dir: Path
+    files: dict[str, str]
+    written: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def package_versions() -> dict[str, str]:
+    """Versions recorded in run.ini.resolved, so a rebuild can be matched to its environment."""
+    return {name: metadata.version(name) for name in VERSIONED}
+
+
+def _segments(config, segments_file, condor_dir: Path):
+    """The available-data segment list: from --segments (then cached in the condor dir) or the cache."""
+    if config["data"]["source"] == "simulated":
+        return None, None
+    if segments_file is not None:
+        return read_segments(segments_file), Path(segments_file).read_text()
+    cache = condor_dir / SEGMENT_CACHE
+    return (read_segments(cache), cache.read_text()) if cache.exists() else (None, None)
+
+
+def _write(path: Path, text: str) -> None:
+    temporary = path.with_name(f".{path.name}.build-{os.getpid()}")
+    temporary.write_text(text)
+    if path.suffix == ".sh":
+        temporary.chmod(0o755)
+    os.replace(temporary, path)
+
+
+def _rescue_note(condor_dir: Path, files: dict[str, str]) -> str | None:
+    """After a forced rebuild: does the newest rescue file still fit the new DAG?"""
+    rescues = rescue_files(condor_dir / DAG_FILE)
+    if not rescues:
+        return None
+    dag = parse_dag(files[DAG_FILE], condor_dir / DAG_FILE)
+    try:
+        apply_rescue(dag, rescues[-1])
+    except ValueError as exc:
+        return f"{rescues[-1].name} names nodes the new DAG lacks ({exc}); resubmitting would fail"
+    return f"{rescues[-1].name} still applies: its DONE nodes all exist in the new DAG"
+
+
+def _refusal(condor_dir: Path, files: dict[str, str], force: bool) -> str | None:
+    dag = condor_dir / DAG_FILE
+    if not dag.exists() or force:
+        return None
+    if all((condor_dir / name).exists() and (condor_dir / name).read_text() == text for name, text in files.items()):
+        return None
+    running = " (and aframe.dag.lock says DAGMan may be running it)" if (condor_dir / f"{DAG_FILE}.lock").exists() else ""
+    return (f"{condor_dir} already holds a different DAG{running}; nothing written. Use --force to replace it "
+            "(node names stay the same, so an existing rescue file still applies), or --outdir for a new one")
+
+
+def build(run_ini, overrides=(), outdir=None, segments_file=None, force=False, dry_run=False) -> BuildResult:
+    """Plan and render a run; unless dry_run, write its condor dir (refusing to replace a different DAG)."""
+    overrides = list(overrides) + ([f"run.condor_dir={Path(outdir).absolute()}"] if outdir else [])
+    config = load_config(run_ini, overrides)
+    condor_dir = Path(config["run"]["condor_dir"])
+    available, segment_text = _segments(config, segments_file, condor_dir)
+    workflow = plan(config, available)
+    files = render(workflow, config["condor"], find_bin_dir())
+    files[RESOLVED] = resolved_text(config, package_versions())
+    if segment_text is not None:
+        files[SEGMENT_CACHE] = segment_text
+    result = BuildResult(workflow, condor_dir, files)
+    if dry_run:
+        return result
+    refusal = _refusal(condor_dir, files, force)
+    if refusal:
+        raise UserError(refusal)
+    try:
+        for directory in (condor_dir, condor_dir / "logs", condor_dir / "done"):
+            directory.mkdir(parents=True, exist_ok=True)
+        # The DAG goes last: until it is replaced, the old one and its submit files stay a consistent pair.
+        for name in sorted(files, key=lambda name: name == DAG_FILE):
+            path = condor_dir / name
+            if not path.exists() or path.read_text() != files[name]:
+                _write(path, files[name])
+                result.written.append(name)
+    except OSError as exc:
+        raise UserError(f"cannot write the condor dir: {exc.filename}: {exc.strerror}") from None
+    note = _rescue_note(condor_dir, files) if force else None
+    if note:
+        result.notes.append(note)
+    return result

@@ -1,0 +1,70 @@
+"""Config -> Workflow: every node of the run, a pure function of the config (and the segment list)."""
+
+from __future__ import annotations
+
+from ..errors import ConfigError
+from ..timeslides import Unreachable, bundle, plan_branches
+from .analysis import aggregate_node, infer_nodes, summary_node, sv_node
+from .data import background_nodes, injection_nodes, training_waveform_nodes, validation_waveform_nodes
+from .layout import Layout
+from .model import Node, Stage, Workflow, link
+from .segments import analysis_segments, chunks
+from .stages import category_limits, make_stage
+from .training import export_node, training_nodes
+
+__all__ = ["plan", "Workflow", "Node", "Stage", "Layout"]
+
+
+def _files(config, kind: str, available) -> list[tuple[int, int]]:
+    data = config["data"]
+    files = chunks(analysis_segments(config, kind, available), data["max_segment_length"],
+                   data[f"min_{kind}_segment_length"])
+    if not files:
+        raise ConfigError(f"no {kind}ing segment is at least min_{kind}_segment_length long",
+                          config.path, "data", f"min_{kind}_segment_length")
+    return files
+
+
+def _branches(config, test_files):
+    data, testing = config["data"], config["testing"]
+    try:
+        return plan_branches(
+            test_files, testing["shifts"], dead_time=config["infer"]["psd_length"],
+            minimum=data["kernel_length"] + data["fduration"], Tb=testing["Tb"],
+            num_injections=testing["num_injections"], spacing=testing["spacing"], buffer=testing["buffer"],
+        )
+    except Unreachable as exc:
+        raise ConfigError(f"Tb or num_injections cannot be reached with the testing data: {exc}; "
+                          "lower them or lengthen the testing span", config.path, "testing") from None
+
+
+def plan(config, available=None) -> Workflow:
+    """Plan the whole run; `available` is the segment list where real data exist (None for simulated noise)."""
+    layout = Layout.from_config(config)
+    train_files, test_files = _files(config, "train", available), _files(config, "test", available)
+    branches = _branches(config, test_files)
+    train_backgrounds = [layout.background("train", *f) for f in train_files]
+
+    nodes: list[Node] = []
+    nodes += background_nodes(config, layout, "train", train_files)
+    nodes += background_nodes(config, layout, "test", test_files)
+    nodes += training_waveform_nodes(config, layout)
+    nodes += validation_waveform_nodes(config, layout, train_backgrounds[-1])
+    nodes += injection_nodes(config, layout, branches)
+    nodes += training_nodes(config, layout, train_backgrounds)
+    nodes.append(export_node(config, layout))
+    infers = infer_nodes(config, layout, bundle(branches, config["infer"]["seconds_per_node"]))
+    livetime = sum(b.livetime for b in branches if b.background)
+    injections = sum(b.injections for b in branches)
+    nodes += infers
+    nodes.append(aggregate_node(config, layout, infers, livetime, injections))
+    nodes.append(sv_node(config, layout))
+    nodes.append(summary_node(config, layout))
+
+    stages = {name: make_stage(config, name) for name in dict.fromkeys(node.stage for node in nodes)}
+    totals = {
+        "livetime": livetime, "injections": injections,
+        "shifts": max(b.shift for b in branches if b.background),
+        "train_files": len(train_files), "test_files": len(test_files),
+    }
+    return link(config["run"]["name"], layout.condor, stages, nodes, totals, category_limits(config))

@@ -1,0 +1,70 @@
+"""Analysis nodes: inference bundles over timeslid branches, their aggregation, the sensitive volume, the summary."""
+
+from __future__ import annotations
+
+from ..timeslides import Branch
+from .arguments import options, repeated
+from .layout import Layout
+from .model import Node
+
+DAG_STATUS_ARGUMENTS = ("--dag-status", "$(DAG_STATUS)", "--failed-count", "$(FAILED_COUNT)")
+
+
+def infer_nodes(config, layout: Layout, bundles: list[list[Branch]]) -> list[Node]:
+    """One node per bundle of (file, shift) branches; each asserts the livetime the plan expects of it."""
+    shared, infer, testing = config.shared(), config["infer"], config["testing"]
+    server = infer["server"]
+    if server == "auto":
+        server = "triton" if config["run"]["device"] == "cuda" else "onnxruntime"
+    common = options(
+        repository=layout.model_repository, model_name=config["export"]["model_name"],
+        injections=layout.injections, ifos=shared["ifos"], shifts=testing["shifts"],
+        sample_rate=shared["sample_rate"], kernel_length=shared["kernel_length"], fduration=shared["fduration"],
+        highpass=shared["highpass"], lowpass=shared["lowpass"],
+        inference_sampling_rate=shared["inference_sampling_rate"], batch_size=infer["batch_size"],
+        psd_length=infer["psd_length"], fftlength=infer["fftlength"],
+        integration_length=infer["integration_length"], cluster_length=infer["cluster_length"],
+        server=server, triton_image=infer["triton_image"] or None, device=config["run"]["device"],
+    )
+    width = max(4, len(str(len(bundles) - 1)))
+    nodes = []
+    for index, bundle in enumerate(bundles):
+        name = f"infer-{index:0{width}d}"
+        files = [layout.background("test", b.start, b.duration) for b in bundle]
+        expected = sum(b.livetime for b in bundle if b.background)
+        arguments = common + options(
+            expected_livetime=expected, expected_injections=sum(b.injections for b in bundle),
+            output=layout.events(name),
+        ) + repeated("branch", [f"{b.shift}:{path}" for b, path in zip(bundle, files)])
+        inputs = (layout.model_repository, layout.injections, *dict.fromkeys(files))
+        nodes.append(Node(name, "infer", arguments, inputs, (layout.events(name),)))
+    return nodes
+
+
+def aggregate_node(config, layout: Layout, infers: list[Node], livetime: float, injections: int) -> Node:
+    """Merges the event sets and asserts their livetime and injection count equal the plan's totals."""
+    events = tuple(node.outputs[0] for node in infers)
+    outputs = (layout.background_events, layout.foreground_events, layout.zero_lag_events)
+    arguments = options(
+        expected_livetime=livetime, expected_injections=injections, background=outputs[0],
+        foreground=outputs[1], zero_lag=outputs[2], device=config["run"]["device"],
+    ) + repeated("input", events)
+    return Node("aggregate", "aggregate", arguments, events, outputs)
+
+
+def sv_node(config, layout: Layout) -> Node:
+    """Sensitive volume against false-alarm rate, from the aggregated events and the rejected draws."""
+    sv = config["sv"]
+    inputs = (layout.background_events, layout.foreground_events, layout.rejected)
+    arguments = options(
+        background=inputs[0], foreground=inputs[1], rejected=inputs[2],
+        mass_combos=[f"{a:g}:{b:g}" for a, b in sv["mass_combos"]], source_prior=sv["source_prior"],
+        max_far=sv["max_far"], output=layout.sensitive_volume, device=config["run"]["device"],
+    )
+    return Node("sv", "sv", arguments, inputs, (layout.sensitive_volume,))
+
+
+def summary_node(config, layout: Layout) -> Node:
+    """The FINAL node: always runs, reports every node, and fails when the DAG did."""
+    arguments = options(condor_dir=layout.condor, output=layout.summary) + DAG_STATUS_ARGUMENTS
+    return Node("summary", "summary", arguments, final=True)

@@ -1,0 +1,80 @@
+"""Training nodes: one train, a tune study (trials + select), or a launcher to Kubernetes; then export."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+from .arguments import options, repeated
+from .layout import Layout
+from .model import Node
+
+
+def train_config_digest(config) -> str:
+    """A digest of train.yaml's content, so editing it reruns training even though no argument changed."""
+    return hashlib.sha256(json.dumps(config.train, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _training_inputs(config, layout: Layout, backgrounds) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Arguments and input files every training program shares."""
+    shared = config.shared()
+    waveforms, validation = layout.waveforms("train"), layout.waveforms("val")
+    arguments = options(
+        config=config["train"]["config"], waveforms=waveforms, validation=validation,
+        ifos=shared["ifos"], sample_rate=shared["sample_rate"], highpass=shared["highpass"],
+        lowpass=shared["lowpass"], fduration=shared["fduration"], kernel_length=shared["kernel_length"],
+        inference_sampling_rate=shared["inference_sampling_rate"], seed=shared["seed"],
+        device=config["run"]["device"], checkpoint_minutes=config["train"]["checkpoint_minutes"],
+    ) + repeated("background", backgrounds)
+    return arguments, (waveforms, validation, *backgrounds)
+
+
+def training_nodes(config, layout: Layout, backgrounds) -> list[Node]:
+    """The nodes that end with model.pt in the train run dir."""
+    arguments, inputs = _training_inputs(config, layout, backgrounds)
+    salt = train_config_digest(config)
+    if config["tune"]["enabled"]:
+        return _tune_nodes(config, layout, arguments, inputs, salt)
+    if config["train"]["remote"] == "kubernetes":
+        kubernetes, s3 = config["kubernetes"], config["s3"]
+        arguments += options(
+            run_dir=layout.train_run, job_name=f"aframe-{config['run']['name']}-train",
+            image=kubernetes["image"], namespace=kubernetes["namespace"] or None,
+            kubeconfig=kubernetes["kubeconfig"], gpus=kubernetes["gpus"], cpus=kubernetes["cpus"],
+            memory=f"{kubernetes['memory']}Mi", gpu_product=kubernetes["gpu_product"] or None,
+            timeout=kubernetes["timeout"], s3_endpoint=s3["endpoint_url"] or None,
+            credentials_file=s3["credentials_file"], profile=s3["profile"],
+        )
+        return [Node("remote-train", "remote-train", arguments, inputs, (layout.model,), salt=salt)]
+    arguments += options(run_dir=layout.train_run)
+    return [Node("train", "train", arguments, inputs, (layout.model,), salt=salt)]
+
+
+def _tune_nodes(config, layout: Layout, arguments, inputs, salt) -> list[Node]:
+    tune = config["tune"]
+    study = options(journal=layout.journal, study=config["run"]["name"], sampler=tune["sampler"],
+                    max_epochs=tune["max_epochs"])
+    space = repeated("param", [f"{path}={kind}:{':'.join(args)}" for path, kind, args in tune["space"]])
+    trials = []
+    for index in range(tune["num_trials"]):
+        run_dir = layout.trial(index)
+        trial_arguments = arguments + study + space + options(trial=index, run_dir=run_dir)
+        trials.append(Node(f"tune-trial-{index:03d}", "tune-trial", trial_arguments, inputs,
+                           (f"{run_dir}/model.pt",), salt=salt))
+    trial_models = tuple(node.outputs[0] for node in trials)
+    select = Node("tune-select", "tune-select",
+                  study + options(device=config["run"]["device"], output=layout.model) + repeated("trial", trial_models),
+                  trial_models, (layout.model,))
+    return trials + [select]
+
+
+def export_node(config, layout: Layout) -> Node:
+    """The trained network as a Triton model repository (ONNX, and TensorRT where it can be built)."""
+    shared, export = config.shared(), config["export"]
+    arguments = options(
+        model=layout.model, repository=layout.model_repository, model_name=export["model_name"],
+        batch_size=config["infer"]["batch_size"], ifos=shared["ifos"], sample_rate=shared["sample_rate"],
+        kernel_length=shared["kernel_length"], inference_sampling_rate=shared["inference_sampling_rate"],
+        tensorrt=export["tensorrt"], tolerance=export["tolerance"], device=config["run"]["device"],
+    )
+    return Node("export", "export", arguments, (layout.model,), (layout.model_repository,))

@@ -1,0 +1,47 @@
+"""Values that go into DAG and submit files: quoted for HTCondor, or refused when they cannot be safe."""
+
+from __future__ import annotations
+
+import re
+
+from .errors import UserError
+
+# The FINAL node's arguments name these DAGMan macros on purpose; any other $( is refused.
+DAGMAN_MACROS = ("$(DAG_STATUS)", "$(FAILED_COUNT)")
+
+
+def checked(value: str, what: str) -> str:
+    """A value fit for one line of a DAG or submit file: no newline, no quote, no macro reference."""
+    text = str(value)
+    stripped = text
+    for macro in DAGMAN_MACROS:
+        stripped = stripped.replace(macro, "")
+    problem = ("a newline" if "\n" in text or "\r" in text
+               else "a quote" if '"' in text or "'" in text
+               else "'$(' (an HTCondor macro)" if "$(" in stripped
+               else None)
+    if problem:
+        raise UserError(f"{what}: {text!r} contains {problem}, which HTCondor would misread; change that value")
+    return text
+
+
+def _word(text: str) -> str:
+    return f"'{text}'" if re.search(r"\s", text) or text == "" else text
+
+
+def arguments(values, what: str) -> str:
+    """HTCondor's quoted argument list (without the outer double quotes): args with spaces single-quoted."""
+    return " ".join(_word(checked(value, what)) for value in values)
+
+
+def environment(mapping: dict[str, str], what: str) -> str:
+    """HTCondor's quoted environment (with the outer double quotes): NAME=value, values with spaces quoted."""
+    for name in mapping:
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+            raise UserError(f"{what}: {name!r} is not an environment variable name")
+    return '"' + " ".join(f"{name}={_word(checked(value, what))}" for name, value in mapping.items()) + '"'
+
+
+def dag_value(text: str) -> str:
+    """A DAG VARS value in double quotes (DAGMan reads backslash escapes there)."""
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'

@@ -1,0 +1,198 @@
+"""Workflow -> files: aframe.dag, one submit file per stage, dagman.config, run_local.sh (no science here)."""
+
+from __future__ import annotations
+
+import shlex
+import shutil
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import jinja2
+
+from . import __version__, quoting
+from .errors import UserError
+from .plan.model import Stage, Workflow
+from .templating import environment
+
+DAG_FILE = "aframe.dag"
+NODE_CHECK = "aframe-node-check"
+SKIP_EXIT = 99
+# Holds worth retrying: process creation (6), output/input transfer (12, 13), a startd's own hold (21).
+TRANSIENT_HOLDS = (6, 12, 13, 21)
+MEMORY_HOLD = 34  # JobOutOfResources: the job outgrew request_memory
+MAX_RELEASES = 3
+
+
+@dataclass(frozen=True)
+class Site:
+    """The [condor] settings the files need, with the places node programs are found."""
+
+    condor: dict
+    bin_dir: str | None
+
+    def executable(self, program: str) -> str:
+        """The console script's absolute path, or its bare name inside the container image."""
+        if self.condor["universe"] == "container" or self.bin_dir is None:
+            return program
+        return f"{self.bin_dir}/{program}"
+
+
+def find_bin_dir() -> str:
+    """The directory holding this environment's console scripts (those of the Python that runs build)."""
+    here = Path(sys.executable).parent
+    if (here / NODE_CHECK).exists():
+        return str(here)
+    found = shutil.which(NODE_CHECK)
+    if found is None:
+        raise UserError(f"cannot find {NODE_CHECK} beside {sys.executable} or on PATH; install aframe-dag first")
+    return str(Path(found).parent)
+
+
+def _version_at_least(version: str, wanted: tuple[int, ...]) -> bool:
+    return tuple(int(part) for part in version.split(".")) >= wanted
+
+
+def memory_expression(base_mib: int) -> str:
+    """request_memory that doubles after each memory hold, up to four times the request."""
+    holds = "ifThenElse(isUndefined(NumHoldsByReason.JobOutOfResources), 0, NumHoldsByReason.JobOutOfResources)"
+    return f"min({{{4 * base_mib}, {base_mib} * pow(2, {holds})}})"
+
+
+def release_expression() -> str:
+    """periodic_release: transient and memory holds, a bounded number of times, never a user's own hold."""
+    transient = " || ".join(f"HoldReasonCode =?= {code}" for code in TRANSIENT_HOLDS)
+    return (f"(({transient}) && NumHolds <= {MAX_RELEASES} && (time() - EnteredCurrentStatus) > 300) || "
+            f"(HoldReasonCode =?= {MEMORY_HOLD} && NumHolds <= {MAX_RELEASES})")
+
+
+def submit_commands(stage: Stage, site: Site, logs: str) -> list[tuple[str, str]]:
+    """Every submit command of one stage, in file order; the one place that decides them."""
+    condor = site.condor
+    what = f"[stage:{stage.name}]"
+    universe = "local" if stage.local else condor["universe"]
+    commands = [("universe", universe)]
+    if universe == "container":
+        commands.append(("container_image", quoting.checked(condor["container_image"], "[condor] container_image")))
+    commands += [
+        ("executable", quoting.checked(site.executable(stage.program), what)),
+        ("arguments", '"$(nodeargs)"'),
+        ("environment", quoting.environment(stage.environment, what)),
+        ("request_cpus", str(stage.request_cpus)),
+        ("request_memory", memory_expression(stage.request_memory)),
+        ("request_disk", f"{stage.request_disk}MB"),
+    ]
+    if stage.request_gpus:
+        commands.append(("request_gpus", str(stage.request_gpus)))
+        if _version_at_least(condor["htcondor_version"], (23, 5)):
+            commands.append(("gpus_minimum_memory", f"{stage.gpus_minimum_memory}M"))
+        else:
+            commands.append(("require_gpus", f"GlobalMemoryMb >= {stage.gpus_minimum_memory}"))
+    for key in ("requirements", "accounting_group", "accounting_group_user", "use_oauth_services"):
+        if condor[key]:
+            commands.append((key, quoting.checked(condor[key], f"[condor] {key}")))
+    if stage.checkpoint:
+        commands.append(("checkpoint_exit_code", "85"))
+    commands += [
+        ("periodic_release", release_expression()),
+        ("log", f"{logs}/{stage.name}.log"),
+        ("output", f"{logs}/$(node).out"),
+        ("error", f"{logs}/$(node).err"),
+        ("notification", "never"),
+    ]
+    return commands
+
+
+def _stage_template(stage: Stage) -> jinja2.Template:
+    if stage.template:
+        try:
+            return environment().from_string(Path(stage.template).read_text())
+        except OSError as exc:
+            raise UserError(f"[stage:{stage.name}] template: cannot read {stage.template}: {exc.strerror}") from None
+        except jinja2.TemplateSyntaxError as exc:
+            raise UserError(f"{stage.template}: line {exc.lineno}: {exc.message}") from None
+    return environment().get_template("job.sub.j2")
+
+
+def _node_commands(workflow: Workflow, node, site: Site) -> list[str]:
+    stage = workflow.stages[node.stage]
+    what = f"node {node.name}"
+    contract = () if node.final else ("--node", node.name, "--node-hash", node.hash,
+                                      "--done-marker", f"{workflow.condor_dir}/done/{node.name}.json")
+    args = quoting.arguments(node.arguments + contract, what)
+    commands = [f"VARS {node.name} node={quoting.dag_value(node.name)} nodeargs={quoting.dag_value(args)}"]
+    if node.final:
+        return commands
+    commands.append(f"RETRY {node.name} {stage.retries} UNLESS-EXIT 2")
+    node_check = site.executable(NODE_CHECK) if site.bin_dir else NODE_CHECK
+    commands.append(f"SCRIPT PRE {node.name} {node_check} {workflow.condor_dir} {node.name} {node.hash}")
+    commands.append(f"PRE_SKIP {node.name} {SKIP_EXIT}")
+    if stage.priority:
+        commands.append(f"PRIORITY {node.name} {stage.priority}")
+    if stage.category:
+        commands.append(f"CATEGORY {node.name} {stage.category}")
+    return commands
+
+
+def _edges(workflow: Workflow) -> list[dict]:
+    """PARENT ... CHILD lines, children that share the same parents grouped on one line."""
+    groups: dict[tuple[str, ...], list[str]] = {}
+    for node in workflow.nodes:
+        if workflow.parents.get(node.name):
+            groups.setdefault(workflow.parents[node.name], []).append(node.name)
+    return [{"parents": parents, "children": children} for parents, children in groups.items()]
+
+
+def submit_line(workflow: Workflow) -> str:
+    """The command that submits this run's DAG (batch name = run name, as `status` expects)."""
+    return f"condor_submit_dag -batch-name {workflow.name} {workflow.condor_dir}/{DAG_FILE}"
+
+
+def _save_points(workflow: Workflow) -> list[str]:
+    """Save files when training starts (data done) and when export starts (training done)."""
+    names = [node.name for node in workflow.nodes]
+    first_training = next((n for n in names if n in ("train", "remote-train") or n.startswith("tune-trial-")), None)
+    points = [(first_training, "after-data.save"), ("export" if "export" in names else None, "after-training.save")]
+    return [f"SAVE_POINT_FILE {node} {file}" for node, file in points if node]
+
+
+def _by_hand(argument: str) -> str:
+    """A FINAL node run by hand reports as if the DAG succeeded."""
+    return "0" if argument in quoting.DAGMAN_MACROS else argument
+
+
+def render(workflow: Workflow, condor: dict, bin_dir: str | None) -> dict[str, str]:
+    """Every file of the condor dir, by name; nothing is written here."""
+    site = Site(condor, bin_dir)
+    logs = f"{workflow.condor_dir}/logs"
+    files: dict[str, str] = {}
+    for stage in workflow.stages.values():
+        files[f"{stage.name}.sub"] = _stage_template(stage).render(
+            version=__version__, run=workflow.name, stage=stage.name, program=stage.program,
+            commands=submit_commands(stage, site, logs),
+        )
+    jobs = [{"name": node.name, "submit": f"{workflow.condor_dir}/{node.stage}.sub",
+             "commands": _node_commands(workflow, node, site)} for node in workflow.nodes]
+    final = next(job for job, node in zip(jobs, workflow.nodes) if node.final)
+    used = {stage.category for stage in workflow.stages.values()}
+    categories = {name: limit for name, limit in workflow.limits.items() if name in used}
+    files[DAG_FILE] = environment().get_template("aframe.dag.j2").render(
+        version=__version__, run=workflow.name, submit_command=submit_line(workflow),
+        config_file=f"{workflow.condor_dir}/dagman.config", status_file=f"{workflow.condor_dir}/aframe.status",
+        jobstate_log=f"{workflow.condor_dir}/aframe.jobstate.log", dot_file=f"{workflow.condor_dir}/aframe.dot",
+        jobs=[job for job in jobs if job is not final], edges=_edges(workflow), categories=categories,
+        save_points=_save_points(workflow), final=final,
+    )
+    files["dagman.config"] = environment().get_template("dagman.config.j2").render(
+        version=__version__, run=workflow.name,
+        settings={"DAGMAN_MAX_JOBS_IDLE": condor["max_idle"], "DAGMAN_MAX_PRE_SCRIPTS": 20},
+    )
+    files["run_local.sh"] = environment().get_template("run_local.sh.j2").render(
+        run=workflow.name,
+        nodes=[{"name": node.name,
+                "environment": " ".join(f"{k}={v}" for k, v in workflow.stages[node.stage].environment.items()),
+                "command": shlex.join([site.executable(workflow.stages[node.stage].program),
+                                       *(_by_hand(argument) for argument in node.arguments)])}
+               for node in workflow.nodes],
+    )
+    return files

@@ -1,0 +1,35 @@
+"""What `build` prints: the run's shape, its totals and the command that submits it."""
+
+from __future__ import annotations
+
+from .render import submit_line
+
+SECONDS_PER_YEAR = 31557600
+
+
+def build_report(result, dry_run: bool) -> str:
+    """Nodes per stage, GPU nodes, livetime and injections, what was written, and how to run it."""
+    workflow = result.workflow
+    stages = workflow.by_stage()
+    lines = [f'run "{workflow.name}": {len(workflow.nodes)} nodes in {result.condor_dir}', ""]
+    lines.append(f"  {'stage':<14} {'nodes':>6}  {'cpus':>4} {'memory':>8} {'gpus':>4}")
+    for name, nodes in stages.items():
+        stage = workflow.stages[name]
+        lines.append(f"  {name:<14} {len(nodes):>6}  {stage.request_cpus:>4} {stage.request_memory:>6}MB"
+                     f" {stage.request_gpus:>4}")
+    gpu_nodes = sum(len(nodes) for name, nodes in stages.items() if workflow.stages[name].request_gpus)
+    totals = workflow.totals
+    lines += ["", f"  GPU nodes: {gpu_nodes}",
+              f"  background livetime: {totals['livetime']:.0f} s ({totals['livetime'] / SECONDS_PER_YEAR:.3g} yr)"
+              f" over {totals['shifts']} timeslides of {totals['test_files']} test files",
+              f"  injections: {totals['injections']:.0f}", ""]
+    if dry_run:
+        lines.append("dry run: nothing written")
+    elif result.written:
+        lines.append(f"wrote {', '.join(result.written)}")
+    else:
+        lines.append("unchanged: the condor dir already holds exactly this build")
+    lines += [f"note: {note}" for note in result.notes]
+    lines += ["", f"submit:        {submit_line(workflow)}",
+              f"or run here:   aframe-dag run {result.condor_dir} --workers 4"]
+    return "\n".join(lines)

@@ -1,0 +1,1 @@
+"""Analysis nodes: sensitive volume and the FINAL run summary."""

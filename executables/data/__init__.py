@@ -1,0 +1,1 @@
+"""Data nodes: background strain, waveforms, injections and their merges."""

@@ -1,0 +1,1 @@
+"""Export node: the trained network as a Triton model repository."""

@@ -1,0 +1,1 @@
+"""Remote training: the launcher node that runs training as a Kubernetes Job."""

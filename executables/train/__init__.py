@@ -1,0 +1,1 @@
+"""Training nodes: aframe-train and the Optuna tune trials and selection."""

@@ -1,0 +1,101 @@
+"""`build`: writes the condor dir whole, byte-identically on a rebuild, and never replaces a different DAG silently."""
+
+import pytest
+
+from aframe_dag.build import RESOLVED, build
+from aframe_dag.errors import UserError
+
+
+def snapshot(directory):
+    return {p.name: p.read_bytes() for p in directory.iterdir() if p.is_file()}
+
+
+def test_build_writes_the_condor_dir(micro_ini, run_env):
+    result = build(micro_ini)
+    condor = run_env / "condor"
+    assert result.condor_dir == condor
+    for name in ["aframe.dag", "dagman.config", "background.sub", "train.sub", "summary.sub", RESOLVED,
+                 "run_local.sh"]:
+        assert (condor / name).is_file(), name
+    assert (condor / "logs").is_dir() and (condor / "done").is_dir()
+    assert (condor / "run_local.sh").stat().st_mode & 0o111
+    assert "# aframe-dag " in (condor / RESOLVED).read_text().splitlines()[1]
+    assert not [p for p in condor.iterdir() if p.name.startswith(".")]
+
+
+def test_rebuild_is_byte_identical_and_says_unchanged(micro_ini, run_env):
+    build(micro_ini)
+    before = snapshot(run_env / "condor")
+    again = build(micro_ini)
+    assert again.written == []
+    assert snapshot(run_env / "condor") == before
+
+
+def test_rebuild_from_the_resolved_config_is_byte_identical(micro_ini, run_env):
+    build(micro_ini)
+    before = snapshot(run_env / "condor")
+    assert build(run_env / "condor" / RESOLVED).written == []
+    assert snapshot(run_env / "condor") == before
+
+
+def test_a_different_dag_is_refused_then_forced(micro_ini, run_env):
+    build(micro_ini)
+    before = snapshot(run_env / "condor")
+    with pytest.raises(UserError, match="already holds a different DAG; nothing written"):
+        build(micro_ini, ["sv.max_far=10"])
+    assert snapshot(run_env / "condor") == before
+    result = build(micro_ini, ["sv.max_far=10"], force=True)
+    assert result.written == ["run_local.sh", RESOLVED, "aframe.dag"]  # only sv changed: its VARS, not sv.sub
+
+
+def test_force_reports_whether_the_rescue_file_still_applies(micro_ini, run_env):
+    build(micro_ini)
+    condor = run_env / "condor"
+    (condor / "aframe.dag.rescue001").write_text("# rescue\nDONE background-train-1240579783-600\n")
+    assert "still applies" in build(micro_ini, ["sv.max_far=10"], force=True).notes[0]
+    (condor / "aframe.dag.rescue002").write_text("DONE waveforms-train-009\n")
+    assert "lacks" in build(micro_ini, ["sv.max_far=20"], force=True).notes[0]
+
+
+def test_running_dag_lock_is_named(micro_ini, run_env):
+    build(micro_ini)
+    (run_env / "condor" / "aframe.dag.lock").write_text("")
+    with pytest.raises(UserError, match="aframe.dag.lock says DAGMan may be running it"):
+        build(micro_ini, ["sv.max_far=10"])
+
+
+def test_dry_run_writes_nothing(micro_ini, run_env):
+    result = build(micro_ini, dry_run=True)
+    assert len(result.workflow.nodes) == 20
+    assert not (run_env / "condor").exists()
+
+
+def test_outdir(micro_ini, run_env):
+    result = build(micro_ini, outdir=run_env / "elsewhere")
+    assert (run_env / "elsewhere" / "aframe.dag").exists()
+    assert f"{run_env}/elsewhere/done/" in (run_env / "elsewhere" / "aframe.dag").read_text()
+    assert result.condor_dir == run_env / "elsewhere"
+
+
+def test_real_data_segments_are_cached(micro_ini, run_env):
+    segments = run_env / "segments.txt"
+    segments.write_text("# H1 L1 coincident DATA\n1240579783 1240580500\n1240580600 1240582183\n")
+    result = build(micro_ini, ["data.source=gwosc"], segments_file=segments)
+    cache = run_env / "condor" / "segments.txt"
+    assert cache.read_text() == segments.read_text()
+    assert result.workflow.totals["train_files"] == 3
+    assert build(micro_ini, ["data.source=gwosc"]).written == []
+
+
+def test_bad_segment_file(micro_ini, run_env):
+    segments = run_env / "segments.txt"
+    segments.write_text("1240579783 oops\n")
+    with pytest.raises(UserError, match=r"segments.txt: line 1: not numbers"):
+        build(micro_ini, ["data.source=gwosc"], segments_file=segments)
+    assert not (run_env / "condor").exists()
+
+
+def test_unwritable_condor_dir(micro_ini, run_env, monkeypatch):
+    monkeypatch.setenv("AFRAME_CONDOR_DIR", "/proc/aframe")
+    with pytest.raises(UserError, match="cannot write the condor dir"):
+        build(micro_ini)
