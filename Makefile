@@ -32,6 +32,7 @@ bench: install
 
 docs: install
 	$(BIN)/python scripts/readme_config.py
+	$(BIN)/python scripts/nodes_doc.py
 
 clean:
 	rm -rf build dist *.egg-info .pytest_cache .hypothesis $(VENV)

@@ -7,14 +7,14 @@ from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 
+from .check import check_run, format_findings
 from .config import load_config, resolved_text
 from .dagfile import apply_rescue, parse_dag, rescue_files
-from .errors import UserError
+from .errors import ConfigError, UserError
 from .plan import Workflow, plan
 from .plan.segments import read_segments
-from .render import DAG_FILE, find_bin_dir, render
+from .render import DAG_FILE, RESOLVED, find_bin_dir, render
 
-RESOLVED = "run.ini.resolved"
 SEGMENT_CACHE = "segments.txt"
 VERSIONED = ("aframe-dag", "htcondor", "click", "jinja2", "igwn-segments")
 
@@ -72,7 +72,8 @@ def _refusal(condor_dir: Path, files: dict[str, str], force: bool) -> str | None
         return None
     if all((condor_dir / name).exists() and (condor_dir / name).read_text() == text for name, text in files.items()):
         return None
-    running = " (and aframe.dag.lock says DAGMan may be running it)" if (condor_dir / f"{DAG_FILE}.lock").exists() else ""
+    lock = condor_dir / f"{DAG_FILE}.lock"
+    running = " (and aframe.dag.lock says DAGMan may be running it)" if lock.exists() else ""
     return (f"{condor_dir} already holds a different DAG{running}; nothing written. Use --force to replace it "
             "(node names stay the same, so an existing rescue file still applies), or --outdir for a new one")
 
@@ -89,6 +90,10 @@ def build(run_ini, overrides=(), outdir=None, segments_file=None, force=False, d
     if segment_text is not None:
         files[SEGMENT_CACHE] = segment_text
     result = BuildResult(workflow, condor_dir, files)
+    submittable = config["condor"]["site"] != "local"
+    if submittable and (condor_dir == Path("/tmp") or Path("/tmp") in condor_dir.parents):
+        raise ConfigError("is under /tmp, where DAGMan refuses to keep its node log; choose another directory "
+                          "(or site = local to run it only with `aframe-dag run`)", config.path, "run", "condor_dir")
     if dry_run:
         return result
     refusal = _refusal(condor_dir, files, force)
@@ -108,4 +113,7 @@ def build(run_ini, overrides=(), outdir=None, segments_file=None, force=False, d
     note = _rescue_note(condor_dir, files) if force else None
     if note:
         result.notes.append(note)
+    errors = [f for f in check_run(condor_dir, submittable=submittable) if f.severity == "error"]
+    if errors:  # what build renders must always pass check: this is a bug in aframe-dag, not in the config
+        raise RuntimeError("the files just built fail `aframe-dag check`:\n" + format_findings(errors))
     return result

@@ -32,7 +32,8 @@ def cli(debug: bool) -> None:
 @cli.command()
 @click.argument("kind", type=click.Choice(["sandbox", "tune"]))
 @click.option("--directory", "-d", required=True, type=click.Path(file_okay=False), help="Run directory to set up.")
-@click.option("--s3-bucket", metavar="s3://BUCKET[/PREFIX]", help="Keep training data and runs on S3; train on Kubernetes.")
+@click.option("--s3-bucket", metavar="s3://BUCKET[/PREFIX]",
+              help="Keep training data and runs on S3; train on Kubernetes.")
 @click.option("--site", default="ldg", show_default=True, help="Site profile: ldg, osg, local (no accounting).")
 @click.option("--device", type=click.Choice(["cuda", "cpu"]), default="cuda", show_default=True,
               help="cpu: no stage requests a GPU.")
@@ -79,7 +80,7 @@ def config_docs() -> None:
 @click.option("--segments", "segments_file", type=click.Path(dir_okay=False),
               help="Segments where real data exist ('start stop' or segwizard lines); cached in the condor dir.")
 @click.option("--force", is_flag=True, help="Replace a different DAG already in the condor dir.")
-@click.option("--dry-run", is_flag=True, help="Plan and check, print the summary, write nothing.")
+@click.option("--dry-run", is_flag=True, help="Plan and render, print the summary, write nothing.")
 @click.option("--submit", is_flag=True, help="Submit the DAG to the schedd after building it.")
 def build(run_ini, overrides, outdir, segments_file, force, dry_run, submit) -> None:
     """Plan RUN_INI and write aframe.dag, the submit files and run.ini.resolved to the condor dir."""
@@ -122,7 +123,8 @@ def graph(condor_dir, output, every_node) -> None:
 
     wanted = Path(output or Path(condor_dir) / "aframe-graph.png")
     written = draw(load_dag(condor_dir), wanted, every_node)
-    click.echo(f"wrote {written}" + ("" if written == wanted else " (graphviz's dot is not installed: render it elsewhere)"))
+    missing = "" if written == wanted else " (graphviz's dot is not installed: render it elsewhere)"
+    click.echo(f"wrote {written}{missing}")
 
 
 def _pending(name: str, issue: int, summary: str) -> click.Command:
@@ -139,8 +141,24 @@ def _pending(name: str, issue: int, summary: str) -> click.Command:
     )
 
 
+@cli.command()
+@click.argument("condor_dir", type=click.Path(file_okay=False))
+@click.option("--local", "local_only", is_flag=True,
+              help="The run is for `aframe-dag run` only: a condor dir under /tmp is fine.")
+@click.option("--no-htcondor-tools", is_flag=True, help="Skip condor_dag_checker and condor_submit -dry-run.")
+def check(condor_dir, local_only, no_htcondor_tools) -> None:
+    """Lint a built condor dir: the DAG, every submit file, and HTCondor's own checkers where installed."""
+    from .check import check_run, format_findings
+
+    findings = check_run(condor_dir, submittable=not local_only, htcondor_tools=not no_htcondor_tools)
+    if findings:
+        click.echo(format_findings(findings))
+    errors = sum(f.severity == "error" for f in findings)
+    click.echo(f"{condor_dir}: {errors} errors, {len(findings) - errors} warnings")
+    raise SystemExit(1 if errors else 0)
+
+
 for _name, _issue, _summary in [
-    ("check", 4, "Lint a rendered run directory"),
     ("run", 5, "Run a rendered DAG on this machine"),
     ("status", 5, "Show a run's progress from its files"),
     ("why", 5, "Explain why a node failed or is held"),

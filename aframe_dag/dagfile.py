@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import re
-import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 
 # DAGMan's own no-op nodes that join many-to-many PARENT/CHILD lines; rescue files list them as DONE.
 JOIN_NODE_PREFIX = "_condor_join_node"
-_VARS = re.compile(r'\s*([A-Za-z_+][\w.+-]*)\s*=\s*"((?:[^"\\]|\\.)*)"')
+_VARS = re.compile(r'\s*([A-Za-z_+][\w.+-]*)\s*=\s*"([^"\\]*(?:\\.[^"\\]*)*)"')
+_ESCAPE = re.compile(r"\\(.)")
 
 
 class DagSyntaxError(ValueError):
@@ -87,8 +87,9 @@ def _parse_vars(text: str, where: str) -> dict[str, str]:
     while position < len(text.rstrip()):
         match = _VARS.match(text, position)
         if not match:
-            raise DagSyntaxError(f"{where}: cannot read VARS at {text[position:position + 30]!r}")
-        values[match.group(1)] = re.sub(r"\\(.)", r"\1", match.group(2))
+            raise DagSyntaxError(f"{where}: cannot read VARS (unbalanced quote?) at {text[position:position + 30]!r}")
+        value = match.group(2)
+        values[match.group(1)] = _ESCAPE.sub(r"\1", value) if "\\" in value else value
         position = match.end()
     return values
 
@@ -146,7 +147,9 @@ def _apply(dag: Dag, command: str, words: list[str], raw: str, number: int) -> N
         for name in parents + children:
             _node(dag, name, "PARENT/CHILD", number)
         for child in children:
-            dag.parents.setdefault(child, []).extend(p for p in parents if p not in dag.parents.get(child, []))
+            known = dag.parents.setdefault(child, [])
+            seen = set(known)
+            known.extend(p for p in dict.fromkeys(parents) if p not in seen)
             for parent in parents:
                 dag.edge_lines.setdefault((parent, child), number)
     elif command == "RETRY":
@@ -187,11 +190,8 @@ def _apply(dag: Dag, command: str, words: list[str], raw: str, number: int) -> N
 
 def _parse_line(dag: Dag, line: str, number: int) -> None:
     path = dag.path
-    try:
-        words = shlex.split(line, comments=False, posix=True)
-    except ValueError as exc:
-        raise DagSyntaxError(f"{path}:{number}: {exc}") from None
-    if "#" in line and not line.upper().startswith("VARS"):
+    words = line.split()  # DAGMan splits on whitespace; only VARS values are quoted (read by _parse_vars)
+    if "#" in line and words[0].upper() != "VARS":
         raise DagSyntaxError(f"{path}:{number}: inline comment (DAGMan only allows comments on their own line)")
     try:
         _apply(dag, words[0].upper(), words, line, number)

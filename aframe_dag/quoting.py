@@ -25,13 +25,24 @@ def checked(value: str, what: str) -> str:
     return text
 
 
+_SPACE = re.compile(r"\s")
+_UNSAFE = re.compile(r"[\n\r\"']|\$\(")
+
+
 def _word(text: str) -> str:
-    return f"'{text}'" if re.search(r"\s", text) or text == "" else text
+    return f"'{text}'" if _SPACE.search(text) or text == "" else text
 
 
 def arguments(values, what: str) -> str:
     """HTCondor's quoted argument list (without the outer double quotes): args with spaces single-quoted."""
-    return " ".join(_word(checked(value, what)) for value in values)
+    values = [str(value) for value in values]
+    plain = " ".join(values)
+    if _UNSAFE.search(plain):  # the slow path only to find and name the offending value
+        for value in values:
+            checked(value, what)
+    if len(values) == len(plain.split()):  # no argument holds whitespace or is empty
+        return plain
+    return " ".join(_word(value) for value in values)
 
 
 def environment(mapping: dict[str, str], what: str) -> str:

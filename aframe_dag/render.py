@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shlex
 import shutil
 import sys
@@ -16,6 +17,7 @@ from .plan.model import Stage, Workflow
 from .templating import environment
 
 DAG_FILE = "aframe.dag"
+RESOLVED = "run.ini.resolved"
 NODE_CHECK = "aframe-node-check"
 SKIP_EXIT = 99
 # Holds worth retrying: process creation (6), output/input transfer (12, 13), a startd's own hold (21).
@@ -161,6 +163,18 @@ def _by_hand(argument: str) -> str:
     return "0" if argument in quoting.DAGMAN_MACROS else argument
 
 
+_SHELL_SAFE = re.compile(r"[\w@%+=:,./ -]*")
+
+
+def shell_command(words) -> str:
+    """shlex.join, with a fast path for the common case of words that need no quoting."""
+    words = list(words)
+    plain = " ".join(words)
+    if _SHELL_SAFE.fullmatch(plain) and len(plain.split()) == len(words):
+        return plain
+    return shlex.join(words)
+
+
 def render(workflow: Workflow, condor: dict, bin_dir: str | None) -> dict[str, str]:
     """Every file of the condor dir, by name; nothing is written here."""
     site = Site(condor, bin_dir)
@@ -173,7 +187,7 @@ def render(workflow: Workflow, condor: dict, bin_dir: str | None) -> dict[str, s
         )
     jobs = [{"name": node.name, "submit": f"{workflow.condor_dir}/{node.stage}.sub",
              "commands": _node_commands(workflow, node, site)} for node in workflow.nodes]
-    final = next(job for job, node in zip(jobs, workflow.nodes) if node.final)
+    final = next(job for job, node in zip(jobs, workflow.nodes, strict=True) if node.final)
     used = {stage.category for stage in workflow.stages.values()}
     categories = {name: limit for name, limit in workflow.limits.items() if name in used}
     files[DAG_FILE] = environment().get_template("aframe.dag.j2").render(
@@ -191,8 +205,8 @@ def render(workflow: Workflow, condor: dict, bin_dir: str | None) -> dict[str, s
         run=workflow.name,
         nodes=[{"name": node.name,
                 "environment": " ".join(f"{k}={v}" for k, v in workflow.stages[node.stage].environment.items()),
-                "command": shlex.join([site.executable(workflow.stages[node.stage].program),
-                                       *(_by_hand(argument) for argument in node.arguments)])}
+                "command": shell_command([site.executable(workflow.stages[node.stage].program),
+                                          *(map(_by_hand, node.arguments) if node.final else node.arguments)])}
                for node in workflow.nodes],
     )
     return files

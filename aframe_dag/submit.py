@@ -18,4 +18,5 @@ def submit_dag(condor_dir, batch_name: str) -> str:
         result = htcondor2.Schedd().submit(description)
     except Exception as exc:  # no schedd, no condor_dagman, no pool config: all mean "submit by hand"
         return f"could not submit ({type(exc).__name__}: {exc}); on an access point run:\n  {command}"
-    return f"submitted: DAGMan job {result.cluster()} (condor_q -dag -batch-name {batch_name}; aframe-dag status {condor_dir})"
+    watch = f"condor_q -dag -batch-name {batch_name}; aframe-dag status {condor_dir}"
+    return f"submitted: DAGMan job {result.cluster()} ({watch})"

@@ -85,7 +85,8 @@ def plan_branches(files, shifts, dead_time: float, minimum: float, Tb: float, nu
             live = livetime(duration, shifts, index, dead_time)
             if live < minimum:
                 continue
-            count = len(injection_times(duration, shifts, index, dead_time, spacing, buffer)) if index in injected else 0
+            times = injection_times(duration, shifts, index, dead_time, spacing, buffer) if index in injected else []
+            count = len(times)
             branches.append(Branch(start, duration, index, live, index in background, count))
     return branches
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from ..errors import ConfigError, UserError, did_you_mean
 from .schema import SECTIONS, SHARED, SITE_KEYS, STAGES, stage_keys
-from .types import BadValue, File, Optional
+from .types import BadValue, File
 
 _NO_DEFAULT_SECTION = "\0no-defaults"
 _ENV = re.compile(r"\$\$|\$\{([A-Z_][A-Z0-9_]*)\}|\$([A-Z_][A-Z0-9_]*)")
@@ -165,7 +165,7 @@ def _typed(parser: configparser.ConfigParser, path: Path) -> dict[str, dict[str,
                 value = spec.type.parse(text)
             except BadValue as exc:
                 raise ConfigError(str(exc), path, section, key) from None
-            is_file = isinstance(spec.type, File) or (isinstance(spec.type, Optional) and isinstance(spec.type.inner, File))
+            is_file = isinstance(getattr(spec.type, "inner", spec.type), File)
             if is_file and value:
                 value = str((path.parent / os.path.expanduser(value)).resolve())
             values[key] = value

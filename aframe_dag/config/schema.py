@@ -5,8 +5,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .types import (
-    Choice, File, Flag, Integer, Location, Number, Numbers, Optional, Pairs, Pattern,
-    SearchSpace, Size, Text, Words,
+    Choice,
+    File,
+    Flag,
+    Integer,
+    Location,
+    Number,
+    Numbers,
+    Optional,
+    Pairs,
+    Pattern,
+    SearchSpace,
+    Size,
+    Text,
+    Words,
 )
 
 

@@ -212,7 +212,8 @@ class Pairs:
         return ", ".join(":".join(self.element.format(v) for v in pair) for pair in value)
 
 
-_SIZE_UNITS = {"": 1, "k": 1 / 1024, "kb": 1 / 1024, "m": 1, "mb": 1, "g": 1024, "gb": 1024, "t": 1024**2, "tb": 1024**2}
+_SIZE_UNITS = {"": 1, "k": 1 / 1024, "kb": 1 / 1024, "m": 1, "mb": 1, "g": 1024, "gb": 1024,
+               "t": 1024**2, "tb": 1024**2}
 
 
 @dataclass(frozen=True)

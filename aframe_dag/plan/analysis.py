@@ -35,7 +35,7 @@ def infer_nodes(config, layout: Layout, bundles: list[list[Branch]]) -> list[Nod
         arguments = common + options(
             expected_livetime=expected, expected_injections=sum(b.injections for b in bundle),
             output=layout.events(name),
-        ) + repeated("branch", [f"{b.shift}:{path}" for b, path in zip(bundle, files)])
+        ) + repeated("branch", [f"{b.shift}:{path}" for b, path in zip(bundle, files, strict=True)])
         inputs = (layout.model_repository, layout.injections, *dict.fromkeys(files))
         nodes.append(Node(name, "infer", arguments, inputs, (layout.events(name),)))
     return nodes

@@ -57,5 +57,5 @@ def chunks(segments: segmentlist, max_length: int, min_length: int) -> list[tupl
             continue
         count = math.ceil(length / max_length)
         edges = [int(start) + (length * k) // count for k in range(count + 1)]
-        files += [(a, b - a) for a, b in zip(edges, edges[1:])]
+        files += [(a, b - a) for a, b in zip(edges, edges[1:], strict=False)]
     return files

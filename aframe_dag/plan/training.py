@@ -62,9 +62,8 @@ def _tune_nodes(config, layout: Layout, arguments, inputs, salt) -> list[Node]:
         trials.append(Node(f"tune-trial-{index:03d}", "tune-trial", trial_arguments, inputs,
                            (f"{run_dir}/model.pt",), salt=salt))
     trial_models = tuple(node.outputs[0] for node in trials)
-    select = Node("tune-select", "tune-select",
-                  study + options(device=config["run"]["device"], output=layout.model) + repeated("trial", trial_models),
-                  trial_models, (layout.model,))
+    arguments = study + options(device=config["run"]["device"], output=layout.model) + repeated("trial", trial_models)
+    select = Node("tune-select", "tune-select", arguments, trial_models, (layout.model,))
     return trials + [select]
 
 

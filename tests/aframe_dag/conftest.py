@@ -1,8 +1,8 @@
 """Fixtures for the light layer: a run environment with the AFRAME_* directories under tmp_path."""
 
 import shutil
-from pathlib import Path
 from importlib import resources
+from pathlib import Path
 
 import pytest
 

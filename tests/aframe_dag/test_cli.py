@@ -48,8 +48,8 @@ def test_init_then_config_show(tmp_path):
     result = aframe_dag("init", "sandbox", "--directory", run, "--site", "local", "--device", "cpu")
     assert result.returncode == 0, result.stderr
     assert f"source {run}/run.sh" in result.stdout
-    env = dict(os.environ, **{f"AFRAME_{n}": str(run / n.lower()) for n in
-                              ["TRAIN_DATA_DIR", "TEST_DATA_DIR", "TRAIN_RUN_DIR", "CONDOR_DIR", "RESULTS_DIR", "TMPDIR"]})
+    names = ["TRAIN_DATA_DIR", "TEST_DATA_DIR", "TRAIN_RUN_DIR", "CONDOR_DIR", "RESULTS_DIR", "TMPDIR"]
+    env = dict(os.environ, **{f"AFRAME_{name}": str(run / name.lower()) for name in names})
     shown = aframe_dag("config", "show", run / "run.ini", "--set", "testing.Tb=1000", env=env)
     assert shown.returncode == 0, shown.stderr
     assert "\nTb = 1000\n" in shown.stdout
@@ -105,3 +105,34 @@ def test_readme_config_reference_is_current():
     from scripts.readme_config import README, block
 
     assert block() in README.read_text()
+
+
+def test_build_check_and_node_check_from_the_command_line(tmp_path):
+    run = tmp_path / "run"
+    assert aframe_dag("init", "sandbox", "-d", run, "--site", "local", "--device", "cpu").returncode == 0
+    names = ["TRAIN_DATA_DIR", "TEST_DATA_DIR", "TRAIN_RUN_DIR", "CONDOR_DIR", "RESULTS_DIR", "TMPDIR"]
+    env = dict(os.environ, **{f"AFRAME_{name}": str(run / name.lower()) for name in names})
+    built = aframe_dag("build", run / "run.ini", env=env)
+    assert built.returncode == 0, built.stderr
+    assert f"submit:        condor_submit_dag -batch-name run {run}/condor_dir/aframe.dag" in built.stdout
+    assert "  infer              19" in built.stdout
+    checked = aframe_dag("check", run / "condor_dir", "--local")
+    assert checked.returncode == 0 and checked.stdout.strip().endswith("0 errors, 0 warnings"), checked.stdout
+    node = aframe_dag("node-check", run / "condor_dir", "export")
+    assert node.returncode == 0 and node.stdout.strip() == "export: must run: no done-marker"
+    again = aframe_dag("build", run / "run.ini", "--set", "sv.max_far=1", env=env)
+    assert_user_error(again, "already holds a different DAG; nothing written")
+
+
+def test_check_reports_problems_with_exit_1(tmp_path):
+    (tmp_path / "aframe.dag").write_text("JOB a a.sub\nPARENT a CHILD b\n")
+    result = aframe_dag("check", tmp_path, "--local", "--no-htcondor-tools")
+    assert result.returncode == 1
+    assert "error: aframe.dag:2: PARENT/CHILD names node 'b'" in result.stdout
+
+
+def test_nodes_doc_is_current():
+    """docs/nodes.md is what the plan really passes to each program; `make docs` refreshes it."""
+    from scripts.nodes_doc import DOC, text
+
+    assert DOC.read_text() == text()

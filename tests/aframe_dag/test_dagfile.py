@@ -45,7 +45,7 @@ def test_reads_every_command():
     ("RETRY a 3 # three tries", "inline comment"),
     ("SPLICE x y.dag", "unknown DAG command 'SPLICE'"),
     ("RETRY a many", "'many' is not an integer"),
-    ('VARS a k="unterminated', "No closing quotation"),
+    ('VARS a k="unterminated', "unbalanced quote"),
 ])
 def test_errors_name_file_and_line(line, message):
     with pytest.raises(DagSyntaxError, match=message):

@@ -18,7 +18,7 @@ def test_injection_times_are_spaced_inside_the_buffered_span():
     times = injection_times(4000, SHIFTS, 2, 64, spacing=16, buffer=16)
     assert times[0] == 64 + 16
     assert times[-1] <= 4000 - 2 - 16 and times[-1] + 16 > 4000 - 2 - 16
-    assert all(b - a == 16 for a, b in zip(times, times[1:]))
+    assert all(b - a == 16 for a, b in zip(times, times[1:], strict=False))
 
 
 def test_fewest_background_shifts_reach_tb():

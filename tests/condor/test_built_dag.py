@@ -9,6 +9,7 @@ the rescue file, FINAL with $(DAG_STATUS) and the aframe-summary program, all fo
 from __future__ import annotations
 
 import json
+import re
 import sys
 from importlib import resources
 from pathlib import Path
@@ -101,3 +102,16 @@ def test_permanent_failure_leaves_a_rescue_file_and_resubmission_completes(condo
     assert condor_pool.wait_dag(condor / "aframe.dag", timeout=DAG_TIMEOUT) == 0
     assert submitted_jobs(condor) == 1
     assert "Found rescue DAG number 1" in (condor / "aframe.dag.dagman.out").read_text()
+
+
+def test_build_submit_goes_through_the_schedd(condor_pool: Pool, pool_dir: Path) -> None:
+    """`aframe-dag build --submit` submits with the htcondor2 bindings (CONDOR_CONFIG names the pool)."""
+    condor = build_micro(condor_pool, pool_dir)
+    finish(condor, condor_pool)
+    result = condor_pool.run([AFRAME_DAG, "build", pool_dir / "run.ini", "--submit"], cwd=pool_dir)
+    assert "unchanged" in result.stdout
+    match = re.search(r"submitted: DAGMan job (\d+)", result.stdout)
+    assert match, result.stdout
+    assert condor_pool.wait_dag(condor / "aframe.dag", timeout=DAG_TIMEOUT, cluster=int(match.group(1))) == 0
+    history = condor_pool.run(["condor_history", match.group(1), "-af", "JobBatchName"]).stdout.split()
+    assert history == ["micro"]

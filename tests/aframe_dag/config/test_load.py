@@ -89,7 +89,8 @@ def test_resolved_text_loads_back_identically(sandbox_ini, monkeypatch):
 
 
 @pytest.mark.parametrize("edit, message", [
-    (("[data]", "[data]\nkernel_lenght = 2"), r"\[data\] kernel_lenght: unknown key \(did you mean 'kernel_length'\?\)"),
+    (("[data]", "[data]\nkernel_lenght = 2"),
+     r"\[data\] kernel_lenght: unknown key \(did you mean 'kernel_length'\?\)"),
     (("[waveforms]", "[wavefroms]"), r"\[wavefroms\]: unknown section \(did you mean 'waveforms'\?\)"),
     (("sample_rate = 2048", "sample_rate = fast"), r"\[data\] sample_rate: must be a number \(got 'fast'\)"),
     (("num_train = 100000", "num_train = many"), r"\[waveforms\] num_train: must be an integer"),
@@ -107,7 +108,8 @@ def test_resolved_text_loads_back_identically(sandbox_ini, monkeypatch):
 ])
 def test_bad_config_names_file_section_and_key(sandbox_ini, edit, message):
     old, new = edit
-    text = sandbox_ini.read_text().replace("# [stage:train]", "[stage:train]").replace("# request_memory", "request_memory")
+    text = sandbox_ini.read_text().replace("# [stage:train]", "[stage:train]")
+    text = text.replace("# request_memory", "request_memory")
     assert old in text
     sandbox_ini.write_text(text.replace(old, new, 1))
     with pytest.raises(ConfigError, match=message) as error:

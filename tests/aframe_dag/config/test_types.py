@@ -3,7 +3,19 @@
 import pytest
 
 from aframe_dag.config.types import (
-    BadValue, Choice, Flag, Integer, Location, Number, Numbers, Optional, Pairs, Pattern, SearchSpace, Size, Words,
+    BadValue,
+    Choice,
+    Flag,
+    Integer,
+    Location,
+    Number,
+    Numbers,
+    Optional,
+    Pairs,
+    Pattern,
+    SearchSpace,
+    Size,
+    Words,
 )
 
 
