@@ -158,8 +158,22 @@ def check(condor_dir, local_only, no_htcondor_tools) -> None:
     raise SystemExit(1 if errors else 0)
 
 
+@cli.command()
+@click.argument("condor_dir", type=click.Path(file_okay=False), envvar="AFRAME_CONDOR_DIR")
+@click.option("--workers", "-j", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Nodes running at once.")
+@click.option("--gpus", default="", metavar="0,1", help="GPU ids the GPU nodes may use (CUDA_VISIBLE_DEVICES).")
+@click.option("--only", multiple=True, metavar="NODE", help="Run just these nodes (repeatable), parents ignored.")
+@click.option("--detach", is_flag=True, help="Run in the background; output goes to CONDOR_DIR/aframe-run.log.")
+@click.option("--dry-run", is_flag=True, help="Say which nodes would run and which are done; run nothing.")
+def run(condor_dir, workers, gpus, only, detach, dry_run) -> None:
+    """Run the DAG in CONDOR_DIR on this machine, as DAGMan would; run it again to resume."""
+    from .local.cli import run_local
+
+    raise SystemExit(run_local(condor_dir, workers, gpus, list(only), detach, dry_run))
+
+
 for _name, _issue, _summary in [
-    ("run", 5, "Run a rendered DAG on this machine"),
     ("status", 5, "Show a run's progress from its files"),
     ("why", 5, "Explain why a node failed or is held"),
     ("resubmit", 5, "Resubmit a DAG from its rescue file"),
@@ -191,3 +205,7 @@ def main(argv: list[str] | None = None) -> None:
                    err=True)
         code = 1
     sys.exit(code or 0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,438 @@
+"""Run a rendered DAG on this machine with DAGMan's semantics (DESIGN §7): the embedded default."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..dagfile import DagNode, apply_rescue, rescue_files
+from ..errors import UserError
+from ..nodecheck import why_not_done
+from ..render import DAG_FILE
+from ..rundir import load_dag
+from .jobs import Job, expand_job
+from .records import (
+    DONE,
+    ERROR,
+    NOT_READY,
+    POSTRUN,
+    PRERUN,
+    READY,
+    SUBMITTED,
+    EventLog,
+    NodeRecord,
+    next_rescue_path,
+    rescue_text,
+    write_status_file,
+)
+from .state import ProcessGroups, RunLock
+
+log = logging.getLogger("aframe-dag.run")
+
+# DAGMan's $(DAG_STATUS) values
+DAG_OK, DAG_NODE_FAILED, DAG_ABORTED, DAG_REMOVED = 0, 2, 3, 4
+STATUS_EVERY = 1.0
+GRACE = 10.0
+
+
+@dataclass
+class Machine:
+    """What this machine offers the nodes: CPUs, memory (MiB), and the GPU ids given with --gpus."""
+
+    cpus: int
+    memory: int
+    gpus: list[str]
+
+    @classmethod
+    def here(cls, gpus: list[str]) -> Machine:
+        memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2**20
+        return cls(os.cpu_count() or 1, memory, list(gpus))
+
+    def refusal(self, job: Job) -> str | None:
+        """Why this machine can never run the job (it would wait forever otherwise), or None."""
+        if job.gpus > len(self.gpus):
+            offered = f"--gpus offers {len(self.gpus)}" if self.gpus else "no --gpus were given"
+            return f"needs {job.gpus} GPU(s) but {offered}"
+        if job.cpus > self.cpus:
+            return f"needs {job.cpus} CPUs but this machine has {self.cpus}"
+        if job.memory > self.memory:
+            return f"needs {job.memory} MiB of memory but this machine has {self.memory}"
+        return None
+
+
+@dataclass
+class Running:
+    """A PRE script, job or POST script in flight."""
+
+    node: str
+    kind: str
+    process: subprocess.Popen
+    job: Job | None = None
+    cluster: int = 0
+    gpus: list[str] = field(default_factory=list)
+    started: float = field(default_factory=time.monotonic)
+
+
+class Executor:
+    """Runs condor_dir/aframe.dag: PRE -> job -> POST, RETRY/UNLESS-EXIT, PRE_SKIP, MAXJOBS, checkpoints, FINAL."""
+
+    def __init__(self, condor_dir, workers: int = 1, gpus: list[str] = (), only: list[str] | None = None,
+                 poll: float = 0.05):
+        self.condor_dir = Path(condor_dir).absolute()
+        self.dag = load_dag(self.condor_dir)
+        self.dag_path = self.condor_dir / DAG_FILE
+        self.workers = max(1, workers)
+        self.machine = Machine.here(list(gpus))
+        self.poll = poll
+        unknown = [name for name in (only or []) if name not in self.dag.nodes]
+        if unknown:
+            raise UserError(f"{self.dag_path}: no node(s) {', '.join(unknown)}")
+        self.only = set(only) if only else None
+        self.order = {name: index for index, name in enumerate(self.dag.nodes)}
+        self.records = {name: NodeRecord(name) for name in self.dag.nodes}
+        self.children = self.dag.children()
+        self.running: dict[str, Running] = {}
+        self.free_gpus = list(self.machine.gpus)
+        self.cluster = 0
+        self.skips = 0
+        self.interrupted: int | None = None
+        self.aborted = False
+        self.kill_at: float | None = None
+        self.final_macros: dict[str, str] | None = None
+        self.status_written = 0.0
+        self.events = EventLog([self.condor_dir / f"{DAG_FILE}.nodes.log"])
+        self.groups = ProcessGroups(self.condor_dir)
+
+    # -- the run -----------------------------------------------------------------------------------------------
+
+    def run(self) -> int:
+        """Run the DAG to its end (or an interruption); returns the exit code DAGMan would."""
+        lock = RunLock(self.condor_dir)
+        lock.acquire()
+        handlers = {sig: signal.signal(sig, self._interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            ended = self.groups.end_leftovers(GRACE)
+            if ended:
+                log.warning("ended %d node(s) a previous executor left running: %s", len(ended), ", ".join(ended))
+            self._start()
+            self._loop()
+            return self._finish()
+        finally:
+            for sig, handler in handlers.items():
+                signal.signal(sig, handler)
+            lock.release()
+
+    def _start(self) -> None:
+        (self.condor_dir / "logs").mkdir(exist_ok=True)
+        self.events.paths[0].write_text("")  # DAGMan truncates the nodes log when it starts
+        rescues = rescue_files(self.dag_path)
+        if rescues and self.only is None:
+            apply_rescue(self.dag, rescues[-1])
+            log.info("resuming from %s", rescues[-1].name)
+        for name, node in self.dag.nodes.items():
+            if node.done:
+                self.records[name].state = DONE
+        for name in self.dag.nodes:
+            self._update_readiness(name)
+        done = sum(record.state == DONE for record in self.records.values())
+        log.info("%s: %d nodes, %d already done; %d workers, GPUs: %s", self.dag_path, len(self.records), done,
+                 self.workers, ",".join(self.machine.gpus) or "none")
+
+    def _loop(self) -> None:
+        while True:
+            if self.kill_at is not None and time.monotonic() > self.kill_at:
+                self._signal_running(signal.SIGKILL)
+            progressed = self._reap()
+            if self.interrupted is None and not self.aborted:
+                progressed |= self._launch()
+            if not self.running and (self.interrupted is not None or self.aborted or not self._ready()):
+                break
+            self._write_status()
+            if not progressed:
+                time.sleep(self.poll)
+
+    def _finish(self) -> int:
+        final = self.dag.final if self.only is None else None
+        failed = [name for name, record in self.records.items() if record.state == ERROR and name != getattr(
+            final, "name", None)]
+        body = [name for name in self.records if (final is None or name != final.name)
+                and (self.only is None or name in self.only)]
+        all_done = all(self.records[name].state == DONE for name in body)
+        if self.interrupted is not None:
+            self._write_rescue(failed)
+            self._write_status(final_state=ERROR, force=True)
+            log.warning("interrupted: rerun `aframe-dag run %s` to resume", self.condor_dir)
+            return 128 + self.interrupted
+        dag_status = DAG_OK if all_done else DAG_ABORTED if self.aborted else DAG_NODE_FAILED
+        if dag_status != DAG_OK and self.only is None:
+            self._write_rescue(failed)
+        if final is None:
+            self._write_status(final_state=DONE if all_done else ERROR, force=True)
+            return 0 if all_done else 1
+        self._run_final(final, dag_status, len(failed))
+        succeeded = self.records[final.name].state == DONE
+        self._write_status(final_state=DONE if succeeded else ERROR, force=True)
+        return 0 if succeeded else 1
+
+    def _run_final(self, final: DagNode, dag_status: int, failed_count: int) -> None:
+        log.info("FINAL %s (DAG_STATUS %d, FAILED_COUNT %d)", final.name, dag_status, failed_count)
+        self.records[final.name].state = READY
+        self.final_macros = {"DAG_STATUS": str(dag_status), "FAILED_COUNT": str(failed_count)}
+        while self.records[final.name].state not in (DONE, ERROR) and self.interrupted is None:
+            if not self._reap() and final.name not in self.running:
+                self._begin(final.name)
+            time.sleep(self.poll)
+
+    def pending(self) -> list[tuple[str, str]]:
+        """What a run would do now, node by node in DAG order: (node, 'done' or why it runs) — for --dry-run."""
+        rescues = rescue_files(self.dag_path)
+        if rescues and self.only is None:
+            apply_rescue(self.dag, rescues[-1])
+        plan = []
+        for name, node in self.dag.nodes.items():
+            if self.only is not None and name not in self.only:
+                continue
+            if node.done:
+                plan.append((name, "done (rescue file)"))
+            elif node.pre and Path(node.pre.executable).name == "aframe-node-check" and len(node.pre.arguments) == 3:
+                reason = why_not_done(*node.pre.arguments)
+                plan.append((name, "done (outputs present)" if reason is None else f"runs: {reason}"))
+            else:
+                plan.append((name, "runs" + (" (FINAL)" if node.final else "")))
+        return plan
+
+    # -- scheduling ----------------------------------------------------------------------------------------------
+
+    def _ready(self) -> list[str]:
+        names = [name for name, record in self.records.items() if record.state == READY
+                 and not self.dag.nodes[name].final]
+        return sorted(names, key=lambda name: (-self.dag.nodes[name].priority, self.order[name]))
+
+    def _update_readiness(self, name: str) -> None:
+        node, record = self.dag.nodes[name], self.records[name]
+        if record.state != NOT_READY or node.final:
+            return
+        if self.only is not None:
+            if name in self.only:
+                record.state = READY
+            return
+        if all(self.records[parent].state == DONE for parent in self.dag.parents.get(name, [])):
+            record.state = READY
+
+    def _category_full(self, node: DagNode) -> bool:
+        limit = self.dag.maxjobs.get(node.category) if node.category else None
+        if limit is None:
+            return False
+        busy = sum(1 for run in self.running.values() if self.dag.nodes[run.node].category == node.category)
+        return busy >= limit
+
+    def _fits(self, job: Job) -> bool:
+        jobs = [run.job for run in self.running.values() if run.job is not None]
+        return (sum(j.cpus for j in jobs) + job.cpus <= self.machine.cpus
+                and sum(j.memory for j in jobs) + job.memory <= self.machine.memory
+                and job.gpus <= len(self.free_gpus))
+
+    def _launch(self) -> bool:
+        started = False
+        for name in self._ready():
+            if len(self.running) >= self.workers:
+                break
+            node = self.dag.nodes[name]
+            if self._category_full(node):
+                continue
+            job = self._expand(node)
+            if job is None:
+                started = True
+                continue
+            if not self._fits(job):
+                continue
+            self._begin(name, job)
+            started = True
+        return started
+
+    def _expand(self, node: DagNode, extra=None) -> Job | None:
+        """The node's job, or None after failing the node when the machine can never run it."""
+        job = expand_job(node, self.condor_dir, extra)
+        refusal = self.machine.refusal(job)
+        if refusal:
+            log.error("%s cannot run here: %s", node.name, refusal)
+            self._set(node.name, ERROR, f"cannot run here: {refusal}")
+            return None
+        return job
+
+    def _begin(self, name: str, job: Job | None = None) -> None:
+        node = self.dag.nodes[name]
+        if job is None:
+            job = self._expand(node, self.final_macros if node.final else None)
+            if job is None:
+                return
+        if node.pre is None:
+            self._start_job(name, job)
+            return
+        self._set(name, PRERUN)
+        if Path(node.pre.executable).name == "aframe-node-check" and len(node.pre.arguments) == 3:
+            reason = why_not_done(*node.pre.arguments)  # the PRE script's own test, without a process
+            self._after_pre(name, job, node.pre_skip if reason is None else 0)
+            return
+        process = subprocess.Popen([node.pre.executable, *node.pre.arguments], cwd=self.condor_dir,
+                                   stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, start_new_session=True)
+        self.running[name] = Running(name, "pre", process, job)
+
+    def _after_pre(self, name: str, job: Job, code: int) -> None:
+        node = self.dag.nodes[name]
+        if node.pre_skip is not None and code == node.pre_skip:
+            self.skips += 1
+            self.events.pre_skip(self.skips, name)
+            log.info("%s: done already (PRE_SKIP)", name)
+            self._set(name, DONE)
+        elif code != 0:
+            self._failed(name, code, f"PRE Script failed with status {code}")
+        else:
+            self._start_job(name, job)
+
+    def _environment(self, job: Job, gpus: list[str]) -> dict[str, str]:
+        base = {key: os.environ[key] for key in ("PATH", "HOME", "LANG", "TMPDIR", "USER") if key in os.environ}
+        return {**base, **job.environment, "CUDA_VISIBLE_DEVICES": ",".join(gpus)}
+
+    def _start_job(self, name: str, job: Job) -> None:
+        gpus = [self.free_gpus.pop(0) for _ in range(job.gpus)]
+        self.cluster += 1
+        extra = [job.log] if job.log else []
+        for path in [job.output, job.error, *extra]:
+            if path:
+                path.parent.mkdir(parents=True, exist_ok=True)
+        self.events.submitted((self.cluster, 0), name, extra)
+        try:
+            with open(job.output or os.devnull, "w") as out, open(job.error or os.devnull, "w") as err:
+                process = subprocess.Popen(job.argv, cwd=job.cwd, env=self._environment(job, gpus),
+                                           stdin=subprocess.DEVNULL, stdout=out, stderr=err, start_new_session=True)
+        except OSError as exc:
+            self.free_gpus += gpus
+            self.events.aborted((self.cluster, 0), f"cannot execute {job.argv[0]}: {exc.strerror}", extra)
+            self._set(name, ERROR, f"cannot execute {job.argv[0]}: {exc.strerror}")
+            return
+        self.groups.record(name, process.pid)
+        self.events.executing((self.cluster, 0), gpus, extra)
+        self.running[name] = Running(name, "job", process, job, self.cluster, gpus)
+        self._set(name, SUBMITTED, queued=1)
+        log.info("%s: started%s", name, f" on GPU {','.join(gpus)}" if gpus else "")
+
+    def _reap(self) -> bool:
+        finished = [run for run in self.running.values() if run.process.poll() is not None]
+        for run in finished:
+            del self.running[run.node]
+            code = run.process.returncode
+            if run.kind == "pre":
+                self._after_pre(run.node, run.job, code)
+            elif run.kind == "post":
+                self._after_post(run.node, code)
+            else:
+                self._after_job(run, code)
+        return bool(finished)
+
+    def _after_job(self, run: Running, code: int) -> None:
+        self.groups.forget(run.node)
+        self.free_gpus += run.gpus
+        self.free_gpus.sort(key=self.machine.gpus.index)
+        extra = [run.job.log] if run.job.log else []
+        elapsed = time.monotonic() - run.started
+        if self.interrupted is not None:
+            self.events.aborted((run.cluster, 0), "stopped by aframe-dag run", extra)
+            self._set(run.node, READY)
+            return
+        self.events.terminated((run.cluster, 0), code, extra)
+        if run.job.checkpoint_exit_code is not None and code == run.job.checkpoint_exit_code:
+            self.events.checkpointed((run.cluster, 0), code, extra)
+            log.info("%s: checkpointed after %.1fs, starting it again", run.node, elapsed)
+            self._start_job(run.node, run.job)
+            return
+        if code != 0:
+            what = f"exit {code}" if code > 0 else f"signal {-code}"
+            self._failed(run.node, code, f"Job proc ({run.cluster}.0.0) failed with status {code}", what)
+            return
+        node = self.dag.nodes[run.node]
+        if node.post is not None:
+            self._set(run.node, POSTRUN)
+            arguments = [str(code) if arg == "$RETURN" else arg for arg in node.post.arguments]
+            process = subprocess.Popen([node.post.executable, *arguments], cwd=self.condor_dir,
+                                       stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, start_new_session=True)
+            self.running[run.node] = Running(run.node, "post", process, run.job)
+            return
+        log.info("%s: done in %.1fs", run.node, elapsed)
+        self._set(run.node, DONE)
+
+    def _after_post(self, name: str, code: int) -> None:
+        if code == 0:
+            self._set(name, DONE)
+        else:
+            self._failed(name, code, f"POST Script failed with status {code}")
+
+    def _failed(self, name: str, code: int, details: str, what: str | None = None) -> None:
+        node, record = self.dag.nodes[name], self.records[name]
+        if code in node.abort_on:
+            log.error("%s: %s; ABORT-DAG-ON %d stops the DAG", name, what or details, code)
+            self.aborted = True
+            self._set(name, ERROR, details)
+            self._stop_running()
+            return
+        if code != node.unless_exit and record.retries < node.retries and not node.final:
+            record.retries += 1
+            log.warning("%s: %s; retry %d of %d", name, what or details, record.retries, node.retries)
+            self._set(name, READY, details)
+            return
+        log.error("%s: %s; failed (see `aframe-dag why %s %s`)", name, what or details, name, self.condor_dir)
+        self._set(name, ERROR, details)
+
+    def _set(self, name: str, state: int, details: str | None = None, queued: int = 0) -> None:
+        record = self.records[name]
+        record.state, record.queued = state, queued
+        if details is not None:
+            record.details = details
+        if state == DONE:
+            record.details = ""
+            for child in self.children.get(name, []):
+                self._update_readiness(child)
+
+    # -- records -------------------------------------------------------------------------------------------------
+
+    def _write_status(self, final_state: int | None = None, force: bool = False) -> None:
+        if not force and time.monotonic() - self.status_written < STATUS_EVERY:
+            return
+        self.status_written = time.monotonic()
+        ordered = [self.records[name] for name in self.dag.nodes if not self.dag.nodes[name].final]
+        ordered += [self.records[node.name] for node in [self.dag.final] if node is not None]
+        status_file = self.dag.status_file or f"{DAG_FILE}.status"
+        path = Path(status_file) if Path(status_file).is_absolute() else self.condor_dir / status_file
+        write_status_file(path, DAG_FILE, SUBMITTED if final_state is None else final_state, ordered)
+
+    def _write_rescue(self, failed: list[str]) -> None:
+        final = self.dag.final
+        nodes = [self.records[name] for name in self.dag.nodes if final is None or name != final.name]
+        retries = {name: (node.retries, node.unless_exit) for name, node in self.dag.nodes.items()
+                   if node.retries and (final is None or name != final.name)}
+        path = next_rescue_path(self.dag_path)
+        path.write_text(rescue_text(DAG_FILE, nodes, retries, failed))
+        log.info("wrote %s: run again to resume", path.name)
+
+    def _signal_running(self, sig: int) -> None:
+        for run in list(self.running.values()):
+            try:
+                os.killpg(run.process.pid, sig)
+            except ProcessLookupError:
+                pass
+
+    def _stop_running(self) -> None:
+        """SIGTERM every running node's process group now, SIGKILL what is left after the grace period."""
+        self._signal_running(signal.SIGTERM)
+        self.kill_at = time.monotonic() + GRACE
+
+    def _interrupt(self, signum, frame) -> None:
+        if self.interrupted is None:
+            log.warning("%s: stopping the running nodes", signal.Signals(signum).name)
+            self.interrupted = signum
+            self._stop_running()

@@ -1,0 +1,122 @@
+"""A node's job as HTCondor would run it: its submit description expanded with the node's VARS."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..config.types import BadValue, Size
+from ..dagfile import DagNode
+from ..errors import UserError
+
+
+@dataclass(frozen=True)
+class Job:
+    """What the executor needs to start one node's job, and what it may ask of the machine."""
+
+    node: str
+    argv: list[str]
+    environment: dict[str, str]
+    output: Path | None
+    error: Path | None
+    log: Path | None
+    cwd: Path
+    cpus: int = 1
+    memory: int = 0
+    gpus: int = 0
+    checkpoint_exit_code: int | None = None
+    universe: str = "vanilla"
+    variables: dict[str, str] = field(default_factory=dict)
+
+
+def split_arguments(text: str) -> list[str]:
+    """HTCondor's argument syntax: new ("...", 'quoted words', '' and "" escapes) or old (whitespace-separated)."""
+    text = text.strip()
+    if not (text.startswith('"') and text.endswith('"') and len(text) >= 2):
+        return text.split()
+    body, words, word, quoted, started = text[1:-1].replace('""', '"'), [], [], False, False
+    index = 0
+    while index < len(body):
+        char = body[index]
+        if char == "'":
+            if quoted and body[index + 1:index + 2] == "'":
+                word.append("'")
+                index += 1
+            else:
+                quoted, started = not quoted, True
+        elif char.isspace() and not quoted:
+            if word or started:
+                words.append("".join(word))
+            word, started = [], False
+        else:
+            word.append(char)
+        index += 1
+    if quoted:
+        raise ValueError(f"unbalanced single quote in arguments {text!r}")
+    if word or started:
+        words.append("".join(word))
+    return words
+
+
+def split_environment(text: str) -> dict[str, str]:
+    """HTCondor's environment syntax: new ("NAME=value NAME='a b'") or old (NAME=value;NAME=value)."""
+    text = text.strip()
+    if text.startswith('"') and text.endswith('"'):
+        pairs = split_arguments(text)
+    else:
+        pairs = [pair for pair in re.split(r"[;\s]+", text) if pair]
+    environment = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep:
+            raise ValueError(f"environment entry {pair!r} is not NAME=value")
+        environment[name] = value
+    return environment
+
+
+def _memory(text: str) -> int:
+    """request_memory in MiB: a plain size, or a ClassAd expression evaluated as on a fresh job."""
+    try:
+        return Size().parse(text)
+    except BadValue:
+        import classad2
+
+        value = classad2.ExprTree(text).eval()
+        if not isinstance(value, (int, float)):
+            raise ValueError(f"request_memory {text!r} does not evaluate to a number") from None
+        return int(value)
+
+
+def expand_job(node: DagNode, dag_dir: Path, extra: dict[str, str] | None = None) -> Job:
+    """Expand the node's submit file with its VARS (and `extra` macros, e.g. DAG_STATUS for FINAL)."""
+    import htcondor2
+
+    submit_path = Path(node.submit) if Path(node.submit).is_absolute() else dag_dir / node.submit
+    try:
+        description = htcondor2.Submit(submit_path.read_text())
+    except OSError as exc:
+        raise UserError(f"{submit_path}: cannot read the submit file of node {node.name}: {exc.strerror}") from None
+    variables = {**node.variables, **(extra or {})}
+    for name, value in variables.items():
+        description[name] = value
+
+    def get(key: str, default: str | None = None) -> str | None:
+        return description.expand(key) if key in description else default
+
+    cwd = Path(get("initialdir") or (dag_dir / node.directory if node.directory else dag_dir))
+    paths = {key: (Path(value) if Path(value).is_absolute() else cwd / value) if value else None
+             for key in ("output", "error", "log") for value in [get(key)]}
+    checkpoint = get("checkpoint_exit_code")
+    try:
+        return Job(
+            node=node.name,
+            argv=[get("executable"), *split_arguments(get("arguments", ""))],
+            environment=split_environment(get("environment", "")),
+            output=paths["output"], error=paths["error"], log=paths["log"], cwd=cwd,
+            cpus=int(get("request_cpus", "1")), memory=_memory(get("request_memory", "0MB") or "0MB"),
+            gpus=int(get("request_gpus", "0")), checkpoint_exit_code=int(checkpoint) if checkpoint else None,
+            universe=get("universe", "vanilla"), variables=variables,
+        )
+    except (TypeError, ValueError) as exc:
+        raise UserError(f"{submit_path}: node {node.name}: {exc}") from None

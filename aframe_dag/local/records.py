@@ -1,0 +1,132 @@
+"""The files DAGMan's tools read, written the way DAGMan writes them: node status file, user log, rescue file."""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+# Node states as DAGMan numbers them in NODE_STATUS_FILE.
+NOT_READY, READY, PRERUN, SUBMITTED, POSTRUN, DONE, ERROR, FUTILE = range(8)
+STATE_NAMES = ["STATUS_NOT_READY", "STATUS_READY", "STATUS_PRERUN", "STATUS_SUBMITTED", "STATUS_POSTRUN",
+               "STATUS_DONE", "STATUS_ERROR", "STATUS_FUTILE"]
+HOST = f"<127.0.0.1:0?alias={socket.gethostname()}>"
+
+
+@dataclass
+class NodeRecord:
+    """What the executor knows of one node, in the terms of DAGMan's node status file."""
+
+    name: str
+    state: int = NOT_READY
+    details: str = ""
+    retries: int = 0
+    queued: int = 0
+
+
+def _quote(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _stamp(when: float) -> str:
+    return f'{int(when)}; /* "{time.ctime(when)}" */'
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    temporary = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    temporary.write_text(text)
+    os.replace(temporary, path)
+
+
+def write_status_file(path: Path, dag_file: str, dag_state: int, nodes: list[NodeRecord]) -> None:
+    """NODE_STATUS_FILE: one DagStatus ad, one NodeStatus ad per node (DAG order, FINAL last), StatusEnd."""
+    now = time.time()
+    counts = [sum(1 for node in nodes if node.state == state) for state in range(8)]
+    lines = ["[", '  Type = "DagStatus";', "  DagFiles = {", f"    {_quote(dag_file)}", "  };",
+             f"  Timestamp = {_stamp(now)}",
+             f'  DagStatus = {dag_state}; /* "{STATE_NAMES[dag_state]}" */',
+             f"  NodesTotal = {len(nodes)};", f"  NodesDone = {counts[DONE]};", f"  NodesPre = {counts[PRERUN]};",
+             f"  NodesQueued = {counts[SUBMITTED]};", f"  NodesPost = {counts[POSTRUN]};",
+             f"  NodesReady = {counts[READY]};", f"  NodesUnready = {counts[NOT_READY]};",
+             f"  NodesFutile = {counts[FUTILE]};", f"  NodesFailed = {counts[ERROR]};",
+             "  JobProcsHeld = 0;", "  JobProcsIdle = 0; /* includes held */", "]"]
+    for node in nodes:
+        lines += ["[", '  Type = "NodeStatus";', f"  Node = {_quote(node.name)};",
+                  f'  NodeStatus = {node.state}; /* "{STATE_NAMES[node.state]}" */',
+                  f"  StatusDetails = {_quote(node.details)};", f"  RetryCount = {node.retries};",
+                  f"  JobProcsQueued = {node.queued};", "  JobProcsHeld = 0;", "]"]
+    lines += ["[", '  Type = "StatusEnd";', f"  EndTime = {_stamp(now)}", '  NextUpdate = 0; /* "none" */', "]"]
+    _write_atomically(path, "\n".join(lines) + "\n")
+
+
+@dataclass
+class EventLog:
+    """An HTCondor user log (the events htcondor2.JobEventLog reads), appended to one or more files."""
+
+    paths: list[Path] = field(default_factory=list)
+
+    def _write(self, code: int, job: tuple[int, int], text: str, body: list[str], extra: list[Path]) -> None:
+        stamp = time.strftime("%Y-%m-%d %H:%M:%S")
+        cluster, proc, subproc = (*job, 0)[:3]
+        entry = "\n".join([f"{code:03d} ({cluster:03d}.{proc:03d}.{subproc:03d}) {stamp} {text}", *body, "..."]) + "\n"
+        for path in [*self.paths, *extra]:
+            with open(path, "a") as handle:
+                handle.write(entry)
+
+    def submitted(self, job, node: str, extra=()) -> None:
+        self._write(0, job, f"Job submitted from host: {HOST}", [f"    DAG Node: {node}"], list(extra))
+
+    def executing(self, job, gpus: list[str], extra=()) -> None:
+        body = [f"\tSlotName: local@{socket.gethostname()}"]
+        if gpus:
+            body.append(f'\tAssignedGPUs = "{",".join(gpus)}"')
+        self._write(1, job, f"Job executing on host: {HOST}", body, list(extra))
+
+    def terminated(self, job, returncode: int, extra=()) -> None:
+        if returncode >= 0:
+            status = [f"\t(1) Normal termination (return value {returncode})"]
+        else:
+            status = [f"\t(0) Abnormal termination (signal {-returncode})", "\t(0) No core file"]
+        usage = [f"\t\tUsr 0 00:00:00, Sys 0 00:00:00  -  {kind} Usage"
+                 for kind in ("Run Remote", "Run Local", "Total Remote", "Total Local")]
+        transfer = [f"\t0  -  {kind} By Job" for kind in ("Run Bytes Sent", "Run Bytes Received",
+                                                          "Total Bytes Sent", "Total Bytes Received")]
+        self._write(5, job, "Job terminated.", status + usage + transfer, list(extra))
+
+    def aborted(self, job, reason: str, extra=()) -> None:
+        self._write(9, job, "Job was aborted.", [f"\t{reason}"], list(extra))
+
+    def checkpointed(self, job, code: int, extra=()) -> None:
+        self._write(8, job, f"Job exited with checkpoint_exit_code {code}: requeued", [], list(extra))
+
+    def pre_skip(self, number: int, node: str) -> None:
+        """DAGMan logs a skipped node against no job: cluster 0, proc 2147483647, a running count."""
+        self._write(34, (0, 2147483647, number), "PRE script return value is PRE_SKIP value",
+                    [f"    DAG Node: {node}"], [])
+
+
+def rescue_text(dag_file: str, nodes: list[NodeRecord], retries: dict[str, tuple[int, int | None]],
+                failed: list[str]) -> str:
+    """A DAGMan-format (partial) rescue file: DONE lines and every node's RETRY line."""
+    lines = ["# Rescue DAG file, created after running", f"#   the {dag_file} DAG file (aframe-dag run)",
+             f"# Created {time.strftime('%m/%d/%Y %H:%M:%S %Z')}", "# Rescue DAG version: 2.0.1 (partial)", "#",
+             f"# Total number of Nodes: {len(nodes)}",
+             f"# Nodes premarked DONE: {sum(node.state == DONE for node in nodes)}",
+             f"# Nodes that failed: {len(failed)}", f"#   {','.join(failed)},<ENDLIST>", ""]
+    for node in nodes:
+        if node.name in retries:
+            count, unless = retries[node.name]
+            lines.append(f"RETRY {node.name} {count}" + (f" UNLESS-EXIT {unless}" if unless is not None else ""))
+        if node.state == DONE:
+            lines.append(f"DONE {node.name}")
+    return "\n".join(lines) + "\n"
+
+
+def next_rescue_path(dag_path: Path) -> Path:
+    """aframe.dag.rescueNNN after the newest existing one."""
+    number = 1
+    while dag_path.with_name(f"{dag_path.name}.rescue{number:03d}").exists():
+        number += 1
+    return dag_path.with_name(f"{dag_path.name}.rescue{number:03d}")
