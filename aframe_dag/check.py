@@ -45,10 +45,9 @@ from pathlib import Path
 
 from .dagfile import Dag, DagNode, DagSyntaxError, parse_dag
 from .errors import did_you_mean
+from .plan.model import NODE_NAME, RESERVED_NAMES
 from .render import DAG_FILE, RESOLVED
 
-NODE_NAME = re.compile(r"[A-Za-z0-9_-]+")
-RESERVED_NAMES = {"PARENT", "CHILD", "ALL_NODES"}
 NODE_VARS = ("node", "nodeargs")
 TOOL_TIMEOUT = 120
 STANDARD_CONFIGS = ("/etc/condor/condor_config", "/usr/local/etc/condor_config", "~condor/condor_config")

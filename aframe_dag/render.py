@@ -116,12 +116,18 @@ def _stage_template(stage: Stage) -> jinja2.Template:
     return environment().get_template("job.sub.j2")
 
 
+def full_arguments(workflow: Workflow, node) -> tuple[str, ...]:
+    """A node's arguments plus the node contract's (name, hash, done-marker); FINAL has none of those."""
+    if node.final:
+        return node.arguments
+    return node.arguments + ("--node", node.name, "--node-hash", node.hash,
+                             "--done-marker", f"{workflow.condor_dir}/done/{node.name}.json")
+
+
 def _node_commands(workflow: Workflow, node, site: Site) -> list[str]:
     stage = workflow.stages[node.stage]
     what = f"node {node.name}"
-    contract = () if node.final else ("--node", node.name, "--node-hash", node.hash,
-                                      "--done-marker", f"{workflow.condor_dir}/done/{node.name}.json")
-    args = quoting.arguments(node.arguments + contract, what)
+    args = quoting.arguments(full_arguments(workflow, node), what)
     commands = [f"VARS {node.name} node={quoting.dag_value(node.name)} nodeargs={quoting.dag_value(args)}"]
     if node.final:
         return commands
@@ -206,7 +212,8 @@ def render(workflow: Workflow, condor: dict, bin_dir: str | None) -> dict[str, s
         nodes=[{"name": node.name,
                 "environment": " ".join(f"{k}={v}" for k, v in workflow.stages[node.stage].environment.items()),
                 "command": shell_command([site.executable(workflow.stages[node.stage].program),
-                                          *(map(_by_hand, node.arguments) if node.final else node.arguments)])}
+                                          *(map(_by_hand, node.arguments) if node.final
+                                            else full_arguments(workflow, node))])}
                for node in workflow.nodes],
     )
     return files

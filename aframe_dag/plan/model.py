@@ -7,6 +7,7 @@ import re
 from dataclasses import dataclass, field, replace
 
 NODE_NAME = re.compile(r"[A-Za-z0-9_-]+")
+RESERVED_NAMES = {"PARENT", "CHILD", "ALL_NODES"}  # DAGMan refuses them as node names, in any case
 
 
 @dataclass(frozen=True)
@@ -48,8 +49,8 @@ class Node:
     hash: str = ""
 
     def __post_init__(self):
-        if not NODE_NAME.fullmatch(self.name):
-            raise ValueError(f"node name {self.name!r} has characters DAGMan reserves")
+        if not NODE_NAME.fullmatch(self.name) or self.name.upper() in RESERVED_NAMES:
+            raise ValueError(f"node name {self.name!r} is one DAGMan refuses")
 
 
 @dataclass

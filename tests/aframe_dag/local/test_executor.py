@@ -83,13 +83,13 @@ def test_retries_then_success_and_retries_exhausted(tmp_path):
 
 
 def test_unless_exit_2_is_not_retried(tmp_path):
-    condor = make_run(tmp_path, [Spec("bad", behaviour=["--permanent"]), Spec("child", ["bad"]),
+    condor = make_run(tmp_path, [Spec("bad", behaviour=["--permanent"]), Spec("orphan", ["bad"]),
                                  Spec("summary", final=True)])
     assert run(condor) == 1
-    assert len(runs(tmp_path, "bad")) == 1 and not runs(tmp_path, "child")
+    assert len(runs(tmp_path, "bad")) == 1 and not runs(tmp_path, "orphan")
     assert "dag_status=2 failed=1" in runs(tmp_path, "summary")[0]
     _, nodes = statuses(condor)
-    assert nodes["bad"] == (6, 0) and nodes["child"] == (0, 0) and nodes["summary"][0] == 6
+    assert nodes["bad"] == (6, 0) and nodes["orphan"] == (0, 0) and nodes["summary"][0] == 6
     assert "told to fail permanently" in (condor / "logs" / "bad.err").read_text()
 
 

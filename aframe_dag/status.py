@@ -1,0 +1,904 @@
+"""What a run is doing, from its files: `status`, `why` and `resubmit` (no click here).
+
+Works the same for a DAG run by DAGMan and one run by the local executor, because both write the same files into the
+condor dir: the node status file (`aframe.status`, DAGMan's NODE_STATUS_FILE ClassAds), the node log
+(`aframe.dag.nodes.log`, an HTCondor user log whose submit events carry `DAG Node: NAME`), rescue files
+(`aframe.dag.rescueNNN`) and the nodes' own done-markers (`done/NODE.json`). A schedd, when one answers, adds what
+is happening right now.
+
+Which source wins, node by node (later rules override earlier ones):
+
+1. Nothing known: the node is `not-started`.
+2. The newest rescue file: its DONE nodes are `done` — used only for nodes the node status file does not list
+   (no status file at all, or a node added by `build --force` after that file was written).
+3. The node status file (DAGMan's own view): the node's state, its retry count and DAGMan's StatusDetails; its
+   DagStatus ad gives the DAG's state. For a submitted node it cannot tell idle from running reliably (and it says
+   "idle" for a held job), so:
+4. the node log decides idle / running / held for a node the status file calls submitted (or when there is no
+   status file), and it alone gives each attempt's exit code, hold reason, host, GPUs and start/end times;
+   a node whose PRE script skipped it (event 034) is `done`.
+5. A valid done-marker (readable, and with the node hash the DAG passes the node, its outputs still in place —
+   what the PRE script checks) makes the node `done`, even when the status file is stale or absent, unless the
+   node is active right now (pre / idle / running / held / post) in a live DAG.
+6. The schedd, when reachable: its job ads (batch name = run name, DAGMan job in this condor dir) are the live
+   truth for idle / running / held, and a DAGMan job in the queue means the DAG is running.
+
+The DAG's state: the schedd's DAGMan job or a held local-executor lock means `running`; otherwise the status
+file's DagStatus (`running`, `done`, `failed`, ...); with no status file, a rescue file means `failed`, all nodes
+done means `done`, else `not-started`. A status file that says running while the schedd answers without a DAGMan
+job and no local executor holds the lock is `stopped` (DAGMan was removed or killed).
+"""
+
+from __future__ import annotations
+
+import configparser
+import fcntl
+import json
+import os
+import re
+import shlex
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .dagfile import JOIN_NODE_PREFIX, Dag, rescue_files
+from .errors import UserError, did_you_mean
+from .nodecheck import marker_path, read_done_marker, why_not_done
+from .render import DAG_FILE, RESOLVED
+from .rundir import load_dag
+
+STATUS_FILE = "aframe.status"
+NODES_LOG = f"{DAG_FILE}.nodes.log"
+DAGMAN_LOCK = f"{DAG_FILE}.lock"
+LOCAL_LOCK = Path(".aframe-run") / "lock"
+STDERR_LINES = 30
+SCHEDD_TIMEOUT = 5.0
+STALE_AFTER = 120.0  # seconds past the status file's NextUpdate before we call it stale
+
+# DAGMan's node status codes (NODE_STATUS_FILE NodeStatus, and DagStatus for the whole DAG)
+NODE_STATUS = {0: "not-ready", 1: "ready", 2: "pre", 3: "submitted", 4: "post", 5: "done", 6: "failed", 7: "futile"}
+DAG_STATUS = {0: "not-started", 1: "running", 2: "running", 3: "running", 4: "running", 5: "done", 6: "failed",
+              7: "failed"}
+ACTIVE = ("pre", "idle", "running", "held", "post")
+FINISHED = ("done", "failed", "stopped")
+COUNTED = ("done", "running", "idle", "held", "failed")
+# HTCondor JobStatus
+SCHEDD_STATES = {1: "idle", 2: "running", 5: "held", 6: "running", 7: "running"}
+DAGMAN_UNIVERSE = 7  # the scheduler universe DAGMan runs in
+SCHEDD_PROJECTION = ["ClusterId", "ProcId", "JobStatus", "JobUniverse", "JobBatchName", "DAGNodeName",
+                     "DAGManJobId", "Iwd", "HoldReason", "HoldReasonCode", "RemoteHost", "EnteredCurrentStatus",
+                     "JobCurrentStartDate", "AssignedGPUs"]
+
+_NODE_NOTE = re.compile(r"DAG Node:\s*(\S+)")
+_STATUS_EXIT = re.compile(r"failed with status (-?\d+)")
+_STATUS_SIGNAL = re.compile(r"failed with signal (\d+)")
+
+
+# -- model ------------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Attempt:
+    """One job of a node, as the node log tells it (a retry is a new job; a hold/release stays the same job)."""
+
+    job: str
+    submitted: float | None = None
+    started: float | None = None
+    ended: float | None = None
+    state: str = "idle"  # idle, running, held, exited, removed
+    exit_code: int | None = None
+    signal: int | None = None
+    hold_reason: str | None = None
+    hold_code: int | None = None
+    host: str | None = None
+    gpus: str | None = None
+    holds: int = 0
+
+
+@dataclass
+class NodeState:
+    """One node's state and the facts behind it."""
+
+    name: str
+    stage: str
+    status: str = "not-started"
+    source: str = "none"
+    final: bool = False
+    retries: int = 0
+    max_retries: int = 0
+    exit_code: int | None = None
+    signal: int | None = None
+    hold_reason: str | None = None
+    host: str | None = None
+    gpus: str | None = None
+    start: float | None = None
+    end: float | None = None
+    elapsed: float | None = None
+    details: str = ""
+    job: str | None = None
+    pre_skipped: bool = False
+    post_exit: int | None = None
+    marker: dict[str, Any] | None = field(default=None, repr=False)
+
+
+@dataclass
+class StageSummary:
+    """Counts of one stage's nodes (or of the whole DAG, stage "total")."""
+
+    stage: str
+    done: int = 0
+    running: int = 0
+    idle: int = 0
+    held: int = 0
+    failed: int = 0
+    waiting: int = 0
+    total: int = 0
+    retries: int = 0
+    elapsed: float | None = None  # wall-clock span from the first start to the last end (or now)
+
+
+@dataclass
+class RunStatus:
+    """A run's state: the DAG's and every node's, with where it came from."""
+
+    condor_dir: Path
+    name: str | None
+    dag_status: str
+    nodes: dict[str, NodeState]
+    updated: float | None = None  # when the node status file was written
+    live: bool = False  # a schedd answered
+    rescue: Path | None = None
+    notes: list[str] = field(default_factory=list)
+    now: float = field(default_factory=time.time)
+
+    @property
+    def finished(self) -> bool:
+        return self.dag_status in FINISHED
+
+    def stages(self) -> list[StageSummary]:
+        """One row per stage, in DAG order (FINAL's stage last)."""
+        rows: dict[str, list[NodeState]] = {}
+        for node in sorted(self.nodes.values(), key=lambda n: n.final):
+            rows.setdefault(node.stage, []).append(node)
+        return [self._summary(stage, nodes) for stage, nodes in rows.items()]
+
+    def totals(self) -> StageSummary:
+        return self._summary("total", list(self.nodes.values()))
+
+    def _summary(self, stage: str, nodes: list[NodeState]) -> StageSummary:
+        row = StageSummary(stage, total=len(nodes))
+        for node in nodes:
+            if node.status in COUNTED:
+                setattr(row, node.status, getattr(row, node.status) + 1)
+            else:
+                row.waiting += 1
+            row.retries += node.retries
+        starts = [n.start for n in nodes if n.start is not None]
+        if starts:
+            ends = [n.end if n.end is not None else self.now for n in nodes if n.start is not None]
+            row.elapsed = max(ends) - min(starts)
+        return row
+
+    def to_dict(self) -> dict[str, Any]:
+        """Everything, JSON-ready (paths as strings, times as Unix seconds)."""
+        nodes = {}
+        for name, node in self.nodes.items():
+            record = asdict(node)
+            record.pop("marker")
+            nodes[name] = record
+        return {
+            "condor_dir": str(self.condor_dir), "name": self.name, "dag_status": self.dag_status,
+            "finished": self.finished, "updated": self.updated, "live": self.live,
+            "rescue": str(self.rescue) if self.rescue else None, "notes": self.notes,
+            "totals": asdict(self.totals()), "stages": [asdict(row) for row in self.stages()], "nodes": nodes,
+        }
+
+
+# -- reading the files ------------------------------------------------------------------------------------------------
+
+
+def run_name(condor_dir) -> str | None:
+    """The run's name (its DAG's batch name) from run.ini.resolved, or None when there is none."""
+    parser = configparser.ConfigParser(interpolation=None)
+    try:
+        parser.read(Path(condor_dir) / RESOLVED, encoding="utf-8")
+    except (OSError, configparser.Error):
+        return None
+    return parser.get("run", "name", fallback=None) or None
+
+
+def _in_condor_dir(condor_dir: Path, name: str | None, default: str) -> Path:
+    """A file the DAG names (absolute, or relative to the DAG's dir); a moved condor dir falls back to its own copy."""
+    if not name:
+        return condor_dir / default
+    path = Path(name) if Path(name).is_absolute() else condor_dir / name
+    return path if path.exists() or not (condor_dir / path.name).exists() else condor_dir / path.name
+
+
+def read_status_file(path) -> tuple[dict, dict[str, dict], dict] | None:
+    """The node status file as (DagStatus ad, {node: NodeStatus ad}, StatusEnd ad); None when absent/unreadable."""
+    import classad2
+
+    try:
+        text = Path(path).read_text()
+        ads = [dict(ad.items()) for ad in classad2.parseAds(text)]
+    except (OSError, ValueError, RuntimeError):
+        return None
+    dag = next((ad for ad in ads if ad.get("Type") == "DagStatus"), {})
+    end = next((ad for ad in ads if ad.get("Type") == "StatusEnd"), {})
+    nodes = {ad["Node"]: ad for ad in ads if ad.get("Type") == "NodeStatus" and "Node" in ad}
+    if not dag and not nodes:
+        return None
+    return dag, nodes, end
+
+
+def _event_node(event) -> str | None:
+    for key in ("LogNotes", "SkipEventLogNotes"):
+        match = _NODE_NOTE.search(str(event.get(key, "") or ""))
+        if match:
+            return match.group(1)
+    name = event.get("DAGNodeName")
+    return str(name) if name else None
+
+
+def _host(event) -> str | None:
+    slot = event.get("SlotName")
+    if slot:
+        return str(slot)
+    address = str(event.get("ExecuteHost", "") or "")
+    alias = re.search(r"alias=([^&>]+)", address)
+    if alias:
+        return alias.group(1)
+    return address.strip("<>").split("?")[0] or None
+
+
+def _execute_gpus(event) -> str | None:
+    """GPUs of an execute event: AssignedGPUs / CUDA_VISIBLE_DEVICES (the local executor), or the slot's GPU ids."""
+    props = event.get("ExecuteProps")
+    props = dict(props.items()) if props is not None and hasattr(props, "items") else {}
+    for source in (event, props):
+        for key in ("AssignedGPUs", "CUDA_VISIBLE_DEVICES"):
+            value = source.get(key)
+            if value not in (None, ""):
+                return str(value)
+    if not props.get("GPUs"):
+        return None
+    ids = [str(ad.get("Id")) for key, ad in props.items()
+           if key.startswith("GPUs_") and hasattr(ad, "get") and ad.get("Id")]
+    return ",".join(ids) or None
+
+
+def read_nodes_log(path) -> tuple[dict[str, list[Attempt]], set[str], dict[str, int]]:
+    """The node log as ({node: attempts in order}, nodes skipped by PRE_SKIP, {node: POST script exit code})."""
+    import htcondor2
+
+    attempts: dict[str, list[Attempt]] = {}
+    by_job: dict[tuple[int, int], Attempt] = {}
+    skipped: set[str] = set()
+    post: dict[str, int] = {}
+    if not Path(path).is_file():
+        return attempts, skipped, post
+    try:
+        log = htcondor2.JobEventLog(str(path))
+        events = list(log.events(stop_after=0))
+        log.close()
+    except Exception:  # a half-written or foreign log is no reason to fail status
+        return attempts, skipped, post
+    for event in events:
+        code, key, when = int(event.type), (event.cluster, event.proc), float(event.timestamp)
+        node = _event_node(event)
+        if code == 34:  # PRE script exit matched PRE_SKIP: the node is done without a job
+            if node:
+                skipped.add(node)
+            continue
+        if code == 16:  # POST script terminated
+            if node and "ReturnValue" in event:
+                post[node] = int(event["ReturnValue"])
+            continue
+        if code == 0:
+            if not node or node.startswith(JOIN_NODE_PREFIX):
+                continue
+            attempt = Attempt(f"{event.cluster}.{event.proc}", submitted=when)
+            by_job[key] = attempt
+            attempts.setdefault(node, []).append(attempt)
+            continue
+        attempt = by_job.get(key)
+        if attempt is None:
+            continue
+        if code == 1:
+            attempt.started = attempt.started or when
+            attempt.state, attempt.ended, attempt.exit_code, attempt.signal = "running", None, None, None
+            attempt.host = _host(event) or attempt.host
+            attempt.gpus = _execute_gpus(event) or attempt.gpus
+        elif code == 5:
+            attempt.state, attempt.ended = "exited", when
+            if event.get("TerminatedNormally", True) and "ReturnValue" in event:
+                attempt.exit_code = int(event["ReturnValue"])
+            elif "TerminatedBySignal" in event:
+                attempt.signal = int(event["TerminatedBySignal"])
+            if event.get("RequestGPUs") and event.get("AssignedGPUs"):
+                attempt.gpus = str(event["AssignedGPUs"])
+            elif event.get("RequestGPUs") == 0 and "AssignedGPUs" in event:
+                attempt.gpus = None  # the slot had a GPU, the job asked for none
+        elif code in (4, 13):  # evicted (back to idle), released
+            attempt.state = "idle"
+        elif code == 12:
+            attempt.state, attempt.holds = "held", attempt.holds + 1
+            attempt.hold_reason = str(event.get("HoldReason", "") or "") or None
+            attempt.hold_code = int(event["HoldReasonCode"]) if "HoldReasonCode" in event else None
+        elif code == 9:
+            attempt.state, attempt.ended = "removed", when
+            attempt.hold_reason = attempt.hold_reason or (str(event.get("Reason", "")) or None)
+        elif code == 2:  # executable error: the job could not start
+            attempt.state, attempt.ended = "exited", when
+    return attempts, skipped, post
+
+
+def rescue_done(path) -> set[str]:
+    """Nodes a rescue file marks DONE (DAGMan's own join nodes left out)."""
+    done = set()
+    for raw in Path(path).read_text().splitlines():
+        words = raw.split()
+        if len(words) >= 2 and words[0].upper() == "DONE" and not words[1].startswith(JOIN_NODE_PREFIX):
+            done.add(words[1])
+    return done
+
+
+def rescue_number(path) -> int:
+    return int(Path(path).name.rsplit("rescue", 1)[1])
+
+
+def _node_hash(dag: Dag, node: str) -> str | None:
+    words = shlex.split(dag.nodes[node].variables.get("nodeargs", ""))
+    return words[words.index("--node-hash") + 1] if "--node-hash" in words[:-1] else None
+
+
+def valid_marker(condor_dir, dag: Dag, node: str) -> dict[str, Any] | None:
+    """A node's done-marker when it shows the node done (the PRE script's test, when the DAG gives a hash)."""
+    marker = read_done_marker(marker_path(condor_dir, node))
+    if marker is None:
+        return None
+    expected = _node_hash(dag, node)
+    if expected is not None and why_not_done(condor_dir, node, expected) is not None:
+        return None
+    return marker
+
+
+# -- the schedd and the local executor's lock ------------------------------------------------------------------------
+
+
+def _same_dir(a, b) -> bool:
+    try:
+        return os.path.realpath(str(a)) == os.path.realpath(str(b))
+    except (OSError, ValueError):
+        return False
+
+
+def _plain(ad) -> dict[str, Any]:
+    record = {}
+    for key in SCHEDD_PROJECTION:
+        try:
+            value = ad.get(key)
+        except Exception:  # an attribute that does not evaluate is simply absent
+            value = None
+        if value is not None:
+            record[key] = value if isinstance(value, (int, float, str, bool)) else str(value)
+    return record
+
+
+def schedd_jobs(batch_name: str, condor_dir=None, timeout: float = SCHEDD_TIMEOUT) -> list[dict[str, Any]] | None:
+    """The schedd's jobs of this batch name (DAGMan's and its nodes'), as plain dicts; None when no schedd answers.
+
+    With `condor_dir`, only the DAGMan job running the DAG in that directory and its node jobs are kept (two runs
+    may share a name). The query runs in a background thread and is given up after `timeout` seconds.
+    """
+    result: dict[str, Any] = {}
+
+    def query() -> None:
+        try:
+            import htcondor2
+
+            schedd = htcondor2.Schedd()
+            ads = schedd.query(constraint=f"JobBatchName == {json.dumps(batch_name)}", projection=SCHEDD_PROJECTION)
+            result["jobs"] = [_plain(ad) for ad in ads]
+        except Exception:  # no pool, no schedd, no permission: all mean "no live view"
+            result["jobs"] = None
+
+    thread = threading.Thread(target=query, name="aframe-schedd-query", daemon=True)
+    thread.start()
+    thread.join(timeout)
+    jobs = result.get("jobs")
+    if jobs is None or condor_dir is None:
+        return jobs
+    dagmans = {job.get("ClusterId") for job in jobs if job.get("JobUniverse") == DAGMAN_UNIVERSE
+               and ("Iwd" not in job or _same_dir(job["Iwd"], condor_dir))}
+    return [job for job in jobs if job.get("ClusterId") in dagmans or job.get("DAGManJobId") in dagmans]
+
+
+def dagman_jobs(jobs: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
+    return [job for job in jobs or [] if job.get("JobUniverse") == DAGMAN_UNIVERSE]
+
+
+def local_lock_holder(condor_dir) -> dict[str, Any] | None:
+    """The local executor's lock record ({"pid", "host"}) while an executor holds it; None when none runs."""
+    path = Path(condor_dir) / LOCAL_LOCK
+    try:
+        handle = open(path)
+    except OSError:
+        return None
+    with handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            try:
+                record = json.loads(Path(path).read_text() or "{}")
+            except (OSError, ValueError):
+                record = {}
+            return record if isinstance(record, dict) else {}
+        fcntl.flock(handle, fcntl.LOCK_UN)
+    return None
+
+
+# -- putting it together ---------------------------------------------------------------------------------------------
+
+
+def _submitted_state(ad: dict, attempt: Attempt | None) -> str:
+    if attempt is not None and attempt.state in ("idle", "running", "held"):
+        return attempt.state
+    if ad.get("JobProcsHeld"):
+        return "held"
+    return "running" if ad.get("StatusDetails") == "not_idle" else "idle"
+
+
+def _log_state(attempts: list[Attempt], skipped: bool) -> str | None:
+    """A node's state from the node log alone (no status file line for it)."""
+    if skipped:
+        return "done"
+    if not attempts:
+        return None
+    last = attempts[-1]
+    if last.state in ("idle", "running", "held"):
+        return last.state
+    return "done" if last.exit_code == 0 else "failed"
+
+
+def _apply_attempts(state: NodeState, attempts: list[Attempt]) -> None:
+    if not attempts:
+        return
+    last = attempts[-1]
+    state.job, state.host, state.gpus = last.job, last.host, last.gpus
+    state.exit_code, state.signal = last.exit_code, last.signal
+    if last.state in ("held", "removed"):
+        state.hold_reason = last.hold_reason
+    starts = [a.started for a in attempts if a.started is not None]
+    state.start = min(starts) if starts else None
+    state.end = last.ended if last.state in ("exited", "removed") else None
+
+
+def _apply_schedd(state: NodeState, job: dict[str, Any]) -> None:
+    live = SCHEDD_STATES.get(int(job.get("JobStatus", 0)))
+    if live is None:
+        return
+    state.status, state.source = live, "schedd"
+    state.job = f"{job.get('ClusterId')}.{job.get('ProcId', 0)}"
+    if live == "held":
+        state.hold_reason = str(job.get("HoldReason", "")) or state.hold_reason
+    if live == "running":
+        host = job.get("RemoteHost")
+        state.host = str(host) if host else state.host
+        state.start = state.start or job.get("JobCurrentStartDate")
+        state.end = None
+        if job.get("AssignedGPUs"):
+            state.gpus = str(job["AssignedGPUs"])
+
+
+def _dag_state(file: tuple | None, states: dict[str, NodeState], rescue: Path | None, jobs, local, now: float,
+               notes: list[str]) -> tuple[str, float | None]:
+    if local is not None:
+        return "running", None
+    if dagman_jobs(jobs):
+        held = [job for job in dagman_jobs(jobs) if job.get("JobStatus") == 5]
+        if held:
+            notes.append(f"the DAGMan job {held[0].get('ClusterId')} is held: {held[0].get('HoldReason', '')}")
+        return "running", None
+    if file is not None:
+        dag_ad, _, end_ad = file
+        updated = dag_ad.get("Timestamp")
+        state = DAG_STATUS.get(int(dag_ad.get("DagStatus", 3)), "running")
+        if state == "running":
+            next_update = end_ad.get("NextUpdate") or 0
+            if jobs is not None:  # the schedd answered and runs no DAGMan for this dir
+                notes.append("the node status file says running, but no DAGMan job runs this DAG: it was removed "
+                             "or killed; `aframe-dag resubmit` continues it")
+                return "stopped", updated
+            if next_update and now > next_update + STALE_AFTER:
+                notes.append(f"the node status file has not been updated since {_clock(updated)}: is DAGMan "
+                             "still running? (condor_q -dag)")
+        return state, updated
+    if rescue is not None:
+        return "failed", None
+    if states and all(s.status == "done" for s in states.values()):
+        return "done", None
+    return "not-started", None
+
+
+def read_status(condor_dir, *, schedd: bool = True, now: float | None = None) -> RunStatus:
+    """Every node's state, from the condor dir's files (and the schedd when `schedd` and one answers)."""
+    condor_dir = Path(condor_dir)
+    dag = load_dag(condor_dir)
+    now = time.time() if now is None else now
+    name = run_name(condor_dir)
+    notes: list[str] = []
+    file = read_status_file(_in_condor_dir(condor_dir, dag.status_file, STATUS_FILE))
+    file_nodes = file[1] if file else {}
+    attempts, skipped, post = read_nodes_log(condor_dir / NODES_LOG)
+    rescues = rescue_files(condor_dir / DAG_FILE)
+    rescue = rescues[-1] if rescues else None
+    from_rescue = rescue_done(rescue) if rescue else set()
+    jobs = schedd_jobs(name, condor_dir) if schedd and name else None
+    local = local_lock_holder(condor_dir)
+    live_dag = local is not None or bool(dagman_jobs(jobs)) or (
+        file is not None and DAG_STATUS.get(int(file[0].get("DagStatus", 3))) == "running")
+
+    states: dict[str, NodeState] = {}
+    for node_name, node in dag.nodes.items():
+        state = NodeState(node_name, Path(node.submit).stem, final=node.final, max_retries=node.retries)
+        node_attempts = attempts.get(node_name, [])
+        state.pre_skipped, state.post_exit = node_name in skipped, post.get(node_name)
+        _apply_attempts(state, node_attempts)
+        ad = file_nodes.get(node_name)
+        if ad is not None:
+            code = NODE_STATUS.get(int(ad.get("NodeStatus", 0)), "not-ready")
+            last = node_attempts[-1] if node_attempts else None
+            state.status = _submitted_state(ad, last) if code == "submitted" else code
+            state.source, state.retries = "status file", int(ad.get("RetryCount", 0))
+            state.details = str(ad.get("StatusDetails", "") or "")
+            if state.status == "failed" and state.exit_code is None:
+                found = _STATUS_EXIT.search(state.details)
+                state.exit_code = int(found.group(1)) if found else None
+                found = _STATUS_SIGNAL.search(state.details)
+                state.signal = int(found.group(1)) if found else state.signal
+        else:
+            from_log = _log_state(node_attempts, state.pre_skipped)
+            if from_log is not None:
+                state.status, state.source = from_log, "nodes log"
+                state.retries = max(0, len(node_attempts) - 1)
+            elif node_name in from_rescue:
+                state.status, state.source = "done", "rescue file"
+        if not (live_dag and state.status in ACTIVE):
+            state.marker = valid_marker(condor_dir, dag, node_name)
+            if state.marker is not None and state.status != "done":
+                state.status, state.source = "done", "done-marker"
+        states[node_name] = state
+
+    for job in jobs or []:
+        node_name = job.get("DAGNodeName")
+        if node_name in states:
+            _apply_schedd(states[node_name], job)
+    for state in states.values():
+        if state.start is not None:
+            state.elapsed = (state.end if state.end is not None else now) - state.start
+    dag_status, updated = _dag_state(file, states, rescue, jobs, local, now, notes)
+    if local is not None:
+        notes.append(f"the local executor runs this DAG (pid {local.get('pid', '?')} on {local.get('host', '?')})")
+    return RunStatus(condor_dir, name, dag_status, states, updated=updated, live=jobs is not None, rescue=rescue,
+                     notes=notes, now=now)
+
+
+# -- text -------------------------------------------------------------------------------------------------------------
+
+
+def duration(seconds: float | None) -> str:
+    """1h02m, 3m05s, 12s; '-' when unknown."""
+    if seconds is None:
+        return "-"
+    seconds = max(0, int(round(seconds)))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours >= 24:
+        return f"{hours // 24}d{hours % 24:02d}h"
+    if hours:
+        return f"{hours}h{minutes:02d}m"
+    return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
+
+
+def _clock(timestamp) -> str:
+    if not timestamp:
+        return "-"
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(float(timestamp)))
+
+
+def progress_bar(run: RunStatus, width: int = 40) -> str:
+    """`[#####.....] 12/40 done (30%)` with what runs and what failed."""
+    totals = run.totals()
+    share = totals.done / totals.total if totals.total else 0.0
+    filled = int(round(share * width))
+    extra = [f"{getattr(totals, key)} {key}" for key in ("running", "idle", "held", "failed") if getattr(totals, key)]
+    return (f"[{'#' * filled}{'.' * (width - filled)}] {totals.done}/{totals.total} done ({share:.0%})"
+            + (" · " + ", ".join(extra) if extra else ""))
+
+
+def _node_line(node: NodeState) -> str:
+    facts = []
+    if node.exit_code is not None:
+        facts.append(f"exit {node.exit_code}")
+    if node.signal is not None:
+        facts.append(f"signal {node.signal}")
+    if node.hold_reason and node.status == "held":
+        facts.append(f"hold: {node.hold_reason}")
+    if node.retries or node.status == "failed":
+        facts.append(f"{node.retries} of {node.max_retries} retries")
+    if node.host and node.status in ("running", "failed", "held"):
+        facts.append(f"on {node.host}")
+    if node.elapsed is not None and node.status in ("running", "failed", "held", "done"):
+        facts.append(duration(node.elapsed))
+    if node.pre_skipped:
+        facts.append("skipped by its PRE script")
+    return f"  {node.name:<32} {node.status:<11} " + ", ".join(facts)
+
+
+def format_status(run: RunStatus, every_node: bool = False, limit: int = 10) -> str:
+    """The per-stage table, the totals, then the nodes that need a look (every node with `every_node`)."""
+    title = f'run "{run.name}"' if run.name else "run"
+    updated = f", status file of {_clock(run.updated)}" if run.updated else ""
+    live = ", live from the schedd" if run.live else ""
+    lines = [f"{title} in {run.condor_dir}: {run.dag_status}{updated}{live}", ""]
+    header = f"  {'stage':<16} {'done':>6} {'running':>7} {'idle':>6} {'held':>5} {'failed':>6} {'waiting':>7}" \
+             f" {'total':>6} {'retries':>7} {'elapsed':>8}"
+    lines.append(header)
+    for row in [*run.stages(), run.totals()]:
+        if row.stage == "total":
+            lines.append("  " + "-" * (len(header) - 2))
+        lines.append(f"  {row.stage:<16} {row.done:>6} {row.running:>7} {row.idle:>6} {row.held:>5} {row.failed:>6}"
+                     f" {row.waiting:>7} {row.total:>6} {row.retries:>7} {duration(row.elapsed):>8}")
+    lines += ["", progress_bar(run)]
+    nodes = list(run.nodes.values())
+    if every_node:
+        lines += ["", "nodes:"] + [_node_line(node) for node in nodes]
+    else:
+        for status in ("failed", "held", "futile", "running", "idle", "pre", "post"):
+            chosen = [node for node in nodes if node.status == status]
+            if chosen:
+                lines += ["", f"{status}:"] + [_node_line(node) for node in chosen[:limit]]
+                if len(chosen) > limit:
+                    lines.append(f"  ... and {len(chosen) - limit} more (--nodes lists them all)")
+    lines += [f"note: {note}" for note in run.notes]
+    failed = [node.name for node in nodes if node.status in ("failed", "held")]
+    if failed:
+        lines.append(f"\nwhy: aframe-dag why {failed[0]} {run.condor_dir}")
+    if run.finished and run.dag_status != "done":
+        lines.append(f"resubmit once fixed: aframe-dag resubmit {run.condor_dir}")
+    return "\n".join(lines)
+
+
+def watch(condor_dir, show: Callable[[RunStatus], None], interval: float = 5.0,
+          sleep: Callable[[float], None] = time.sleep) -> RunStatus:
+    """Show the run's status every `interval` seconds until the DAG has finished; returns the last status."""
+    while True:
+        run = read_status(condor_dir)
+        show(run)
+        if run.finished:
+            return run
+        sleep(interval)
+
+
+# -- why --------------------------------------------------------------------------------------------------------------
+
+
+def _submit_path(condor_dir: Path, dag: Dag, node: str) -> Path:
+    return _in_condor_dir(condor_dir, dag.nodes[node].submit, f"{Path(dag.nodes[node].submit).stem}.sub")
+
+
+def _htcondor_args(text: str) -> list[str]:
+    """HTCondor `arguments` as words: the new syntax ("..." with '...' grouping) or the old (plain words)."""
+    text = text.strip()
+    if len(text) >= 2 and text[0] == text[-1] == '"':
+        inner = text[1:-1].replace('""', '"')
+        try:
+            return shlex.split(inner.replace("''", "'\"'\"'"))
+        except ValueError:
+            return inner.split()
+    return text.split()
+
+
+def job_description(condor_dir, dag: Dag, node: str) -> dict[str, str]:
+    """The node's executable, arguments and error file, expanded from its submit file with its VARS."""
+    import htcondor2
+
+    condor_dir = Path(condor_dir)
+    described: dict[str, str] = {}
+    try:
+        submit = htcondor2.Submit(_submit_path(condor_dir, dag, node).read_text())
+        for key, value in dag.nodes[node].variables.items():
+            submit[key] = value
+        for key in ("executable", "arguments", "error"):
+            if key in submit:
+                described[key] = submit.expand(key)
+    except Exception:  # a missing or odd submit file: fall back to what the DAG says
+        pass
+    words = _htcondor_args(described.get("arguments", "")) if "arguments" in described else \
+        shlex.split(dag.nodes[node].variables.get("nodeargs", ""))
+    described["command"] = shlex.join([described.get("executable", f"<{Path(dag.nodes[node].submit).name}>"),
+                                       *words])
+    error = described.get("error") or f"logs/{node}.err"
+    described["error"] = str(Path(error) if Path(error).is_absolute() else condor_dir / error)
+    return described
+
+
+def tail(path, lines: int = STDERR_LINES) -> list[str] | None:
+    """The last lines of a text file, or None when it cannot be read."""
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(0, os.SEEK_END)
+            size = handle.tell()
+            handle.seek(max(0, size - 256 * 1024))
+            text = handle.read().decode(errors="replace")
+    except OSError:
+        return None
+    return text.splitlines()[-lines:]
+
+
+def _waits_for(run: RunStatus, dag: Dag, node: str) -> list[str]:
+    return [f"{parent} ({run.nodes[parent].status})" for parent in dag.parents.get(node, [])
+            if parent in run.nodes and run.nodes[parent].status != "done"]
+
+
+def explain(condor_dir, node: str, run: RunStatus | None = None) -> str:
+    """Why NODE is where it is: for a failed or held node the exit code or hold reason, retries, command line,
+    host and GPUs, and the end of its stderr; for a done node when; for a waiting node what it waits for."""
+    condor_dir = Path(condor_dir)
+    dag = load_dag(condor_dir)
+    if node not in dag.nodes:
+        raise UserError(f"{condor_dir}: no node '{node}' in {DAG_FILE}{did_you_mean(node, dag.nodes)}")
+    run = run or read_status(condor_dir)
+    state, dag_node = run.nodes[node], dag.nodes[node]
+    lines = [f"{node}: {state.status} (stage {state.stage}; from the {state.source})"]
+    if state.status == "done":
+        return "\n".join(lines + _done_lines(state, run))
+    if state.status in ("not-started", "not-ready", "ready", "futile"):
+        waiting = _waits_for(run, dag, node)
+        if waiting:
+            lines.append("  waits for: " + ", ".join(waiting))
+            if any(("failed" in item or "futile" in item) for item in waiting):
+                lines.append("  it cannot run until they succeed: fix them, then `aframe-dag resubmit`")
+        elif dag_node.final:
+            lines.append("  the FINAL node runs when every other node has finished or the DAG stops")
+        else:
+            lines.append("  nothing it depends on is missing: it runs as soon as DAGMan (or `aframe-dag run`) "
+                         "gets to it")
+        return "\n".join(lines)
+    if state.details:
+        lines.append(f"  DAGMan: {state.details}")
+    if state.status == "held" and state.hold_reason:
+        lines.append(f"  hold reason: {state.hold_reason}")
+    if state.exit_code is not None:
+        permanent = dag_node.unless_exit is not None and state.exit_code == dag_node.unless_exit
+        meaning = {0: "success", 1: "transient failure", 2: "permanent failure: bad input or config",
+                   85: "checkpointed, to be requeued"}.get(state.exit_code, "failure")
+        lines.append(f"  exit code: {state.exit_code} ({meaning})"
+                     + (f"; RETRY ... UNLESS-EXIT {dag_node.unless_exit}: not retried" if permanent else ""))
+    if state.signal is not None:
+        lines.append(f"  killed by signal {state.signal}")
+    if state.post_exit is not None:
+        lines.append(f"  POST script exit code: {state.post_exit}")
+    lines.append(f"  retries: {state.retries} of {state.max_retries} used")
+    job = job_description(condor_dir, dag, node)
+    lines.append(f"  command: {job['command']}")
+    where = [f"host {state.host}" if state.host else "host unknown", f"GPUs {state.gpus}" if state.gpus else "no GPU"]
+    if state.job:
+        where.append(f"job {state.job}")
+    lines.append("  ran on: " + ", ".join(where))
+    if state.start is not None:
+        ended = f", ended {_clock(state.end)}" if state.end is not None else ""
+        lines.append(f"  started {_clock(state.start)}{ended} ({duration(state.elapsed)})")
+    if state.status == "idle":
+        lines.append(f"  idle: if it stays so, `condor_q -better-analyze {state.job or ''}`".rstrip())
+    stderr = tail(job["error"])
+    if stderr is None:
+        lines.append(f"  stderr: {job['error']} does not exist (yet)")
+    else:
+        lines.append(f"  stderr ({job['error']}, last {len(stderr)} lines):")
+        lines += [f"    {line}" for line in stderr]
+    return "\n".join(lines)
+
+
+def _done_lines(state: NodeState, run: RunStatus) -> list[str]:
+    lines = []
+    if state.marker:
+        lines.append(f"  finished {state.marker.get('finished', '?')} on {state.marker.get('host', '?')}"
+                     f" (done-marker {marker_path(run.condor_dir, state.name)})")
+    elif state.end is not None:
+        lines.append(f"  finished {_clock(state.end)}" + (f" on {state.host}" if state.host else ""))
+    if state.pre_skipped:
+        lines.append("  its PRE script skipped it: its outputs were already done")
+    if state.retries:
+        lines.append(f"  it needed {state.retries} of {state.max_retries} retries")
+    return lines
+
+
+# -- resubmit ---------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class ResubmitPlan:
+    """What `resubmit` will do: which rescue file DAGMan uses and what it already counts as done."""
+
+    condor_dir: Path
+    name: str | None
+    rescue: Path | None
+    from_number: int | None
+    done: set[str]
+    total: int
+    notes: list[str] = field(default_factory=list)
+
+    def describe(self) -> str:
+        if self.rescue is None:
+            lines = [f"no rescue file in {self.condor_dir}: DAGMan runs the whole DAG, and each node's PRE script "
+                     "skips it when its done-marker still matches"]
+        else:
+            how = f"-DoRescueFrom {self.from_number}" if self.from_number is not None else "the newest"
+            lines = [f"DAGMan will use {self.rescue.name} ({how}): {len(self.done)} of {self.total} nodes DONE there;"
+                     " the rest run again, skipped by their PRE script where their outputs are already done"]
+            if self.from_number is not None:
+                lines.append("  (rescue files numbered above it are renamed to .old by DAGMan)")
+        return "\n".join(lines + [f"note: {note}" for note in self.notes])
+
+
+def running_reason(condor_dir, name: str | None, notes: list[str] | None = None) -> str | None:
+    """Why the DAG in condor_dir is still running (the local executor holds its lock, or the schedd runs its
+    DAGMan job), or None when nothing runs it."""
+    condor_dir = Path(condor_dir)
+    local = local_lock_holder(condor_dir)
+    if local is not None:
+        return (f"the local executor (pid {local.get('pid', '?')} on {local.get('host', '?')}) holds "
+                f"{condor_dir / LOCAL_LOCK}")
+    jobs = schedd_jobs(name, condor_dir) if name else None
+    running = dagman_jobs(jobs)
+    if running:
+        lock = " and aframe.dag.lock is held" if (condor_dir / DAGMAN_LOCK).exists() else ""
+        return f"DAGMan job {running[0].get('ClusterId')} (batch name {name}) is still in the queue{lock}"
+    if jobs is None and (condor_dir / DAGMAN_LOCK).exists() and notes is not None:
+        notes.append(f"{DAGMAN_LOCK} exists and no schedd answered: if DAGMan still runs this DAG elsewhere, "
+                     "wait for it (or condor_rm it) before submitting")
+    return None
+
+
+def resubmit_plan(condor_dir, from_number: int | None = None) -> ResubmitPlan:
+    """Check that the DAG can be resubmitted and say which rescue file DAGMan will use (UserError if it can't)."""
+    condor_dir = Path(condor_dir)
+    dag = load_dag(condor_dir)
+    name = run_name(condor_dir)
+    notes: list[str] = []
+    reason = running_reason(condor_dir, name, notes)
+    if reason:
+        raise UserError(f"{condor_dir}: the DAG is still running ({reason}); wait for it or stop it first")
+    rescues = {rescue_number(path): path for path in rescue_files(condor_dir / DAG_FILE)}
+    if from_number is not None:
+        if from_number not in rescues:
+            have = ", ".join(str(n) for n in sorted(rescues)) or "none"
+            raise UserError(f"{condor_dir}: no rescue file number {from_number} (there are: {have})")
+        rescue = rescues[from_number]
+    else:
+        rescue = rescues[max(rescues)] if rescues else None
+    done = rescue_done(rescue) if rescue else set()
+    missing = sorted(done - set(dag.nodes))
+    if missing:
+        shown = ", ".join(missing[:10]) + (f" and {len(missing) - 10} more" if len(missing) > 10 else "")
+        raise UserError(f"{rescue} marks nodes DONE that {DAG_FILE} no longer has ({shown}): the DAG was rebuilt "
+                        "with different nodes; move the rescue files away to start afresh (done-markers still "
+                        "skip finished nodes)")
+    if name is None:
+        notes.append(f"no {RESOLVED} here: submitting without a batch name")
+    return ResubmitPlan(condor_dir, name, rescue, from_number, done, len(dag.nodes), notes)
+
+
+def resubmit(condor_dir, from_number: int | None = None) -> str:
+    """Resubmit the DAG through the schedd (or say the command when none answers); returns what happened."""
+    from .submit import submit_dag
+
+    plan = resubmit_plan(condor_dir, from_number)
+    outcome = submit_dag(plan.condor_dir, plan.name, rescue_from=from_number)
+    return plan.describe() + "\n" + outcome
