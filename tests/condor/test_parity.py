@@ -37,8 +37,7 @@ def prepare(directory: Path) -> Path:
     """The parity DAG, with `done-before` already finished by hand (so its PRE script skips it)."""
     condor = make_run(directory, SPECS)
     subprocess.run(["bash", str(condor / "run_local.sh"), "done-before"], check=True, capture_output=True)
-    for line in ["done-before"]:
-        (directory / "out" / f"{line}.txt.runs").unlink()
+    (directory / "out" / "done-before.txt.runs").unlink()
     return condor
 
 
@@ -51,8 +50,8 @@ def outcome(directory: Path, condor: Path, exit_code: int) -> dict:
         "runs": {spec.name: len(runs(directory, spec.name)) for spec in SPECS},
         "final": runs(directory, "summary")[0].split("dag_status=")[1],
         "exit": exit_code,
-        "done": sorted(l.split()[1] for l in lines if l.startswith("DONE") and JOIN_NODE_PREFIX not in l),
-        "retry": sorted(l for l in lines if l.startswith("RETRY")),
+        "done": sorted(line.split()[1] for line in lines if line.startswith("DONE") and JOIN_NODE_PREFIX not in line),
+        "retry": sorted(line for line in lines if line.startswith("RETRY")),
         "dag_status": ads[0]["DagStatus"],
         "nodes": {ad["Node"]: (ad["NodeStatus"], ad["RetryCount"]) for ad in ads if ad["Type"] == "NodeStatus"},
     }
