@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import classad2
@@ -69,3 +70,30 @@ def test_local_executor_matches_dagman(condor_pool: Pool, pool_dir: Path, tmp_pa
 
     assert dagman["runs"] == {"ok": 1, "flaky": 2, "bad": 1, "orphan": 0, "done-before": 0, "gpu": 1, "summary": 1}
     assert local == dagman
+
+
+def test_condor_rm_mid_run_then_resubmit_gives_the_same_outputs(condor_pool: Pool, pool_dir: Path,
+                                                                 tmp_path: Path) -> None:
+    specs = [Spec("first"), Spec("slow", ["first"], behaviour=["--sleep", "8"]), Spec("other", ["first"]),
+             Spec("last", ["slow", "other"]), Spec("summary", final=True)]
+    condor_pool.run([sys.executable, "-c", "pass"])
+    condor = make_run(pool_dir, specs)
+    condor_pool.own(pool_dir)
+    cluster = condor_pool.submit_dag(condor / "aframe.dag")
+    deadline = time.monotonic() + 90
+    while not runs(pool_dir, "slow"):
+        assert time.monotonic() < deadline, condor_pool.dagman_out_tail(condor / "aframe.dag")
+        time.sleep(0.5)
+    condor_pool.run(["condor_rm", str(cluster)])
+    condor_pool.wait_dag(condor / "aframe.dag", timeout=90, cluster=cluster)
+    assert not (pool_dir / "out" / "slow.txt").exists()  # killed mid-run, and nothing partial left
+    assert rescue_files(condor / "aframe.dag")
+
+    condor_pool.submit_dag(condor / "aframe.dag")
+    assert condor_pool.wait_dag(condor / "aframe.dag", timeout=120) == 0
+    assert len(runs(pool_dir, "first")) == 1 and len(runs(pool_dir, "slow")) == 2
+
+    clean = make_run(tmp_path, specs)
+    assert Executor(clean, workers=2, poll=0.01).run() == 0
+    for name in ["first", "slow", "other", "last"]:
+        assert (pool_dir / "out" / f"{name}.txt").read_bytes() == (tmp_path / "out" / f"{name}.txt").read_bytes()
