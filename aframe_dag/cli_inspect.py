@@ -23,7 +23,8 @@ def condor_dir_or_default(condor_dir: str | None) -> str:
 
 @click.command("status")
 @_condor_dir
-@click.option("--watch", "watch_it", is_flag=True, help="Redraw every few seconds until the DAG finishes (Ctrl-C stops).")
+@click.option("--watch", "watch_it", is_flag=True,
+              help="Redraw every few seconds, with a progress bar, until the DAG finishes (Ctrl-C stops).")
 @click.option("--interval", default=5.0, show_default=True, type=click.FloatRange(min=0.5),
               help="Seconds between redraws with --watch.")
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable state (one JSON object per redraw).")

@@ -119,6 +119,7 @@ class NodeState:
     elapsed: float | None = None
     details: str = ""
     job: str | None = None
+    holds: int = 0
     pre_skipped: bool = False
     post_exit: int | None = None
     marker: dict[str, Any] | None = field(default=None, repr=False)
@@ -471,6 +472,7 @@ def _apply_attempts(state: NodeState, attempts: list[Attempt]) -> None:
     last = attempts[-1]
     state.job, state.host, state.gpus = last.job, last.host, last.gpus
     state.exit_code, state.signal = last.exit_code, last.signal
+    state.holds = sum(attempt.holds for attempt in attempts)
     if last.state in ("held", "removed"):
         state.hold_reason = last.hold_reason
     starts = [a.started for a in attempts if a.started is not None]
@@ -623,7 +625,7 @@ def progress_bar(run: RunStatus, width: int = 40) -> str:
 
 def _node_line(node: NodeState) -> str:
     facts = []
-    if node.exit_code is not None:
+    if node.exit_code is not None and node.status != "done":
         facts.append(f"exit {node.exit_code}")
     if node.signal is not None:
         facts.append(f"signal {node.signal}")
@@ -635,6 +637,8 @@ def _node_line(node: NodeState) -> str:
         facts.append(f"on {node.host}")
     if node.elapsed is not None and node.status in ("running", "failed", "held", "done"):
         facts.append(duration(node.elapsed))
+    if node.holds and node.status != "held":
+        facts.append(f"held {node.holds}x before")
     if node.pre_skipped:
         facts.append("skipped by its PRE script")
     return f"  {node.name:<32} {node.status:<11} " + ", ".join(facts)
@@ -721,8 +725,11 @@ def job_description(condor_dir, dag: Dag, node: str) -> dict[str, str]:
         pass
     words = _htcondor_args(described.get("arguments", "")) if "arguments" in described else \
         shlex.split(dag.nodes[node].variables.get("nodeargs", ""))
-    described["command"] = shlex.join([described.get("executable", f"<{Path(dag.nodes[node].submit).name}>"),
-                                       *words])
+    if "executable" in described:
+        described["command"] = shlex.join([described["executable"], *words])
+    else:
+        described["command"] = (f"(executable unknown: {_submit_path(condor_dir, dag, node)} cannot be read) "
+                                + shlex.join(words)).rstrip()
     error = described.get("error") or f"logs/{node}.err"
     described["error"] = str(Path(error) if Path(error).is_absolute() else condor_dir / error)
     return described
@@ -816,6 +823,8 @@ def _done_lines(state: NodeState, run: RunStatus) -> list[str]:
         lines.append("  its PRE script skipped it: its outputs were already done")
     if state.retries:
         lines.append(f"  it needed {state.retries} of {state.max_retries} retries")
+    if state.holds:
+        lines.append(f"  it was held {state.holds} time(s) and released")
     return lines
 
 
