@@ -96,6 +96,7 @@ class Attempt:
     host: str | None = None
     gpus: str | None = None
     holds: int = 0
+    removed_reason: str | None = None
 
 
 @dataclass
@@ -112,6 +113,7 @@ class NodeState:
     exit_code: int | None = None
     signal: int | None = None
     hold_reason: str | None = None
+    removed_reason: str | None = None
     host: str | None = None
     gpus: str | None = None
     start: float | None = None
@@ -332,7 +334,7 @@ def read_nodes_log(path) -> tuple[dict[str, list[Attempt]], set[str], dict[str, 
             attempt.hold_code = int(event["HoldReasonCode"]) if "HoldReasonCode" in event else None
         elif code == 9:
             attempt.state, attempt.ended = "removed", when
-            attempt.hold_reason = attempt.hold_reason or (str(event.get("Reason", "")) or None)
+            attempt.removed_reason = str(event.get("Reason", "") or "") or None
         elif code == 2:  # executable error: the job could not start
             attempt.state, attempt.ended = "exited", when
     return attempts, skipped, post
@@ -473,8 +475,11 @@ def _apply_attempts(state: NodeState, attempts: list[Attempt]) -> None:
     state.job, state.host, state.gpus = last.job, last.host, last.gpus
     state.exit_code, state.signal = last.exit_code, last.signal
     state.holds = sum(attempt.holds for attempt in attempts)
-    if last.state in ("held", "removed"):
+    if last.state == "held":
         state.hold_reason = last.hold_reason
+    if last.state == "removed":
+        state.removed_reason = last.removed_reason or "removed from the queue"
+        state.hold_reason = last.hold_reason if last.holds else None
     starts = [a.started for a in attempts if a.started is not None]
     state.start = min(starts) if starts else None
     state.end = last.ended if last.state in ("exited", "removed") else None
@@ -486,8 +491,7 @@ def _apply_schedd(state: NodeState, job: dict[str, Any]) -> None:
         return
     state.status, state.source = live, "schedd"
     state.job = f"{job.get('ClusterId')}.{job.get('ProcId', 0)}"
-    if live == "held":
-        state.hold_reason = str(job.get("HoldReason", "")) or state.hold_reason
+    state.hold_reason = (str(job.get("HoldReason", "")) or state.hold_reason) if live == "held" else None
     if live == "running":
         host = job.get("RemoteHost")
         state.host = str(host) if host else state.host
@@ -497,34 +501,45 @@ def _apply_schedd(state: NodeState, job: dict[str, Any]) -> None:
             state.gpus = str(job["AssignedGPUs"])
 
 
-def _dag_state(file: tuple | None, states: dict[str, NodeState], rescue: Path | None, jobs, local, now: float,
-               notes: list[str]) -> tuple[str, float | None]:
+def _stopped_reason(condor_dir: Path, end_ad: dict, jobs, now: float) -> str | None:
+    """Why a status file that says "running" is no longer true, or None when it may well be."""
+    if (condor_dir / LOCAL_LOCK).exists() and not (condor_dir / DAGMAN_LOCK).exists():
+        return "the local executor that ran it is gone (its lock is free); `aframe-dag run` continues it"
+    next_update = end_ad.get("NextUpdate") or 0
+    if next_update and now > next_update + STALE_AFTER and jobs is not None:
+        return "DAGMan was removed or killed (no DAGMan job runs it); `aframe-dag resubmit` continues it"
+    return None
+
+
+def _dag_state(condor_dir: Path, file: tuple | None, states: dict[str, NodeState], rescue: Path | None, jobs,
+               local, now: float, notes: list[str]) -> str:
+    """The DAG's state (see the module docstring for the order of the sources)."""
     if local is not None:
-        return "running", None
+        return "running"
     if dagman_jobs(jobs):
         held = [job for job in dagman_jobs(jobs) if job.get("JobStatus") == 5]
         if held:
             notes.append(f"the DAGMan job {held[0].get('ClusterId')} is held: {held[0].get('HoldReason', '')}")
-        return "running", None
+        return "running"
     if file is not None:
         dag_ad, _, end_ad = file
-        updated = dag_ad.get("Timestamp")
         state = DAG_STATUS.get(int(dag_ad.get("DagStatus", 3)), "running")
-        if state == "running":
-            next_update = end_ad.get("NextUpdate") or 0
-            if jobs is not None:  # the schedd answered and runs no DAGMan for this dir
-                notes.append("the node status file says running, but no DAGMan job runs this DAG: it was removed "
-                             "or killed; `aframe-dag resubmit` continues it")
-                return "stopped", updated
-            if next_update and now > next_update + STALE_AFTER:
-                notes.append(f"the node status file has not been updated since {_clock(updated)}: is DAGMan "
-                             "still running? (condor_q -dag)")
-        return state, updated
+        if state != "running":
+            return state
+        stopped = _stopped_reason(condor_dir, end_ad, jobs, now)
+        if stopped:
+            notes.append(f"the node status file says running, but {stopped}")
+            return "stopped"
+        next_update = end_ad.get("NextUpdate") or 0
+        if next_update and now > next_update + STALE_AFTER:
+            notes.append(f"the node status file has not been updated since {_clock(dag_ad.get('Timestamp'))}: "
+                         "is DAGMan still running? (condor_q -dag)")
+        return state
     if rescue is not None:
-        return "failed", None
+        return "failed"
     if states and all(s.status == "done" for s in states.values()):
-        return "done", None
-    return "not-started", None
+        return "done"
+    return "not-started"
 
 
 def read_status(condor_dir, *, schedd: bool = True, now: float | None = None) -> RunStatus:
@@ -583,7 +598,13 @@ def read_status(condor_dir, *, schedd: bool = True, now: float | None = None) ->
     for state in states.values():
         if state.start is not None:
             state.elapsed = (state.end if state.end is not None else now) - state.start
-    dag_status, updated = _dag_state(file, states, rescue, jobs, local, now, notes)
+    dag_status = _dag_state(condor_dir, file, states, rescue, jobs, local, now, notes)
+    if dag_status == "stopped":  # nothing is active any more: a marker the node wrote before the end counts
+        for state in states.values():
+            state.marker = state.marker or valid_marker(condor_dir, dag, state.name)
+            if state.marker is not None and state.status in ACTIVE:
+                state.status, state.source = "done", "done-marker"
+    updated = file[0].get("Timestamp") if file else None
     if local is not None:
         notes.append(f"the local executor runs this DAG (pid {local.get('pid', '?')} on {local.get('host', '?')})")
     return RunStatus(condor_dir, name, dag_status, states, updated=updated, live=jobs is not None, rescue=rescue,
@@ -777,10 +798,12 @@ def explain(condor_dir, node: str, run: RunStatus | None = None) -> str:
             lines.append("  nothing it depends on is missing: it runs as soon as DAGMan (or `aframe-dag run`) "
                          "gets to it")
         return "\n".join(lines)
-    if state.details:
+    if state.details and state.details not in ("idle", "not_idle"):
         lines.append(f"  DAGMan: {state.details}")
-    if state.status == "held" and state.hold_reason:
-        lines.append(f"  hold reason: {state.hold_reason}")
+    if state.hold_reason:
+        lines.append(f"  hold reason: {state.hold_reason}" + ("" if state.status == "held" else " (before it ended)"))
+    if state.removed_reason:
+        lines.append(f"  removed: {state.removed_reason}")
     if state.exit_code is not None:
         permanent = dag_node.unless_exit is not None and state.exit_code == dag_node.unless_exit
         meaning = {0: "success", 1: "transient failure", 2: "permanent failure: bad input or config",
@@ -901,6 +924,10 @@ def resubmit_plan(condor_dir, from_number: int | None = None) -> ResubmitPlan:
                         "skip finished nodes)")
     if name is None:
         notes.append(f"no {RESOLVED} here: submitting without a batch name")
+    file = read_status_file(_in_condor_dir(condor_dir, dag.status_file, STATUS_FILE))
+    if file is not None and DAG_STATUS.get(int(file[0].get("DagStatus", 3))) == "done":
+        notes.append("the last run finished successfully: DAGMan skips the DONE nodes, and the PRE scripts every "
+                     "node whose done-marker still matches")
     return ResubmitPlan(condor_dir, name, rescue, from_number, done, len(dag.nodes), notes)
 
 

@@ -12,13 +12,18 @@ else
 fi
 # shellcheck disable=SC1091
 source "$dir/run.sh"
-"$bin/aframe-dag" config show "$dir/run.ini" > /dev/null
-echo "demo: $dir/run.ini is valid (see it resolved with: aframe-dag config show $dir/run.ini)"
+"$bin/aframe-dag" build "$dir/run.ini" --force
+"$bin/aframe-dag" check "$AFRAME_CONDOR_DIR" --local
+echo
+echo "what \`aframe-dag run $AFRAME_CONDOR_DIR\` would do first:"
+"$bin/aframe-dag" run "$AFRAME_CONDOR_DIR" --dry-run | sed -n 1,5p
 
 cat <<TXT
 
-What runs next is not built yet:
-  aframe-dag build $dir/run.ini      plan and render the DAG            (issue 4)
-  aframe-dag run $AFRAME_CONDOR_DIR   run it on this machine             (issue 5)
-  data, training, export/inference, sensitive volume and the report      (issues 6, 9, 10, 11)
+The DAG is built and checked, and the local executor is ready to run it. The node programs it runs are
+not built yet, so the demo stops here:
+  data nodes (background, waveforms, injections)     issue 6
+  training and tuning                                issue 9
+  export and inference                               issue 10
+  sensitive volume, report, end-to-end demo          issue 11
 TXT
