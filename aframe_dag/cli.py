@@ -7,7 +7,7 @@ import traceback
 
 import click
 
-from . import __version__
+from . import __version__, cli_inspect
 from .errors import UserError
 
 _set_option = click.option(
@@ -127,20 +127,6 @@ def graph(condor_dir, output, every_node) -> None:
     click.echo(f"wrote {written}{missing}")
 
 
-def _pending(name: str, issue: int, summary: str) -> click.Command:
-    """A command that later work fills in: it says so and exits 2 rather than pretending."""
-
-    @click.pass_context
-    def command(ctx, args) -> None:
-        raise UserError(f"'aframe-dag {name}' is not implemented yet (issue {issue})")
-
-    return click.Command(
-        name, callback=command, help=f"{summary} (not implemented yet: issue {issue})", short_help=summary,
-        params=[click.Argument(["args"], nargs=-1, type=click.UNPROCESSED)],
-        context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
-    )
-
-
 @cli.command()
 @click.argument("condor_dir", type=click.Path(file_okay=False))
 @click.option("--local", "local_only", is_flag=True,
@@ -173,12 +159,8 @@ def run(condor_dir, workers, gpus, only, detach, dry_run) -> None:
     raise SystemExit(run_local(condor_dir, workers, gpus, list(only), detach, dry_run))
 
 
-for _name, _issue, _summary in [
-    ("status", 5, "Show a run's progress from its files"),
-    ("why", 5, "Explain why a node failed or is held"),
-    ("resubmit", 5, "Resubmit a DAG from its rescue file"),
-]:
-    cli.add_command(_pending(_name, _issue, _summary))
+for _command in (cli_inspect.status, cli_inspect.why, cli_inspect.resubmit):
+    cli.add_command(_command)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -284,12 +284,13 @@ def read_nodes_log(path) -> tuple[dict[str, list[Attempt]], set[str], dict[str, 
     post: dict[str, int] = {}
     if not Path(path).is_file():
         return attempts, skipped, post
+    events = []
     try:
-        log = htcondor2.JobEventLog(str(path))
-        events = list(log.events(stop_after=0))
-        log.close()
-    except Exception:  # a half-written or foreign log is no reason to fail status
-        return attempts, skipped, post
+        with htcondor2.JobEventLog(str(path)) as log:
+            for event in log.events(stop_after=0):
+                events.append(event)
+    except Exception:  # a damaged event ends the reading; what came before it still counts
+        pass
     for event in events:
         code, key, when = int(event.type), (event.cluster, event.proc), float(event.timestamp)
         node = _event_node(event)
@@ -501,6 +502,28 @@ def _apply_schedd(state: NodeState, job: dict[str, Any]) -> None:
             state.gpus = str(job["AssignedGPUs"])
 
 
+def _node_from_files(state: NodeState, attempts: list[Attempt], ad: dict | None, rescued: bool) -> None:
+    """Rules 2-4 of the module docstring: rescue file, node status file, node log."""
+    _apply_attempts(state, attempts)
+    if ad is None:
+        from_log = _log_state(attempts, state.pre_skipped)
+        if from_log is not None:
+            state.status, state.source = from_log, "nodes log"
+            state.retries = max(0, len(attempts) - 1)
+        elif rescued:
+            state.status, state.source = "done", "rescue file"
+        return
+    code = NODE_STATUS.get(int(ad.get("NodeStatus", 0)), "not-ready")
+    state.status = _submitted_state(ad, attempts[-1] if attempts else None) if code == "submitted" else code
+    state.source, state.retries = "status file", int(ad.get("RetryCount", 0))
+    state.details = str(ad.get("StatusDetails", "") or "")
+    if state.status == "failed" and state.exit_code is None and state.signal is None:
+        found = _STATUS_EXIT.search(state.details)
+        state.exit_code = int(found.group(1)) if found else None
+        found = _STATUS_SIGNAL.search(state.details)
+        state.signal = int(found.group(1)) if found else None
+
+
 def _stopped_reason(condor_dir: Path, end_ad: dict, jobs, now: float) -> str | None:
     """Why a status file that says "running" is no longer true, or None when it may well be."""
     if (condor_dir / LOCAL_LOCK).exists() and not (condor_dir / DAGMAN_LOCK).exists():
@@ -563,28 +586,8 @@ def read_status(condor_dir, *, schedd: bool = True, now: float | None = None) ->
     states: dict[str, NodeState] = {}
     for node_name, node in dag.nodes.items():
         state = NodeState(node_name, Path(node.submit).stem, final=node.final, max_retries=node.retries)
-        node_attempts = attempts.get(node_name, [])
         state.pre_skipped, state.post_exit = node_name in skipped, post.get(node_name)
-        _apply_attempts(state, node_attempts)
-        ad = file_nodes.get(node_name)
-        if ad is not None:
-            code = NODE_STATUS.get(int(ad.get("NodeStatus", 0)), "not-ready")
-            last = node_attempts[-1] if node_attempts else None
-            state.status = _submitted_state(ad, last) if code == "submitted" else code
-            state.source, state.retries = "status file", int(ad.get("RetryCount", 0))
-            state.details = str(ad.get("StatusDetails", "") or "")
-            if state.status == "failed" and state.exit_code is None:
-                found = _STATUS_EXIT.search(state.details)
-                state.exit_code = int(found.group(1)) if found else None
-                found = _STATUS_SIGNAL.search(state.details)
-                state.signal = int(found.group(1)) if found else state.signal
-        else:
-            from_log = _log_state(node_attempts, state.pre_skipped)
-            if from_log is not None:
-                state.status, state.source = from_log, "nodes log"
-                state.retries = max(0, len(node_attempts) - 1)
-            elif node_name in from_rescue:
-                state.status, state.source = "done", "rescue file"
+        _node_from_files(state, attempts.get(node_name, []), file_nodes.get(node_name), node_name in from_rescue)
         if not (live_dag and state.status in ACTIVE):
             state.marker = valid_marker(condor_dir, dag, node_name)
             if state.marker is not None and state.status != "done":

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from importlib import resources
+from importlib import metadata, resources
 from pathlib import Path
 
 from aframe_dag.config import load_config
@@ -22,6 +22,13 @@ $AFRAME_CONDOR_DIR/done/NAME.json` (the FINAL summary excepted), writes its outp
 1 (transient: retried), 2 (bad input: not retried) or 85 (checkpointed: requeued). A program marked *not built* is
 a real entry point that exits 2 saying which issue builds it.
 """
+
+
+def _built(program: str) -> str:
+    """'built', or which issue builds it (from the entry point's not_implemented mark)."""
+    (entry,) = [e for e in metadata.entry_points(group="console_scripts") if e.name == program]
+    issue = getattr(entry.load(), "not_implemented", None)
+    return "built" if issue is None else f"*not built: issue {issue}*"
 
 
 def _flags(arguments) -> list[str]:
@@ -62,7 +69,7 @@ def text() -> str:
                 continue
             seen.add(stage)
             node, program = nodes[0], workflow.stages[stage].program
-            status = "built" if program == "aframe-summary" else "*not built*"
+            status = _built(program)
             outputs = "<br>".join(f"`{o}`" for o in node.outputs) or "(none)"
             inputs = "<br>".join(f"`{i}`" for i in list(dict.fromkeys(node.inputs))[:3])
             more = len(set(node.inputs)) - 3

@@ -299,27 +299,31 @@ class Executor:
         base = {key: os.environ[key] for key in ("PATH", "HOME", "LANG", "TMPDIR", "USER") if key in os.environ}
         return {**base, **job.environment, "CUDA_VISIBLE_DEVICES": ",".join(gpus)}
 
-    def _start_job(self, name: str, job: Job) -> None:
-        gpus = [self.free_gpus.pop(0) for _ in range(job.gpus)]
-        self.cluster += 1
+    def _start_job(self, name: str, job: Job, requeue: Running | None = None) -> None:
+        """Start a node's job; a checkpoint requeue keeps its job id and GPUs, as HTCondor does."""
+        gpus = requeue.gpus if requeue else [self.free_gpus.pop(0) for _ in range(job.gpus)]
+        if requeue is None:
+            self.cluster += 1
+        cluster = requeue.cluster if requeue else self.cluster
         extra = [job.log] if job.log else []
         for path in [job.output, job.error, *extra]:
             if path:
                 path.parent.mkdir(parents=True, exist_ok=True)
-        self.events.submitted((self.cluster, 0), name, extra)
+        if requeue is None:
+            self.events.submitted((cluster, 0), name, extra)
         try:
             with open(job.output or os.devnull, "w") as out, open(job.error or os.devnull, "w") as err:
                 process = subprocess.Popen(job.argv, cwd=job.cwd, env=self._environment(job, gpus),
                                            stdin=subprocess.DEVNULL, stdout=out, stderr=err, start_new_session=True)
         except OSError as exc:
             self.free_gpus += gpus
-            self.events.aborted((self.cluster, 0), f"cannot execute {job.argv[0]}: {exc.strerror}", extra)
+            self.events.aborted((cluster, 0), f"cannot execute {job.argv[0]}: {exc.strerror}", extra)
             self._set(name, ERROR, f"cannot execute {job.argv[0]}: {exc.strerror}")
             return
         self.groups.record(name, process.pid)
-        self.events.executing((self.cluster, 0), gpus, extra)
-        self.running[name] = Running(name, "job", process, job, self.cluster, gpus)
-        self._set(name, SUBMITTED, queued=1)
+        self.events.executing((cluster, 0), gpus, extra)
+        self.running[name] = Running(name, "job", process, job, cluster, gpus)
+        self._set(name, SUBMITTED, "not_idle", queued=1)
         log.info("%s: started%s", name, f" on GPU {','.join(gpus)}" if gpus else "")
 
     def _reap(self) -> bool:
@@ -337,20 +341,21 @@ class Executor:
 
     def _after_job(self, run: Running, code: int) -> None:
         self.groups.forget(run.node)
-        self.free_gpus += run.gpus
-        self.free_gpus.sort(key=self.machine.gpus.index)
         extra = [run.job.log] if run.job.log else []
         elapsed = time.monotonic() - run.started
-        if self.interrupted is not None:
-            self.events.aborted((run.cluster, 0), "stopped by aframe-dag run", extra)
-            self._set(run.node, READY)
-            return
-        self.events.terminated((run.cluster, 0), code, extra)
-        if run.job.checkpoint_exit_code is not None and code == run.job.checkpoint_exit_code:
+        checkpointed = run.job.checkpoint_exit_code is not None and code == run.job.checkpoint_exit_code
+        if checkpointed and self.interrupted is None:
             self.events.checkpointed((run.cluster, 0), code, extra)
             log.info("%s: checkpointed after %.1fs, starting it again", run.node, elapsed)
-            self._start_job(run.node, run.job)
+            self._start_job(run.node, run.job, requeue=run)
             return
+        self.free_gpus += run.gpus
+        self.free_gpus.sort(key=self.machine.gpus.index)
+        if self.interrupted is not None:
+            self.events.aborted((run.cluster, 0), "stopped by aframe-dag run", extra)
+            self._set(run.node, READY, "")
+            return
+        self.events.terminated((run.cluster, 0), code, (run.job.cpus, run.job.memory, run.gpus), extra)
         if code != 0:
             what = f"exit {code}" if code > 0 else f"signal {-code}"
             self._failed(run.node, code, f"Job proc ({run.cluster}.0.0) failed with status {code}", what)
@@ -408,7 +413,8 @@ class Executor:
         ordered += [self.records[node.name] for node in [self.dag.final] if node is not None]
         status_file = self.dag.status_file or f"{DAG_FILE}.status"
         path = Path(status_file) if Path(status_file).is_absolute() else self.condor_dir / status_file
-        write_status_file(path, DAG_FILE, SUBMITTED if final_state is None else final_state, ordered)
+        next_update = time.time() + STATUS_EVERY if final_state is None else 0
+        write_status_file(path, DAG_FILE, SUBMITTED if final_state is None else final_state, ordered, next_update)
 
     def _write_rescue(self, failed: list[str]) -> None:
         final = self.dag.final

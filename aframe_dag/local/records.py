@@ -40,8 +40,12 @@ def _write_atomically(path: Path, text: str) -> None:
     os.replace(temporary, path)
 
 
-def write_status_file(path: Path, dag_file: str, dag_state: int, nodes: list[NodeRecord]) -> None:
-    """NODE_STATUS_FILE: one DagStatus ad, one NodeStatus ad per node (DAG order, FINAL last), StatusEnd."""
+def write_status_file(path: Path, dag_file: str, dag_state: int, nodes: list[NodeRecord],
+                      next_update: float = 0) -> None:
+    """NODE_STATUS_FILE: one DagStatus ad, one NodeStatus ad per node (DAG order, FINAL last), StatusEnd.
+
+    next_update is when the file will be written again (0: never, the DAG has ended), as DAGMan writes it.
+    """
     now = time.time()
     counts = [sum(1 for node in nodes if node.state == state) for state in range(8)]
     lines = ["[", '  Type = "DagStatus";', "  DagFiles = {", f"    {_quote(dag_file)}", "  };",
@@ -57,7 +61,8 @@ def write_status_file(path: Path, dag_file: str, dag_state: int, nodes: list[Nod
                   f'  NodeStatus = {node.state}; /* "{STATE_NAMES[node.state]}" */',
                   f"  StatusDetails = {_quote(node.details)};", f"  RetryCount = {node.retries};",
                   f"  JobProcsQueued = {node.queued};", "  JobProcsHeld = 0;", "]"]
-    lines += ["[", '  Type = "StatusEnd";', f"  EndTime = {_stamp(now)}", '  NextUpdate = 0; /* "none" */', "]"]
+    upcoming = f"{_stamp(next_update)}" if next_update else '0; /* "none" */'
+    lines += ["[", '  Type = "StatusEnd";', f"  EndTime = {_stamp(now)}", f"  NextUpdate = {upcoming}", "]"]
     _write_atomically(path, "\n".join(lines) + "\n")
 
 
@@ -84,7 +89,8 @@ class EventLog:
             body.append(f'\tAssignedGPUs = "{",".join(gpus)}"')
         self._write(1, job, f"Job executing on host: {HOST}", body, list(extra))
 
-    def terminated(self, job, returncode: int, extra=()) -> None:
+    def terminated(self, job, returncode: int, resources: tuple[int, int, list[str]], extra=()) -> None:
+        """Termination with the partitionable-resources table (CPUs, memory and assigned GPUs requested)."""
         if returncode >= 0:
             status = [f"\t(1) Normal termination (return value {returncode})"]
         else:
@@ -93,7 +99,12 @@ class EventLog:
                  for kind in ("Run Remote", "Run Local", "Total Remote", "Total Local")]
         transfer = [f"\t0  -  {kind} By Job" for kind in ("Run Bytes Sent", "Run Bytes Received",
                                                           "Total Bytes Sent", "Total Bytes Received")]
-        self._write(5, job, "Job terminated.", status + usage + transfer, list(extra))
+        cpus, memory, gpus = resources
+        table = ["\tPartitionable Resources :    Usage  Request Allocated Assigned",
+                 f"\t   Cpus                 :        0 {cpus:>8} {cpus:>9}",
+                 f"\t   GPUs                 :          {len(gpus):>8} {len(gpus):>9} {','.join(gpus)}",
+                 f"\t   Memory (MB)          :        0 {memory:>8} {memory:>9}"]
+        self._write(5, job, "Job terminated.", status + usage + transfer + table, list(extra))
 
     def aborted(self, job, reason: str, extra=()) -> None:
         self._write(9, job, "Job was aborted.", [f"\t{reason}"], list(extra))

@@ -6,6 +6,7 @@ from ..timeslides import Branch
 from .arguments import options, repeated
 from .layout import Layout
 from .model import Node
+from .stages import node_device
 
 DAG_STATUS_ARGUMENTS = ("--dag-status", "$(DAG_STATUS)", "--failed-count", "$(FAILED_COUNT)")
 
@@ -15,7 +16,7 @@ def infer_nodes(config, layout: Layout, bundles: list[list[Branch]]) -> list[Nod
     shared, infer, testing = config.shared(), config["infer"], config["testing"]
     server = infer["server"]
     if server == "auto":
-        server = "triton" if config["run"]["device"] == "cuda" else "onnxruntime"
+        server = "triton" if node_device(config, "infer") == "cuda" else "onnxruntime"
     common = options(
         repository=layout.model_repository, model_name=config["export"]["model_name"],
         injections=layout.injections, ifos=shared["ifos"], shifts=testing["shifts"],
@@ -24,7 +25,7 @@ def infer_nodes(config, layout: Layout, bundles: list[list[Branch]]) -> list[Nod
         inference_sampling_rate=shared["inference_sampling_rate"], batch_size=infer["batch_size"],
         psd_length=infer["psd_length"], fftlength=infer["fftlength"],
         integration_length=infer["integration_length"], cluster_length=infer["cluster_length"],
-        server=server, triton_image=infer["triton_image"] or None, device=config["run"]["device"],
+        server=server, triton_image=infer["triton_image"] or None, device=node_device(config, "infer"),
     )
     width = max(4, len(str(len(bundles) - 1)))
     nodes = []
@@ -47,7 +48,7 @@ def aggregate_node(config, layout: Layout, infers: list[Node], livetime: float, 
     outputs = (layout.background_events, layout.foreground_events, layout.zero_lag_events)
     arguments = options(
         expected_livetime=livetime, expected_injections=injections, background=outputs[0],
-        foreground=outputs[1], zero_lag=outputs[2], device=config["run"]["device"],
+        foreground=outputs[1], zero_lag=outputs[2], device=node_device(config, "aggregate"),
     ) + repeated("input", events)
     return Node("aggregate", "aggregate", arguments, events, outputs)
 
@@ -59,7 +60,7 @@ def sv_node(config, layout: Layout) -> Node:
     arguments = options(
         background=inputs[0], foreground=inputs[1], rejected=inputs[2],
         mass_combos=[f"{a:g}:{b:g}" for a, b in sv["mass_combos"]], source_prior=sv["source_prior"],
-        max_far=sv["max_far"], output=layout.sensitive_volume, device=config["run"]["device"],
+        max_far=sv["max_far"], output=layout.sensitive_volume, device=node_device(config, "sv"),
     )
     return Node("sv", "sv", arguments, inputs, (layout.sensitive_volume,))
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from .arguments import options, repeated
 from .layout import Layout
 from .model import Node
+from .stages import node_device
 
 
 def shard_sizes(total: int, per_node: int) -> list[int]:
@@ -23,19 +24,19 @@ def background_nodes(config, layout: Layout, kind: str, files) -> list[Node]:
             ifos=data["ifos"], start=start, duration=duration, sample_rate=data["sample_rate"],
             source=data["source"], noise_psd=data["noise_psd"], channels=data["channels"],
             frame_type=data["frame_type"] or None, seed=config["run"]["seed"],
-            device=config["run"]["device"], output=output,
+            device=node_device(config, "background"), output=output,
         )
         nodes.append(Node(f"background-{kind}-{start}-{duration}", "background", arguments, outputs=(output,)))
     return nodes
 
 
-def _waveform_options(config, prior: str) -> tuple[str, ...]:
+def _waveform_options(config, prior: str, stage: str) -> tuple[str, ...]:
     waveforms = config["waveforms"]
     return options(
         approximant=waveforms["approximant"], prior=prior, duration=waveforms["duration"],
         right_pad=waveforms["right_pad"], minimum_frequency=waveforms["minimum_frequency"],
         reference_frequency=waveforms["reference_frequency"], sample_rate=config["data"]["sample_rate"],
-        seed=config["run"]["seed"], device=config["run"]["device"],
+        seed=config["run"]["seed"], device=node_device(config, stage),
     )
 
 
@@ -51,10 +52,11 @@ def training_waveform_nodes(config, layout: Layout) -> list[Node]:
     waveforms, nodes = config["waveforms"], []
     for index, count in enumerate(shard_sizes(waveforms["num_train"], waveforms["per_node"])):
         output = layout.waveform_shard("train", index)
-        arguments = options(shard=index, num=count, output=output) + _waveform_options(config, waveforms["prior"])
+        arguments = options(shard=index, num=count, output=output)
+        arguments += _waveform_options(config, waveforms["prior"], "waveforms")
         nodes.append(Node(f"waveforms-train-{index:03d}", "waveforms", arguments, outputs=(output,)))
     merged = merge_node("waveforms-train-merge", "waveforms", [n.outputs[0] for n in nodes],
-                        layout.waveforms("train"), config["run"]["device"])
+                        layout.waveforms("train"), node_device(config, "merge"))
     return nodes + [merged]
 
 
@@ -67,11 +69,11 @@ def validation_waveform_nodes(config, layout: Layout, psd_file: str) -> list[Nod
             validation=True, shard=index, num=count, background=psd_file, ifos=data["ifos"],
             highpass=data["highpass"], snr_threshold=waveforms["snr_threshold"],
             psd_length=config["infer"]["psd_length"], output=output,
-        ) + _waveform_options(config, waveforms["prior"])
+        ) + _waveform_options(config, waveforms["prior"], "waveforms-val")
         nodes.append(Node(f"waveforms-val-{index:03d}", "waveforms-val", arguments, inputs=(psd_file,),
                           outputs=(output,)))
     merged = merge_node("waveforms-val-merge", "waveforms", [n.outputs[0] for n in nodes],
-                        layout.waveforms("val"), config["run"]["device"])
+                        layout.waveforms("val"), node_device(config, "merge"))
     return nodes + [merged]
 
 
@@ -91,10 +93,10 @@ def injection_nodes(config, layout: Layout, branches) -> list[Node]:
             spacing=testing["spacing"], buffer=testing["buffer"], snr_threshold=testing["snr_threshold"],
             highpass=data["highpass"], expected_slots=sum(b.injections for b in file_branches),
             output=output, rejected=rejected,
-        ) + _waveform_options(config, testing["prior"])
+        ) + _waveform_options(config, testing["prior"], "injections")
         nodes.append(Node(f"injections-{start}-{duration}", "injections", arguments, inputs=(background,),
                           outputs=(output, rejected)))
-    device = config["run"]["device"]
+    device = node_device(config, "merge")
     merged = [
         merge_node("injections-merge", "injections", [n.outputs[0] for n in nodes], layout.injections, device),
         merge_node("rejected-merge", "rejected", [n.outputs[1] for n in nodes], layout.rejected, device),

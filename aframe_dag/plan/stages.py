@@ -48,6 +48,11 @@ def make_stage(config, name: str) -> Stage:
     )
 
 
+def node_device(config, stage: str) -> str:
+    """What a stage's nodes compute on: cuda only where the job gets a GPU (a node told cuda needs one)."""
+    return "cuda" if make_stage(config, stage).request_gpus else "cpu"
+
+
 def category_limits(config) -> dict[str, int]:
     """MAXJOBS of each node category: GPU nodes at once, tune trials at once."""
     return {"gpu": config["condor"]["max_gpu_jobs"], "tune": config["tune"]["max_parallel"]}

@@ -8,6 +8,7 @@ import json
 from .arguments import options, repeated
 from .layout import Layout
 from .model import Node
+from .stages import node_device
 
 
 def train_config_digest(config) -> str:
@@ -15,7 +16,7 @@ def train_config_digest(config) -> str:
     return hashlib.sha256(json.dumps(config.train, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def _training_inputs(config, layout: Layout, backgrounds) -> tuple[tuple[str, ...], tuple[str, ...]]:
+def _training_inputs(config, layout: Layout, backgrounds, device: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """Arguments and input files every training program shares."""
     shared = config.shared()
     waveforms, validation = layout.waveforms("train"), layout.waveforms("val")
@@ -24,18 +25,22 @@ def _training_inputs(config, layout: Layout, backgrounds) -> tuple[tuple[str, ..
         ifos=shared["ifos"], sample_rate=shared["sample_rate"], highpass=shared["highpass"],
         lowpass=shared["lowpass"], fduration=shared["fduration"], kernel_length=shared["kernel_length"],
         inference_sampling_rate=shared["inference_sampling_rate"], seed=shared["seed"],
-        device=config["run"]["device"], checkpoint_minutes=config["train"]["checkpoint_minutes"],
+        device=device, checkpoint_minutes=config["train"]["checkpoint_minutes"],
     ) + repeated("background", backgrounds)
     return arguments, (waveforms, validation, *backgrounds)
 
 
 def training_nodes(config, layout: Layout, backgrounds) -> list[Node]:
     """The nodes that end with model.pt in the train run dir."""
-    arguments, inputs = _training_inputs(config, layout, backgrounds)
+    remote = config["train"]["remote"] == "kubernetes"
+    # a remote launcher asks HTCondor for no GPU, but the training it launches runs on the pod's
+    device = config["run"]["device"] if remote else node_device(config, "tune-trial" if config["tune"]["enabled"]
+                                                                      else "train")
+    arguments, inputs = _training_inputs(config, layout, backgrounds, device)
     salt = train_config_digest(config)
     if config["tune"]["enabled"]:
         return _tune_nodes(config, layout, arguments, inputs, salt)
-    if config["train"]["remote"] == "kubernetes":
+    if remote:
         kubernetes, s3 = config["kubernetes"], config["s3"]
         arguments += options(
             run_dir=layout.train_run, job_name=f"aframe-{config['run']['name']}-train",
@@ -62,7 +67,8 @@ def _tune_nodes(config, layout: Layout, arguments, inputs, salt) -> list[Node]:
         trials.append(Node(f"tune-trial-{index:03d}", "tune-trial", trial_arguments, inputs,
                            (f"{run_dir}/model.pt",), salt=salt))
     trial_models = tuple(node.outputs[0] for node in trials)
-    arguments = study + options(device=config["run"]["device"], output=layout.model) + repeated("trial", trial_models)
+    arguments = study + options(device=node_device(config, "tune-select"), output=layout.model)
+    arguments += repeated("trial", trial_models)
     select = Node("tune-select", "tune-select", arguments, trial_models, (layout.model,))
     return trials + [select]
 
@@ -74,6 +80,6 @@ def export_node(config, layout: Layout) -> Node:
         model=layout.model, repository=layout.model_repository, model_name=export["model_name"],
         batch_size=config["infer"]["batch_size"], ifos=shared["ifos"], sample_rate=shared["sample_rate"],
         kernel_length=shared["kernel_length"], inference_sampling_rate=shared["inference_sampling_rate"],
-        tensorrt=export["tensorrt"], tolerance=export["tolerance"], device=config["run"]["device"],
+        tensorrt=export["tensorrt"], tolerance=export["tolerance"], device=node_device(config, "export"),
     )
     return Node("export", "export", arguments, (layout.model,), (layout.model_repository,))

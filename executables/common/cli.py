@@ -132,4 +132,5 @@ def not_implemented(program: str, issue: int) -> click.Command:
         click.echo(f"{program}: not implemented yet (issue {issue})", err=True)
         click.get_current_context().exit(int(ExitCode.PERMANENT))
 
+    command.not_implemented = issue  # read by scripts/nodes_doc.py
     return command

@@ -37,12 +37,6 @@ def test_version():
     assert aframe_dag("--version").stdout.strip() == f"aframe-dag, version {__version__}"
 
 
-@pytest.mark.parametrize("command, issue", [("status", 5), ("why", 5), ("resubmit", 5)])
-def test_commands_not_built_yet_say_so(command, issue, tmp_path):
-    result = aframe_dag(command, tmp_path / "run.ini", "--workers", "2")
-    assert_user_error(result, f"'aframe-dag {command}' is not implemented yet (issue {issue})")
-
-
 def test_init_then_config_show(tmp_path):
     run = tmp_path / "run"
     result = aframe_dag("init", "sandbox", "--directory", run, "--site", "local", "--device", "cpu")

@@ -97,6 +97,14 @@ def test_cpu_runs_request_no_gpus(sandbox_ini):
     assert all("--device" in node.arguments for node in cpu.nodes if not node.final)
 
 
+def test_only_gpu_stages_are_told_cuda(sandbox_ini):
+    """A node told cuda exits 2 without a GPU, so CPU stages of a cuda run are told cpu."""
+    workflow = plan(load_config(sandbox_ini))
+    device = {node.stage: node.arguments[node.arguments.index("--device") + 1]
+              for node in workflow.nodes if "--device" in node.arguments}
+    assert {stage for stage, value in device.items() if value == "cuda"} == {"train", "export", "infer"}
+
+
 def test_unreachable_tb_is_a_config_error(sandbox_ini):
     with pytest.raises(ConfigError, match=r"\[testing\]: Tb or num_injections cannot be reached"):
         plan(load_config(sandbox_ini, ["testing.Tb=1e12"]))
