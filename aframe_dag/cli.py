@@ -38,12 +38,14 @@ def cli(debug: bool) -> None:
 @click.option("--device", type=click.Choice(["cuda", "cpu"]), default="cuda", show_default=True,
               help="cpu: no stage requests a GPU.")
 @click.option("--name", help="Run name (default: from the directory name).")
+@click.option("--tiny", is_flag=True, help="Laptop-sized: hours of data, small requests (what `make demo` runs).")
 @click.option("--force", is_flag=True, help="Replace existing files (the old ones are kept as NAME.~N~).")
-def init(kind, directory, s3_bucket, site, device, name, force) -> None:
+def init(kind, directory, s3_bucket, site, device, name, tiny, force) -> None:
     """Write run.ini, train.yaml and run.sh for a new run in DIRECTORY."""
     from .init import init_run
 
-    files = init_run(kind, directory, s3_bucket=s3_bucket, site=site, device=device, name=name, force=force)
+    files = init_run(kind, directory, s3_bucket=s3_bucket, site=site, device=device, name=name, force=force,
+                     tiny=tiny)
     for path in files.values():
         click.echo(f"wrote {path}")
     run_sh, run_ini = files["run.sh"], files["run.ini"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import configparser
 import os
 import re
 from importlib import resources
@@ -32,9 +33,22 @@ def run_directories(directory: Path, s3_bucket: str | None) -> dict[str, str]:
     }
 
 
-def run_ini_text(kind: str, name: str, site: str, device: str, s3_bucket: str | None) -> str:
-    """The shipped config for `kind`, set up for this site, device and storage."""
+def _overlay(text: str, overlay: str) -> str:
+    """Set every key of an overlay config in the text (sections added where missing)."""
+    parser = configparser.ConfigParser(interpolation=None)
+    parser.optionxform = str
+    parser.read_string(overlay)
+    for section in parser.sections():
+        for key, value in parser[section].items():
+            text = set_value(text, section, key, value)
+    return text
+
+
+def run_ini_text(kind: str, name: str, site: str, device: str, s3_bucket: str | None, tiny: bool = False) -> str:
+    """The shipped config for `kind`, set up for this site, device and storage (and laptop-sized if tiny)."""
     text = _shipped("sandbox.ini") + (_shipped("tune.ini") if kind == "tune" else "")
+    if tiny:
+        text = _overlay(text, _shipped("tiny.ini"))
     text = set_value(text, "run", "name", name)
     text = set_value(text, "run", "device", device)
     text = set_value(text, "condor", "site", site)
@@ -62,7 +76,7 @@ def _backup_name(path: Path) -> Path:
 
 
 def init_run(kind: str, directory, s3_bucket: str | None = None, site: str = "ldg", device: str = "cuda",
-             name: str | None = None, force: bool = False) -> dict[str, Path]:
+             name: str | None = None, force: bool = False, tiny: bool = False) -> dict[str, Path]:
     """Write run.ini, train.yaml and run.sh into DIR; existing files are kept (with force: backed up)."""
     if kind not in KINDS:
         raise UserError(f"unknown run kind '{kind}': choose {' or '.join(KINDS)}")
@@ -74,7 +88,7 @@ def init_run(kind: str, directory, s3_bucket: str | None = None, site: str = "ld
     name = name or re.sub(r"[^a-z0-9-]+", "-", directory.name.lower()).strip("-")[:40] or "aframe"
     directories = run_directories(directory, s3_bucket)
     files = {
-        directory / "run.ini": run_ini_text(kind, name, site, device, s3_bucket),
+        directory / "run.ini": run_ini_text(kind, name, site, device, s3_bucket, tiny),
         directory / "train.yaml": _shipped("train.yaml"),
         directory / "run.sh": environment().get_template("run.sh.j2").render(
             name=name, kind=kind, directories=directories, run_ini=directory / "run.ini",

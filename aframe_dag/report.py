@@ -5,6 +5,13 @@ from __future__ import annotations
 from .render import submit_line
 
 SECONDS_PER_YEAR = 31557600
+SECONDS_PER_DAY = 86400
+
+
+def _livetime(seconds: float) -> str:
+    if seconds >= 0.1 * SECONDS_PER_YEAR:
+        return f"{seconds / SECONDS_PER_YEAR:.3g} yr"
+    return f"{seconds / SECONDS_PER_DAY:.3g} days"
 
 
 def build_report(result, dry_run: bool) -> str:
@@ -20,7 +27,7 @@ def build_report(result, dry_run: bool) -> str:
     gpu_nodes = sum(len(nodes) for name, nodes in stages.items() if workflow.stages[name].request_gpus)
     totals = workflow.totals
     lines += ["", f"  GPU nodes: {gpu_nodes}",
-              f"  background livetime: {totals['livetime']:.0f} s ({totals['livetime'] / SECONDS_PER_YEAR:.3g} yr)"
+              f"  background livetime: {totals['livetime']:.0f} s ({_livetime(totals['livetime'])})"
               f" over {totals['shifts']} timeslides of {totals['test_files']} test files",
               f"  injections: {totals['injections']:.0f}", ""]
     if dry_run:

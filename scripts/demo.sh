@@ -8,7 +8,7 @@ dir=$(realpath -m "${1:-demo}")
 if [ -f "$dir/run.ini" ]; then
     echo "using the existing demo run in $dir (remove it to start afresh)"
 else
-    "$bin/aframe-dag" init sandbox --directory "$dir" --site local --device cpu --name demo
+    "$bin/aframe-dag" init sandbox --tiny --directory "$dir" --site local --device cpu --name demo
 fi
 # shellcheck disable=SC1091
 source "$dir/run.sh"

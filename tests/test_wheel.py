@@ -34,6 +34,7 @@ def wheel(tmp_path_factory) -> Path:
 def test_wheel_holds_package_data(wheel):
     names = zipfile.ZipFile(wheel).namelist()
     for data in ["aframe_dag/templates/run.sh.j2", "aframe_dag/configs/sandbox.ini", "aframe_dag/configs/tune.ini",
+                 "aframe_dag/configs/tiny.ini",
                  "aframe_dag/configs/train.yaml", "aframe_dag/configs/sites.ini"]:
         assert data in names
     assert not [name for name in names if name.startswith("tests/")]

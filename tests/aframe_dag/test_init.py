@@ -104,3 +104,15 @@ def test_directory_that_is_a_file(tmp_path):
     (tmp_path / "f").write_text("")
     with pytest.raises(UserError, match="not a directory"):
         init_run("sandbox", tmp_path / "f")
+
+
+def test_tiny_run_is_laptop_sized(tmp_path, monkeypatch):
+    files = init_run("sandbox", tmp_path / "demo", site="local", device="cpu", tiny=True)
+    for variable, value in source_run_sh(files["run.sh"]).items():
+        if variable.startswith("AFRAME_"):
+            monkeypatch.setenv(variable, value)
+    config = load_config(files["run.ini"])
+    assert config["data"]["test_stop"] - config["data"]["train_start"] < 12 * 3600
+    assert config["waveforms"]["num_train"] == 2000
+    assert max(config.stage(stage)["request_cpus"] for stage in ("train", "infer", "background")) <= 2
+    assert "# What `aframe-dag init sandbox --tiny` changes" not in files["run.ini"].read_text()
