@@ -12,7 +12,7 @@ from .config import load_config, resolved_text
 from .dagfile import apply_rescue, parse_dag, rescue_files
 from .errors import ConfigError, UserError
 from .plan import Workflow, plan
-from .plan.segments import read_segments
+from .plan.segments import query_segments, read_segments, segments_text
 from .render import DAG_FILE, RESOLVED, find_bin_dir, render
 
 SEGMENT_CACHE = "segments.txt"
@@ -36,13 +36,16 @@ def package_versions() -> dict[str, str]:
 
 
 def _segments(config, segments_file, condor_dir: Path):
-    """The available-data segment list: from --segments (then cached in the condor dir) or the cache."""
+    """The available-data segment list: from --segments, else the condor dir's cache, else a query (then cached)."""
     if config["data"]["source"] == "simulated":
         return None, None
     if segments_file is not None:
         return read_segments(segments_file), Path(segments_file).read_text()
     cache = condor_dir / SEGMENT_CACHE
-    return (read_segments(cache), cache.read_text()) if cache.exists() else (None, None)
+    if cache.exists():
+        return read_segments(cache), cache.read_text()
+    segments = query_segments(config)
+    return segments, segments_text(segments)
 
 
 def _write(path: Path, text: str) -> None:

@@ -81,7 +81,9 @@ DATA = {
     "channels": Key(Optional(Words(r"[A-Z][0-9]:[A-Za-z0-9_-]+")), "",
                     "Strain channels, one per ifo (frames source), e.g. H1:GDS-CALIB_STRAIN"),
     "frame_type": Key(Text(), "", "Frame type per ifo prefix for the frames source, e.g. HOFT_C00"),
-    "flag": Key(Text(), "DATA", "Segment flag whose active times are analysed (GWOSC/DQSegDB)"),
+    "flag": Key(Text(), "DATA", "Segment flag whose active times are analysed: GWOSC's DATA, or a DQSegDB flag"
+                " such as DMT-ANALYSIS_READY:1 for frames"),
+    "gwosc_host": Key(Text(), "https://gwosc.org", "GWOSC server for open data and its segments"),
     "sample_rate": Key(POSITIVE, "2048", "Strain sample rate", "Hz"),
     "highpass": Key(POSITIVE, "32", "High-pass corner applied when whitening", "Hz"),
     "lowpass": Key(Optional(POSITIVE), "", "Low-pass corner applied when whitening (empty: none)", "Hz"),

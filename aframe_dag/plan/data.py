@@ -23,7 +23,8 @@ def background_nodes(config, layout: Layout, kind: str, files) -> list[Node]:
         arguments = options(
             ifos=data["ifos"], start=start, duration=duration, sample_rate=data["sample_rate"],
             source=data["source"], noise_psd=data["noise_psd"], channels=data["channels"],
-            frame_type=data["frame_type"] or None, seed=config["run"]["seed"],
+            frame_type=data["frame_type"] or None,
+            gwosc_host=data["gwosc_host"] if data["source"] == "gwosc" else None, seed=config["run"]["seed"],
             device=node_device(config, "background"), output=output,
         )
         nodes.append(Node(f"background-{kind}-{start}-{duration}", "background", arguments, outputs=(output,)))

@@ -34,6 +34,37 @@ def read_segments(path) -> segmentlist:
     return segments.coalesce()
 
 
+def query_segments(config) -> segmentlist:
+    """Where every ifo has data over the whole run, from GWOSC (gwosc source) or DQSegDB (frames source)."""
+    data = config["data"]
+    start, stop = data["train_start"], data["test_stop"]
+    common = segmentlist([segment(start, stop)])
+    try:
+        for ifo in data["ifos"]:
+            if data["source"] == "gwosc":
+                from gwosc.timeline import get_segments
+
+                found = segmentlist(segment(*pair) for pair in get_segments(f"{ifo}_{data['flag']}", start, stop,
+                                                                            host=data["gwosc_host"]))
+            else:
+                from gwpy.segments import DataQualityFlag
+
+                found = segmentlist(DataQualityFlag.query(f"{ifo}:{data['flag']}", start, stop).active)
+            common &= found.coalesce()
+    except ImportError as exc:
+        raise UserError(f"querying segments needs {exc.name} (pip install 'aframe-dag[data]'), "
+                        "or pass --segments FILE") from None
+    except Exception as exc:  # network, server or flag errors all mean: this query cannot be made now
+        raise UserError(f"cannot query the {data['flag']} segments for {', '.join(data['ifos'])} "
+                        f"({type(exc).__name__}: {exc}); pass --segments FILE instead") from None
+    return common
+
+
+def segments_text(segments: segmentlist) -> str:
+    """A segment list as 'start stop' lines, as read_segments reads it."""
+    return "".join(f"{int(start)} {int(stop)}\n" for start, stop in segments)
+
+
 def analysis_segments(config, kind: str, available: segmentlist | None) -> segmentlist:
     """The training or testing span, cut to the available segments (simulated noise: all of it)."""
     data = config["data"]
@@ -42,9 +73,8 @@ def analysis_segments(config, kind: str, available: segmentlist | None) -> segme
     if data["source"] == "simulated":
         return span
     if available is None:
-        raise ConfigError(f"the {data['source']} source needs the segments where data exist: pass "
-                          "--segments FILE (querying GWOSC/DQSegDB at build time is not implemented yet)",
-                          config.path, "data", "source")
+        raise ConfigError(f"the {data['source']} source needs the segments where data exist (`aframe-dag build` "
+                          "queries them, or give --segments FILE)", config.path, "data", "source")
     return (span & available).coalesce()
 
 

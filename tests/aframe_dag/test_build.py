@@ -1,5 +1,9 @@
 """`build`: writes the condor dir whole, byte-identically on a rebuild, and never replaces a different DAG silently."""
 
+import http.server
+import json
+import threading
+
 import pytest
 
 from aframe_dag.build import RESOLVED, build
@@ -99,3 +103,46 @@ def test_unwritable_condor_dir(micro_ini, run_env, monkeypatch):
     monkeypatch.setenv("AFRAME_CONDOR_DIR", "/proc/aframe")
     with pytest.raises(UserError, match="cannot write the condor dir"):
         build(micro_ini)
+
+
+class _Timeline(http.server.BaseHTTPRequestHandler):
+    """GWOSC's v2 timeline API, as gwosc.timeline reads it: paged JSON of {start, stop} segments."""
+
+    segments = {"H1_DATA": [[1240579783, 1240580500], [1240580600, 1240582183]],
+                "L1_DATA": [[1240579783, 1240582183]]}
+
+    def do_GET(self):  # noqa: N802 - the name http.server calls
+        flag = self.path.split("/timelines/")[1].split("/")[0]
+        body = json.dumps({"results": [{"start": a, "stop": b} for a, b in self.segments[flag]], "next": None,
+                           "num_pages": 1})
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.end_headers()
+        self.wfile.write(body.encode())
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def gwosc_host():
+    server = http.server.HTTPServer(("127.0.0.1", 0), _Timeline)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+def test_segments_are_queried_from_gwosc_and_cached(micro_ini, run_env, gwosc_host):
+    result = build(micro_ini, ["data.source=gwosc", f"data.gwosc_host={gwosc_host}"])
+    cache = run_env / "condor" / "segments.txt"
+    assert cache.read_text() == "1240579783 1240580500\n1240580600 1240582183\n"  # H1 and L1 together
+    assert result.workflow.totals["train_files"] == 3
+    background = next(node for node in result.workflow.nodes if node.stage == "background")
+    assert gwosc_host in background.arguments
+
+
+def test_unreachable_segment_server_says_what_to_do(micro_ini, run_env):
+    with pytest.raises(UserError, match=r"cannot query the DATA segments for H1, L1 .*pass --segments FILE"):
+        build(micro_ini, ["data.source=gwosc", "data.gwosc_host=http://127.0.0.1:9"])
+    assert not (run_env / "condor").exists()
