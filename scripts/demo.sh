@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# `make demo`: the sandbox on this machine, as far as the pipeline is built today.
+# `make demo`: the tiny sandbox on this machine, as far as the pipeline is built today.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 bin="$root/.venv/bin"
@@ -15,15 +15,22 @@ source "$dir/run.sh"
 "$bin/aframe-dag" build "$dir/run.ini" --force
 "$bin/aframe-dag" check "$AFRAME_CONDOR_DIR" --local
 echo
-echo "what \`aframe-dag run $AFRAME_CONDOR_DIR\` would do first:"
-"$bin/aframe-dag" run "$AFRAME_CONDOR_DIR" --dry-run | sed -n 1,5p
-
+echo "running the DAG on this machine: aframe-dag run $AFRAME_CONDOR_DIR --workers 2"
+status=0
+"$bin/aframe-dag" run "$AFRAME_CONDOR_DIR" --workers 2 || status=$?
+echo
+"$bin/aframe-dag" status "$AFRAME_CONDOR_DIR"
+if [ "$status" -eq 0 ]; then
+    echo "demo finished: results in $AFRAME_RESULTS_DIR"
+    exit 0
+fi
 cat <<TXT
 
-The DAG is built and checked, and the local executor is ready to run it. The node programs it runs are
-not built yet, so the demo stops here:
-  data nodes (background, waveforms, injections)     issue 6
+The data stage ran: background strain, training and validation waveforms and test injections are in
+$AFRAME_TRAIN_DATA_DIR and $AFRAME_TEST_DATA_DIR (HDF5, readable with gwpy/h5py).
+The DAG stops at training because the later node programs are not built yet:
   training and tuning                                issue 9
   export and inference                               issue 10
   sensitive volume, report, end-to-end demo          issue 11
+Running \`make demo\` again resumes from here: finished nodes are not run again.
 TXT

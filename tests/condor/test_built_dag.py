@@ -15,10 +15,11 @@ from importlib import resources
 from pathlib import Path
 
 import classad2
+import h5py
 import pytest
 
 from aframe_dag.config import load_config
-from aframe_dag.dagfile import read_dag, rescue_files
+from aframe_dag.dagfile import JOIN_NODE_PREFIX, read_dag, rescue_files
 from aframe_dag.plan import plan
 from executables.common.markers import write_done_marker
 from tests.fixtures.pool import REPO_ROOT, Pool
@@ -115,3 +116,22 @@ def test_build_submit_goes_through_the_schedd(condor_pool: Pool, pool_dir: Path)
     assert condor_pool.wait_dag(condor / "aframe.dag", timeout=DAG_TIMEOUT, cluster=int(match.group(1))) == 0
     history = condor_pool.run(["condor_history", match.group(1), "-af", "JobBatchName"]).stdout.split()
     assert history == ["micro"]
+
+
+def test_micro_data_stage_runs_under_dagman_and_status_agrees(condor_pool: Pool, pool_dir: Path) -> None:
+    """The real data programs on tiny inputs under the real DAGMan; the DAG stops at the unbuilt `train`."""
+    condor = build_micro(condor_pool, pool_dir)
+    condor_pool.submit_dag(condor / "aframe.dag", "-batch-name", "micro")
+    assert condor_pool.wait_dag(condor / "aframe.dag", timeout=300) != 0
+    dagman = statuses(condor)
+    ours = json.loads(condor_pool.run([AFRAME_DAG, "status", condor, "--json"]).stdout)["nodes"]
+    for name, state in dagman.items():
+        if name.startswith(JOIN_NODE_PREFIX):  # DAGMan's own no-op nodes are not ours to report
+            assert name not in ours
+            continue
+        expected = {NODE_DONE: "done", 6: "failed", 0: "not-ready"}[state]
+        assert (name, ours[name]["status"]) == (name, expected)
+    assert {name for name, state in dagman.items() if state == 6} == {"train", "summary"}
+    assert condor_pool.run([AFRAME_DAG, "check", condor, "--local"]).returncode == 0
+    with h5py.File(pool_dir / "test_data_dir" / "injections.hdf5") as injections:
+        assert injections.attrs["length"] == plan(load_config(condor / "run.ini.resolved")).totals["injections"]
