@@ -5,6 +5,8 @@ from __future__ import annotations
 
 def fmt(value) -> str:
     """A number as a node program reads it back exactly: 2048.0 -> '2048', 1.5 -> '1.5'."""
+    if type(value) is str:
+        return value
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     if isinstance(value, (list, tuple)):

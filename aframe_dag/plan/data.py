@@ -17,16 +17,16 @@ def shard_sizes(total: int, per_node: int) -> list[int]:
 def background_nodes(config, layout: Layout, kind: str, files) -> list[Node]:
     """One node per file of strain, simulated or fetched."""
     data = config["data"]
+    common = options(
+        ifos=data["ifos"], sample_rate=data["sample_rate"], source=data["source"], noise_psd=data["noise_psd"],
+        channels=data["channels"], frame_type=data["frame_type"] or None,
+        gwosc_host=data["gwosc_host"] if data["source"] == "gwosc" else None, seed=config["run"]["seed"],
+        device=node_device(config, "background"),
+    )
     nodes = []
     for start, duration in files:
         output = layout.background(kind, start, duration)
-        arguments = options(
-            ifos=data["ifos"], start=start, duration=duration, sample_rate=data["sample_rate"],
-            source=data["source"], noise_psd=data["noise_psd"], channels=data["channels"],
-            frame_type=data["frame_type"] or None,
-            gwosc_host=data["gwosc_host"] if data["source"] == "gwosc" else None, seed=config["run"]["seed"],
-            device=node_device(config, "background"), output=output,
-        )
+        arguments = options(start=start, duration=duration) + common + options(output=output)
         nodes.append(Node(f"background-{kind}-{start}-{duration}", "background", arguments, outputs=(output,)))
     return nodes
 
@@ -81,6 +81,11 @@ def validation_waveform_nodes(config, layout: Layout, psd_file: str) -> list[Nod
 def injection_nodes(config, layout: Layout, branches) -> list[Node]:
     """One node per test file: accepted injections at the planned times and shifts, plus every rejected draw."""
     data, testing, nodes = config["data"], config["testing"], []
+    common = options(
+        ifos=data["ifos"], shifts=testing["shifts"], dead_time=config["infer"]["psd_length"],
+        spacing=testing["spacing"], buffer=testing["buffer"], snr_threshold=testing["snr_threshold"],
+        highpass=data["highpass"],
+    ) + _waveform_options(config, testing["prior"], "injections")
     by_file: dict[tuple[int, int], list] = {}
     for branch in branches:
         if branch.injections:
@@ -89,12 +94,9 @@ def injection_nodes(config, layout: Layout, branches) -> list[Node]:
         background = layout.background("test", start, duration)
         output, rejected = layout.injection_shard(start, duration), layout.rejected_shard(start, duration)
         arguments = options(
-            background=background, ifos=data["ifos"], shifts=testing["shifts"],
-            shift_indices=[b.shift for b in file_branches], dead_time=config["infer"]["psd_length"],
-            spacing=testing["spacing"], buffer=testing["buffer"], snr_threshold=testing["snr_threshold"],
-            highpass=data["highpass"], expected_slots=sum(b.injections for b in file_branches),
-            output=output, rejected=rejected,
-        ) + _waveform_options(config, testing["prior"], "injections")
+            background=background, shift_indices=[b.shift for b in file_branches],
+            expected_slots=sum(b.injections for b in file_branches), output=output, rejected=rejected,
+        ) + common
         nodes.append(Node(f"injections-{start}-{duration}", "injections", arguments, inputs=(background,),
                           outputs=(output, rejected)))
     device = node_device(config, "merge")

@@ -99,8 +99,10 @@ def test_permanent_failure_leaves_a_rescue_file_and_resubmission_completes(condo
     assert done == {node for node in read_dag(condor / "aframe.dag").nodes if node not in ("sv", "summary")}
 
     finish(condor, condor_pool)  # the cause is fixed: sv's outputs now exist
-    condor_pool.submit_dag(condor / "aframe.dag", "-batch-name", "micro")
-    assert condor_pool.wait_dag(condor / "aframe.dag", timeout=DAG_TIMEOUT) == 0
+    resubmitted = condor_pool.run([AFRAME_DAG, "resubmit", condor]).stdout  # through the htcondor2 bindings
+    assert "aframe.dag.rescue001" in resubmitted
+    cluster = int(re.search(r"DAGMan job (\d+)", resubmitted).group(1))
+    assert condor_pool.wait_dag(condor / "aframe.dag", timeout=DAG_TIMEOUT, cluster=cluster) == 0
     assert submitted_jobs(condor) == 1
     assert "Found rescue DAG number 1" in (condor / "aframe.dag.dagman.out").read_text()
 
