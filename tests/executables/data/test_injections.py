@@ -25,7 +25,6 @@ from tests.executables.data.test_waveforms import (
     assert_refused,
     independent_snrs,
     invoke,
-    restore_logging,  # noqa: F401  (fixture)
     run,
     strain_of,
 )

@@ -5,11 +5,9 @@ draws pass a low threshold) and a 128 s simulated background file.
 """
 
 import json
-import logging
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import h5py
@@ -40,14 +38,6 @@ WAVEFORM_ARGS = ("--approximant", "IMRPhenomPv2", "--prior", "bbh", "--duration"
 pytestmark = pytest.mark.usefixtures("restore_logging")
 
 
-@pytest.fixture
-def restore_logging() -> Iterator[None]:
-    """Undo the node's ``setup_logging``: its handler holds the stream of one CliRunner invocation."""
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    yield
-    root.handlers[:] = handlers
-    root.setLevel(level)
 
 
 def run(program, *args):

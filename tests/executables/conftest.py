@@ -1,4 +1,4 @@
-"""Fixtures for the node-contract tests."""
+"""Fixtures for the node-program tests."""
 
 import logging
 from collections.abc import Iterator
