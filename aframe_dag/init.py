@@ -89,7 +89,7 @@ def init_run(kind: str, directory, s3_bucket: str | None = None, site: str = "ld
     directories = run_directories(directory, s3_bucket)
     files = {
         directory / "run.ini": run_ini_text(kind, name, site, device, s3_bucket, tiny),
-        directory / "train.yaml": _shipped("train.yaml"),
+        directory / "train.yaml": _shipped("train_tiny.yaml" if tiny else "train.yaml"),
         directory / "run.sh": environment().get_template("run.sh.j2").render(
             name=name, kind=kind, directories=directories, run_ini=directory / "run.ini",
             condor_dir=directories["AFRAME_CONDOR_DIR"],

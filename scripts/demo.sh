@@ -26,10 +26,10 @@ if [ "$status" -eq 0 ]; then
 fi
 cat <<TXT
 
-The data stage ran: background strain, training and validation waveforms and test injections are in
-$AFRAME_TRAIN_DATA_DIR and $AFRAME_TEST_DATA_DIR (HDF5, readable with gwpy/h5py).
-The DAG stops at training because the later node programs are not built yet:
-  training and tuning                                issue 9
+The data stage and training ran: background strain, waveforms and test injections are in
+$AFRAME_TRAIN_DATA_DIR and $AFRAME_TEST_DATA_DIR (HDF5, readable with gwpy/h5py), the trained network
+(model.pt, checkpoints, metrics.csv, training.png) in $AFRAME_TRAIN_RUN_DIR.
+The DAG stops at export because the later node programs are not built yet:
   export and inference                               issue 10
   sensitive volume, report, end-to-end demo          issue 11
 Running \`make demo\` again resumes from here: finished nodes are not run again.

@@ -32,8 +32,8 @@ def sandbox_ini(run_env):
 
 @pytest.fixture
 def micro_ini(run_env):
-    """The tests' micro run config (tests/data/micro.ini) with the shipped train.yaml beside it."""
-    shutil.copy(CONFIGS / "train.yaml", run_env / "train.yaml")
+    """The tests' micro run config (tests/data/micro.ini) with its micro train.yaml beside it."""
+    shutil.copy(DATA / "train_micro.yaml", run_env / "train.yaml")
     path = run_env / "micro.ini"
     shutil.copy(DATA / "micro.ini", path)
     return path

@@ -114,5 +114,6 @@ def test_tiny_run_is_laptop_sized(tmp_path, monkeypatch):
     config = load_config(files["run.ini"])
     assert config["data"]["test_stop"] - config["data"]["train_start"] < 12 * 3600
     assert config["waveforms"]["num_train"] == 2000
+    assert config.train["model"]["layers"] == [1, 1]  # the tiny network that trains on a CPU in minutes
     assert max(config.stage(stage)["request_cpus"] for stage in ("train", "infer", "background")) <= 2
     assert "# What `aframe-dag init sandbox --tiny` changes" not in files["run.ini"].read_text()

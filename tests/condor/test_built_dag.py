@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import re
 import sys
-from importlib import resources
 from pathlib import Path
 
 import classad2
@@ -37,7 +36,7 @@ def build_micro(pool: Pool, directory: Path) -> Path:
     for name in ["TRAIN_DATA_DIR", "TEST_DATA_DIR", "TRAIN_RUN_DIR", "CONDOR_DIR", "RESULTS_DIR", "TMPDIR"]:
         text = text.replace(f"$AFRAME_{name}", str(directory / name.lower()))
     (directory / "run.ini").write_text(text)
-    (directory / "train.yaml").write_text((resources.files("aframe_dag") / "configs" / "train.yaml").read_text())
+    (directory / "train.yaml").write_text((REPO_ROOT / "tests" / "data" / "train_micro.yaml").read_text())
     pool.own(directory)
     pool.run([AFRAME_DAG, "build", directory / "run.ini"], cwd=directory)
     return directory / "condor_dir"
@@ -120,8 +119,8 @@ def test_build_submit_goes_through_the_schedd(condor_pool: Pool, pool_dir: Path)
     assert history == ["micro"]
 
 
-def test_micro_data_stage_runs_under_dagman_and_status_agrees(condor_pool: Pool, pool_dir: Path) -> None:
-    """The real data programs on tiny inputs under the real DAGMan; the DAG stops at the unbuilt `train`."""
+def test_micro_data_and_training_run_under_dagman_and_status_agrees(condor_pool: Pool, pool_dir: Path) -> None:
+    """The real data and training programs on tiny inputs under the real DAGMan; the DAG stops at `export`."""
     condor = build_micro(condor_pool, pool_dir)
     condor_pool.submit_dag(condor / "aframe.dag", "-batch-name", "micro")
     assert condor_pool.wait_dag(condor / "aframe.dag", timeout=300) != 0
@@ -133,7 +132,7 @@ def test_micro_data_stage_runs_under_dagman_and_status_agrees(condor_pool: Pool,
             continue
         expected = {NODE_DONE: "done", 6: "failed", 0: "not-ready"}[state]
         assert (name, ours[name]["status"]) == (name, expected)
-    assert {name for name, state in dagman.items() if state == 6} == {"train", "summary"}
+    assert {name for name, state in dagman.items() if state == 6} == {"export", "summary"}
     assert condor_pool.run([AFRAME_DAG, "check", condor, "--local"]).returncode == 0
     with h5py.File(pool_dir / "test_data_dir" / "injections.hdf5") as injections:
         assert injections.attrs["length"] == plan(load_config(condor / "run.ini.resolved")).totals["injections"]

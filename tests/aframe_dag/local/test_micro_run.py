@@ -1,7 +1,7 @@
 """End to end on this machine: the micro run built by `aframe-dag build`, run by `aframe-dag run`.
 
-Its data stage is real (background, waveforms, validation, injections, merges); training and what follows are
-not built yet (issue 9 on), so the DAG stops at `train`, and `status` says so.
+Its data stage and training are real (background, waveforms, validation, injections, merges, aframe-train with a
+micro train.yaml); export and what follows are not built yet (issue 10 on), so the DAG stops at `export`.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from gwpy.timeseries import TimeSeriesDict
 from aframe_dag.build import build
 
 AFRAME_DAG = str(Path(sys.executable).with_name("aframe-dag"))
-DATA_STAGES = {"background", "waveforms", "waveforms-val", "injections", "merge"}
+DATA_STAGES = {"background", "waveforms", "waveforms-val", "injections", "merge", "train"}
 
 
 @pytest.fixture
@@ -30,7 +30,7 @@ def micro_run(micro_ini, run_env):
     return result, run
 
 
-def test_data_stage_runs_then_stops_at_training_and_a_rerun_redoes_nothing(micro_run, run_env):
+def test_data_and_training_run_then_stop_at_export_and_a_rerun_redoes_nothing(micro_run, run_env):
     result, run = micro_run
     assert run.returncode == 1, run.stderr
     status = json.loads(subprocess.run([AFRAME_DAG, "status", str(result.condor_dir), "--json"],
@@ -39,8 +39,9 @@ def test_data_stage_runs_then_stops_at_training_and_a_rerun_redoes_nothing(micro
     for name, node in nodes.items():
         if node["stage"] in DATA_STAGES:
             assert node["status"] == "done", (name, node)
-    assert nodes["train"]["status"] == "failed" and nodes["train"]["exit_code"] == 2
-    assert "not implemented yet (issue 9)" in (result.condor_dir / "logs" / "train.err").read_text()
+    assert nodes["export"]["status"] == "failed" and nodes["export"]["exit_code"] == 2
+    assert "not implemented yet (issue 10)" in (result.condor_dir / "logs" / "export.err").read_text()
+    assert (run_env / "training" / "model.pt").is_file()
 
     layout, totals = result.workflow, result.workflow.totals
     for node in layout.nodes:
@@ -60,4 +61,4 @@ def test_data_stage_runs_then_stops_at_training_and_a_rerun_redoes_nothing(micro
     again = subprocess.run([AFRAME_DAG, "run", str(result.condor_dir)], capture_output=True, text=True, timeout=300)
     assert again.returncode == 1
     assert "background-train-1240579783-600: started" not in again.stderr
-    assert "train: started" in again.stderr
+    assert "train: started" not in again.stderr and "export: started" in again.stderr

@@ -1,0 +1,105 @@
+"""Self-checkpointing into the run directory: ``last.ckpt`` on a timer and at every validation, ``best.ckpt`` on the
+best ``valid_auroc``, both written atomically; an optional wall-clock budget ends the run with exit 85."""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import lightning.pytorch as pl
+import torch
+
+from executables.common.atomic import atomic_path
+from executables.common.errors import CheckpointAndRequeue
+from executables.common.logs import Progress
+
+log = logging.getLogger(__name__)
+
+LAST, BEST = "last.ckpt", "best.ckpt"
+
+
+class RunDirCheckpoints(pl.Callback):
+    """Write ``last.ckpt``/``best.ckpt`` under ``run_dir``; raise ``CheckpointAndRequeue`` past ``max_wallclock``."""
+
+    def __init__(self, run_dir: Path, every_seconds: float, max_wallclock: float | None = None) -> None:
+        self.run_dir = Path(run_dir)
+        self.every = every_seconds
+        self.max_wallclock = max_wallclock
+        self.started = time.monotonic()
+        self.saved = self.started
+        self.best: float | None = None
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"best": self.best}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.best = state_dict.get("best")
+
+    def save(self, trainer: pl.Trainer, name: str) -> None:
+        with atomic_path(self.run_dir / name) as temporary:
+            trainer.save_checkpoint(temporary)
+        if name == LAST:
+            self.saved = time.monotonic()
+        log.info("saved %s at epoch %d, step %d", name, trainer.current_epoch, trainer.global_step)
+
+    def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any,
+                           batch_idx: int) -> None:
+        now = time.monotonic()
+        if self.max_wallclock is not None and now - self.started >= self.max_wallclock:
+            self.save(trainer, LAST)
+            raise CheckpointAndRequeue(f"--max-wallclock {self.max_wallclock:g} s reached at epoch "
+                                       f"{trainer.current_epoch}, step {trainer.global_step}")
+        if now - self.saved >= self.every:
+            self.save(trainer, LAST)
+
+    def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if trainer.sanity_checking:
+            return
+        score = trainer.callback_metrics.get("valid_auroc")
+        if score is not None and (self.best is None or float(score) > self.best):
+            self.best = float(score)
+            self.save(trainer, BEST)
+        self.save(trainer, LAST)
+
+
+def usable_checkpoint(run_dir: Path) -> Path | None:
+    """The checkpoint to resume from: ``last.ckpt``, else ``best.ckpt``; an unreadable one is moved aside with a
+    warning (so a corrupt file never makes the node fail again and again)."""
+    for name in (LAST, BEST):
+        path = Path(run_dir) / name
+        if not path.exists():
+            continue
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=False)
+            if not isinstance(state, dict) or "state_dict" not in state or "loops" not in state:
+                raise ValueError("not a Lightning checkpoint")
+            return path
+        except Exception as exc:  # a torn or foreign file: keep it for inspection, resume from the next one
+            aside = path.with_name(f"{path.name}.corrupt-{int(time.time())}")
+            path.replace(aside)
+            log.warning("%s is unreadable (%s: %s); moved to %s and falling back", path, type(exc).__name__,
+                        str(exc).splitlines()[0] if str(exc) else "", aside.name)
+    return None
+
+
+class StepProgress(pl.Callback):
+    """Log training steps with rate and ETA (``logs.Progress``: a line every 30 s, a bar on a terminal)."""
+
+    def __init__(self) -> None:
+        self.progress: Progress | None = None
+
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        total = int(trainer.estimated_stepping_batches)
+        self.progress = Progress(total, "training steps", log)
+        self.progress.done = trainer.global_step
+
+    def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any,
+                           batch_idx: int) -> None:
+        if self.progress is not None:
+            self.progress.update()
+
+    def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if self.progress is not None:
+            self.progress.close()

@@ -1,0 +1,81 @@
+"""Tiny synthetic inputs for aframe-train: white Gaussian background at 256 Hz and sine-Gaussian waveforms."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from executables.data.ledger import ResponseSet, WaveformSet, write_background
+
+SAMPLE_RATE = 256.0
+IFOS = ("H1", "L1")
+WAVE_DURATION = 4.0
+RIGHT_PAD = 1.0
+
+TINY_CONFIG = {
+    "model": {"layers": [1, 1], "norm_groups": 8},
+    "optimizer": {"learning_rate": 0.003, "pct_lr_ramp": 0.2},
+    "data": {"batch_size": 16, "batches_per_epoch": 6, "psd_length": 4, "waveform_prob": 0.5,
+             "snr": {"minimum": 10, "maximum": 40, "index": -1}},
+    "validation": {"fraction": 0.25, "stride": 1.0, "num_views": 2, "livetime": 120, "pool_length": 2,
+                   "batch_size": 64},
+    "trainer": {"max_epochs": 2, "patience": 10, "log_every_n_steps": 1},
+}
+
+
+def sine_gaussians(count: int, rng: np.random.Generator, amplitude: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    """Plus and cross sine-Gaussians (f0 30-60 Hz, tau 0.1-0.2 s) peaking ``RIGHT_PAD`` s before the end."""
+    size = round(WAVE_DURATION * SAMPLE_RATE)
+    t = (np.arange(size) - (size - RIGHT_PAD * SAMPLE_RATE)) / SAMPLE_RATE
+    f0 = rng.uniform(30, 60, (count, 1))
+    tau = rng.uniform(0.1, 0.2, (count, 1))
+    envelope = amplitude * np.exp(-(t[None] / tau) ** 2)
+    return ((envelope * np.sin(2 * math.pi * f0 * t)).astype(np.float32),
+            (envelope * np.cos(2 * math.pi * f0 * t)).astype(np.float32))
+
+
+def write_inputs(root: Path, *, background_seconds: float = 256.0, count: int = 64, seed: int = 0) -> dict[str, Path]:
+    rng = np.random.default_rng(seed)
+    root.mkdir(parents=True, exist_ok=True)
+    size = round(background_seconds * SAMPLE_RATE)
+    background = write_background(root / "background.hdf5", {ifo: rng.normal(size=size) for ifo in IFOS},
+                                  1_000_000_000.0, SAMPLE_RATE)
+    plus, cross = sine_gaussians(count, rng)
+    WaveformSet(plus=plus, cross=cross, parameters={"f0": np.zeros(count)}, sample_rate=SAMPLE_RATE,
+                duration=WAVE_DURATION, right_pad=RIGHT_PAD, approximant="SineGaussian", prior="test",
+                minimum_frequency=20.0, reference_frequency=50.0).write(root / "train_waveforms.hdf5")
+    h1, l1 = sine_gaussians(count // 2, rng, amplitude=2.0)
+    snr = np.full(count // 2, 12.0)
+    ResponseSet(waveforms={"h1": h1, "l1": l1}, snr=snr, parameters={"h1_snr": snr / 2**0.5,
+                                                                      "l1_snr": snr / 2**0.5},
+                ifos=list(IFOS), sample_rate=SAMPLE_RATE, duration=WAVE_DURATION,
+                right_pad=RIGHT_PAD).write(root / "val_waveforms.hdf5")
+    config = root / "train.yaml"
+    config.write_text(yaml.safe_dump(TINY_CONFIG), encoding="utf-8")
+    return {"background": background, "waveforms": root / "train_waveforms.hdf5",
+            "validation": root / "val_waveforms.hdf5", "config": config}
+
+
+def cli_args(inputs: dict[str, Path], run_dir: Path, **override: str) -> list[str]:
+    options = {
+        "--config": str(inputs["config"]), "--waveforms": str(inputs["waveforms"]),
+        "--validation": str(inputs["validation"]), "--ifos": ",".join(IFOS), "--sample-rate": str(SAMPLE_RATE),
+        "--highpass": "16", "--fduration": "0.5", "--kernel-length": "1", "--inference-sampling-rate": "4",
+        "--seed": "1122", "--device": "cpu", "--checkpoint-minutes": "30", "--background": str(inputs["background"]),
+        "--run-dir": str(run_dir),
+    }
+    options.update(override)
+    args: list[str] = []
+    for key, value in options.items():
+        if value is not None:
+            args += [key, value]
+    return args
+
+
+@pytest.fixture(scope="session")
+def tiny_inputs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    return write_inputs(tmp_path_factory.mktemp("train-inputs"))
