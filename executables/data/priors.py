@@ -142,17 +142,24 @@ def _log_where(inside: np.ndarray, values) -> np.ndarray:
     return out
 
 
+class _OneKey:
+    """A distribution of one parameter, named by its ``key`` field."""
+
+    key: str
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        return (self.key,)
+
+
 @dataclass(frozen=True)
-class Uniform:
+class Uniform(_OneKey):
     """``key`` uniform on [low, high)."""
 
     key: str
     low: float
     high: float
 
-    @property
-    def keys(self) -> tuple[str, ...]:
-        return (self.key,)
 
     def sample(self, n: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
         return {self.key: rng.uniform(self.low, self.high, n)}
@@ -163,16 +170,13 @@ class Uniform:
 
 
 @dataclass(frozen=True)
-class Sine:
+class Sine(_OneKey):
     """``key`` with density proportional to sin(x) on [low, high] within [0, pi] (isotropic polar angles)."""
 
     key: str
     low: float = 0.0
     high: float = math.pi
 
-    @property
-    def keys(self) -> tuple[str, ...]:
-        return (self.key,)
 
     def sample(self, n: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
         u = rng.uniform(0.0, 1.0, n)
@@ -188,16 +192,13 @@ class Sine:
 
 
 @dataclass(frozen=True)
-class Cosine:
+class Cosine(_OneKey):
     """``key`` with density proportional to cos(x) on [low, high] within [-pi/2, pi/2] (isotropic declination)."""
 
     key: str
     low: float = -math.pi / 2
     high: float = math.pi / 2
 
-    @property
-    def keys(self) -> tuple[str, ...]:
-        return (self.key,)
 
     def sample(self, n: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
         u = rng.uniform(0.0, 1.0, n)
@@ -229,7 +230,7 @@ def _power_law_log_norm(alpha: float, low, high):
 
 
 @dataclass(frozen=True)
-class PowerLaw:
+class PowerLaw(_OneKey):
     """``key`` with density proportional to x**alpha on [low, high] (0 < low < high)."""
 
     key: str
@@ -237,9 +238,6 @@ class PowerLaw:
     low: float
     high: float
 
-    @property
-    def keys(self) -> tuple[str, ...]:
-        return (self.key,)
 
     def sample(self, n: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
         return {self.key: _power_law_sample(rng.uniform(0.0, 1.0, n), self.alpha, self.low, self.high)}
@@ -309,7 +307,7 @@ class OrderedUniformPair:
         return _log_where(inside, math.log(2.0) - 2.0 * math.log(self.high - self.low))
 
 
-class RedshiftVolume:
+class RedshiftVolume(_OneKey):
     """Redshift on [zmin, zmax] uniform in comoving volume (p ~ dVc/dz; bilby's ``UniformComovingVolume``), or,
     with ``source_frame``, uniform in comoving volume and source-frame time (p ~ dVc/dz / (1 + z);
     bilby's ``UniformSourceFrame``).
@@ -333,9 +331,6 @@ class RedshiftVolume:
         frame = ", source_frame=True" if self.source_frame else ""
         return f"RedshiftVolume({self.key!r}, {self.zmin:g}, {self.zmax:g}{frame}, {self.cosmology.name})"
 
-    @property
-    def keys(self) -> tuple[str, ...]:
-        return (self.key,)
 
     def _unnormalised(self, z: np.ndarray) -> np.ndarray:
         density = self.cosmology.differential_comoving_volume(z)
@@ -354,15 +349,12 @@ class RedshiftVolume:
 
 
 @dataclass(frozen=True)
-class Fixed:
+class Fixed(_OneKey):
     """``key`` always ``value`` (a delta: contributes 0 to the log density at the value, -inf elsewhere)."""
 
     key: str
     value: float
 
-    @property
-    def keys(self) -> tuple[str, ...]:
-        return (self.key,)
 
     def sample(self, n: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
         return {self.key: np.full(n, float(self.value))}
