@@ -250,8 +250,19 @@ class PowerLaw(_OneKey):
         return _log_where(inside, values)
 
 
+class _MassPair:
+    """A joint distribution of two masses, named by its ``primary`` and ``secondary`` fields."""
+
+    primary: str
+    secondary: str
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        return (self.primary, self.secondary)
+
+
 @dataclass(frozen=True)
-class MassPowerLaws:
+class MassPowerLaws(_MassPair):
     """The O3 rates & populations mass pair, as aframe simplifies it (bilby PowerLaw + ConditionalPowerLaw).
 
     primary ~ m**alpha on [low, high]; secondary | primary ~ m**beta on [low, primary].
@@ -264,9 +275,6 @@ class MassPowerLaws:
     low: float
     high: float
 
-    @property
-    def keys(self) -> tuple[str, ...]:
-        return (self.primary, self.secondary)
 
     def sample(self, n: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
         m1 = _power_law_sample(rng.uniform(0.0, 1.0, n), self.alpha, self.low, self.high)
@@ -284,7 +292,7 @@ class MassPowerLaws:
 
 
 @dataclass(frozen=True)
-class OrderedUniformPair:
+class OrderedUniformPair(_MassPair):
     """Two masses uniform on [low, high], ordered so that ``primary >= secondary`` (density 2 / (high - low)^2)."""
 
     primary: str
@@ -292,9 +300,6 @@ class OrderedUniformPair:
     low: float
     high: float
 
-    @property
-    def keys(self) -> tuple[str, ...]:
-        return (self.primary, self.secondary)
 
     def sample(self, n: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
         pair = rng.uniform(self.low, self.high, (2, n))
