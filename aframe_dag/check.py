@@ -275,9 +275,12 @@ def load_run(run: Run) -> None:
         run.dag_error = f"cannot read the DAG: {exc}"
         return
     run.dag = parse_dag(run.dag_text, run.dag_file, run.dag_problems)
+    paths: dict[tuple[str, str | None], Path] = {}  # thousands of nodes share a handful of submit files
     for node in run.dag.nodes.values():
-        path = run.submit_path(node)
-        run.submits.setdefault(path, SubmitFile(path, [])).nodes.append(node)
+        key = (node.submit, node.directory)
+        if key not in paths:
+            paths[key] = run.submit_path(node)
+        run.submits.setdefault(paths[key], SubmitFile(paths[key], [])).nodes.append(node)
     for submit in run.submits.values():
         try:
             submit.text = submit.path.read_text()
@@ -442,11 +445,11 @@ def node_vars(run: Run) -> Iterator[Finding]:
     """Every node's VARS gives node (its own name) and nodeargs, which the submit files use."""
     for node in run.dag.nodes.values() if run.dag else ():
         missing = [name for name in NODE_VARS if name not in node.variables]
-        where = run.where(run.dag_file, node.line)
         if missing:
-            yield _error(where, f"node '{node.name}' has no VARS " + ", ".join(missing))
+            yield _error(run.where(run.dag_file, node.line), f"node '{node.name}' has no VARS " + ", ".join(missing))
         elif node.variables["node"] != node.name:
-            yield _error(where, f"node '{node.name}' has VARS node=\"{node.variables['node']}\", not its own name")
+            yield _error(run.where(run.dag_file, node.line),
+                         f"node '{node.name}' has VARS node=\"{node.variables['node']}\", not its own name")
 
 
 # ---- submit files

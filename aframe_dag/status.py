@@ -524,6 +524,14 @@ def _node_from_files(state: NodeState, attempts: list[Attempt], ad: dict | None,
         state.signal = int(found.group(1)) if found else None
 
 
+def continue_command(condor_dir: Path) -> str:
+    """The command that continues a stopped run: the local executor's for a run it last ran, else resubmission."""
+    local, dagman = Path(condor_dir) / LOCAL_LOCK, Path(condor_dir) / f"{DAG_FILE}.dagman.out"
+    if local.exists() and (not dagman.exists() or local.stat().st_mtime >= dagman.stat().st_mtime):
+        return f"aframe-dag run {condor_dir}"
+    return f"aframe-dag resubmit {condor_dir}"
+
+
 def _stopped_reason(condor_dir: Path, end_ad: dict, jobs, now: float) -> str | None:
     """Why a status file that says "running" is no longer true, or None when it may well be."""
     if (condor_dir / LOCAL_LOCK).exists() and not (condor_dir / DAGMAN_LOCK).exists():
@@ -698,7 +706,7 @@ def format_status(run: RunStatus, every_node: bool = False, limit: int = 10) -> 
     if failed:
         lines.append(f"\nwhy: aframe-dag why {failed[0]} {run.condor_dir}")
     if run.finished and run.dag_status != "done":
-        lines.append(f"resubmit once fixed: aframe-dag resubmit {run.condor_dir}")
+        lines.append(f"continue once fixed: {continue_command(run.condor_dir)}")
     return "\n".join(lines)
 
 
@@ -794,7 +802,7 @@ def explain(condor_dir, node: str, run: RunStatus | None = None) -> str:
         if waiting:
             lines.append("  waits for: " + ", ".join(waiting))
             if any(("failed" in item or "futile" in item) for item in waiting):
-                lines.append("  it cannot run until they succeed: fix them, then `aframe-dag resubmit`")
+                lines.append(f"  it cannot run until they succeed: fix them, then `{continue_command(condor_dir)}`")
         elif dag_node.final:
             lines.append("  the FINAL node runs when every other node has finished or the DAG stops")
         else:

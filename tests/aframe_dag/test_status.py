@@ -381,3 +381,13 @@ def _record(condor: Path) -> None:
     for name in ["aframe.dag", "aframe.status", "aframe.dag.nodes.log", "aframe.dag.dagman.out",
                  "aframe.dag.metrics", "sleep.sub", "flaky.sub", "node.sub", "gpu.sub"]:
         shutil.copyfile(condor / name, SUCCESS / name)
+
+
+def test_a_failed_run_says_how_to_continue_it_with_what_ran_it(failed_run):
+    assert f"continue once fixed: aframe-dag resubmit {failed_run}" in format_status(read_status(failed_run,
+                                                                                                    schedd=False))
+    lock = failed_run / ".aframe-run" / "lock"
+    lock.parent.mkdir()
+    lock.write_text("")  # the local executor ran it last (its lock is newer than dagman.out)
+    assert f"continue once fixed: aframe-dag run {failed_run}" in format_status(read_status(failed_run, schedd=False))
+    assert f"then `aframe-dag run {failed_run}`" in explain(failed_run, "train", read_status(failed_run, schedd=False))
