@@ -3,7 +3,9 @@
 A test background file covers [t0, t0 + duration). Shift index i moves ifo k by i * shifts[k] seconds; the
 shifted streams overlap for duration - max_k(i * shifts[k]) seconds. The first `dead_time` seconds of that overlap
 estimate the whitening PSD and are not analysed, so a branch (file, shift index) analyses
-[t0 + dead_time, t0 + duration - max offset): its livetime. Shift 0 is zero-lag and never counts toward Tb.
+[t0 + dead_time, t0 + duration - max offset): its livetime. Shift 0 is zero-lag and never counts toward Tb; every
+other analysed branch does, also one planned only to hold injections (its background is analysed anyway), so an infer
+node knows a branch's role from its shift alone.
 """
 
 from __future__ import annotations
@@ -87,7 +89,7 @@ def plan_branches(files, shifts, dead_time: float, minimum: float, Tb: float, nu
                 continue
             times = injection_times(duration, shifts, index, dead_time, spacing, buffer) if index in injected else []
             count = len(times)
-            branches.append(Branch(start, duration, index, live, index in background, count))
+            branches.append(Branch(start, duration, index, live, index > 0, count))
     return branches
 
 

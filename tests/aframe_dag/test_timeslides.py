@@ -42,6 +42,12 @@ def test_injection_shifts_reach_the_accepted_target():
     assert sum(counts.values()) - counts[max(counts)] < 1000
 
 
+def test_shifts_planned_for_injections_count_toward_tb_too():
+    branches = plan_branches(FILES, SHIFTS, 64, 2.5, Tb=1, num_injections=1000, spacing=16, buffer=16)
+    assert max(b.shift for b in branches) > 1  # the injections needed more shifts than Tb did
+    assert all(b.background == (b.shift > 0) for b in branches)
+
+
 def test_files_too_short_for_psd_and_kernel_are_left_out():
     branches = plan_branches([(0, 67), (100, 1000)], SHIFTS, 64, 2.5, Tb=2000, num_injections=1, spacing=16,
                              buffer=0)
