@@ -1,5 +1,186 @@
-"""`aframe-export`: not built yet; a real entry point so the DAG names it (DESIGN §12)."""
+"""``aframe-export``: the trained TorchScript network as a Triton model repository (DESIGN §6, §12; issue 10).
 
-from executables.common.cli import not_implemented
+Writes ``<repository>/<model-name>/config.pbtxt`` and ``1/model.onnx`` (dynamic batch axis, checked against torch
+on a random whitened batch: max |Δ| ≤ ``--tolerance``), ``1/model.plan`` when a TensorRT plan is built, and
+``1/model.pt`` (the TorchScript itself, for ``aframe-infer --server torch``). The network takes whitened windows
+(batch, ifos, kernel samples) and returns (batch, 1) logits; whitening stays in the infer node. The repository is
+built in a staging directory and swapped in whole, so a rerun replaces it with the same bytes.
+"""
 
-main = not_implemented("aframe-export", 10)
+from __future__ import annotations
+
+import logging
+import math
+import shutil
+import warnings
+from pathlib import Path
+
+import click
+import numpy as np
+import torch
+
+from executables.common.atomic import atomic_directory, cleanup_stale_temporaries
+from executables.common.cli import node_options
+from executables.common.errors import InputError, PermanentError
+from executables.data.background import require_device
+from executables.export.tensorrt import build_plan, plan_wanted
+from executables.export.triton import INPUT, OUTPUT, PLATFORMS, config_text, model_config
+
+log = logging.getLogger("aframe-export")
+
+#: ONNX opset of the export: run by onnxruntime 1.32 and parsed by TensorRT 8.6 and later.
+OPSET = 17
+#: Seed of the random whitened batch the ONNX model is checked on (whitened strain is unit-variance noise).
+CHECK_SEED = 0
+#: Windows in the batch the ONNX model is checked on (plus a batch of one, for the dynamic axis): the graph does not
+#: depend on the batch size, so the check need not pay for a whole max-size batch on a CPU.
+CHECK_ROWS = 16
+VERSION = "1"
+
+
+def load_torchscript(path: Path) -> torch.jit.ScriptModule:
+    """The network in ``model.pt`` on the CPU in eval mode; a missing or corrupt file is an ``InputError``."""
+    if not path.is_file():
+        raise InputError(path, None, "no such file (the TorchScript model aframe-train writes)")
+    try:
+        module = torch.jit.load(str(path), map_location="cpu")
+    except (RuntimeError, ValueError, OSError) as exc:
+        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise InputError(path, None, f"not a TorchScript model ({message})") from None
+    return module.eval()
+
+
+def check_shape(path: Path, module: torch.jit.ScriptModule, num_ifos: int, kernel_samples: int) -> None:
+    """The network must take (batch, ifos, kernel samples) and give (batch, 1); anything else names the model."""
+    example = torch.zeros(2, num_ifos, kernel_samples)
+    try:
+        with torch.no_grad():
+            output = module(example)
+    except RuntimeError as exc:
+        first = next((line for line in str(exc).splitlines() if "Error" in line), str(exc).splitlines()[-1])
+        raise InputError(path, None, f"does not take whitened input of shape (batch, {num_ifos} ifos, "
+                                     f"{kernel_samples} samples): {first.strip()}") from None
+    if not isinstance(output, torch.Tensor) or tuple(output.shape) != (2, 1):
+        shape = tuple(output.shape) if isinstance(output, torch.Tensor) else type(output).__name__
+        raise InputError(path, None, f"returns {shape} for input (2, {num_ifos}, {kernel_samples}); "
+                                     "expected one logit per window, (2, 1)")
+
+
+def export_onnx(module: torch.jit.ScriptModule, num_ifos: int, kernel_samples: int, path: Path) -> Path:
+    """ONNX of the network with a dynamic batch axis, input ``whitened`` and output ``discriminator``."""
+    example = torch.zeros(1, num_ifos, kernel_samples)
+    with warnings.catch_warnings():  # the TorchScript exporter is the one that takes a ScriptModule: no notice
+        warnings.simplefilter("ignore", category=DeprecationWarning)
+        warnings.filterwarnings("ignore", message="no signature found", category=UserWarning)
+        torch.onnx.export(module, (example,), str(path), dynamo=False, opset_version=OPSET, input_names=[INPUT],
+                          output_names=[OUTPUT], dynamic_axes={INPUT: {0: "batch"}, OUTPUT: {0: "batch"}})
+    return path
+
+
+def onnx_difference(module: torch.jit.ScriptModule, path: Path, batch_size: int, num_ifos: int,
+                    kernel_samples: int) -> float:
+    """Largest |onnxruntime - torch| over a random whitened batch (``CHECK_ROWS`` at most) and a single window."""
+    import onnxruntime
+
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    generator = torch.Generator().manual_seed(CHECK_SEED)
+    worst = 0.0
+    for rows in sorted({min(batch_size, CHECK_ROWS), 1}):
+        batch = torch.randn(rows, num_ifos, kernel_samples, generator=generator)
+        with torch.no_grad():
+            expected = module(batch).numpy()
+        (found,) = session.run([OUTPUT], {INPUT: batch.numpy()})
+        if found.shape != expected.shape:
+            raise PermanentError(f"{path}: ONNX output has shape {found.shape} for a batch of {rows}, torch "
+                                 f"{expected.shape}")
+        worst = max(worst, float(np.max(np.abs(found.astype(np.float64) - expected))))
+    return worst
+
+
+def kernel_samples_of(kernel_length: float, sample_rate: float) -> int:
+    samples = kernel_length * sample_rate
+    if not math.isclose(samples, round(samples), rel_tol=0, abs_tol=1e-6) or round(samples) < 1:
+        raise click.BadParameter(f"kernel length x sample rate = {samples:g} is not a whole number of samples",
+                                 param_hint="--kernel-length")
+    return round(samples)
+
+
+def export(model: Path, repository: Path, model_name: str, batch_size: int, ifos: list[str], sample_rate: float,
+           kernel_length: float, tensorrt: str, tolerance: float, device: str, instances: int,
+           fp16: bool) -> list[Path]:
+    """Build the model repository in a staging directory and swap it in; return ``[repository]``."""
+    require_device(device)
+    kernel_samples = kernel_samples_of(kernel_length, sample_rate)
+    module = load_torchscript(model)
+    check_shape(model, module, len(ifos), kernel_samples)
+    with_plan = plan_wanted(tensorrt, device)
+    cleanup_stale_temporaries(repository.parent, [repository.name])
+    with atomic_directory(repository) as staging:
+        version = staging / model_name / VERSION
+        version.mkdir(parents=True)
+        onnx_path = export_onnx(module, len(ifos), kernel_samples, version / "model.onnx")
+        difference = onnx_difference(module, onnx_path, batch_size, len(ifos), kernel_samples)
+        if not difference <= tolerance:
+            raise PermanentError(f"{model}: ONNX and torch outputs differ by up to {difference:.3g}, more than "
+                                 f"--tolerance {tolerance:g}")
+        log.info("ONNX export checked: max |onnx - torch| = %.3g <= %g", difference, tolerance)
+        if with_plan:
+            build_plan(onnx_path, version / "model.plan", batch_size, len(ifos), kernel_samples, fp16)
+        shutil.copyfile(model, version / "model.pt")
+        platform = PLATFORMS["plan" if with_plan else "onnx"]
+        config = model_config(model_name, platform, batch_size, len(ifos), kernel_samples, instances, device)
+        (staging / model_name / "config.pbtxt").write_text(config_text(config), encoding="utf-8")
+    log.info("model repository written: %s (%s, input %s (%d, %d), max batch %d)", repository, platform, INPUT,
+             len(ifos), kernel_samples, batch_size)
+    return [repository]
+
+
+def _ifos(value: str) -> list[str]:
+    ifos = [part.strip() for part in value.split(",") if part.strip()]
+    if not ifos:
+        raise click.BadParameter("give at least one ifo, e.g. H1,L1", param_hint="--ifos")
+    return ifos
+
+
+def _positive(name: str, value: float) -> None:
+    if not (math.isfinite(value) and value > 0):
+        raise click.BadParameter(f"must be > 0, got {value}", param_hint=name)
+
+
+@click.command(name="aframe-export")
+@node_options
+@click.option("--model", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="TorchScript network (model.pt from aframe-train or aframe-tune-select).")
+@click.option("--repository", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="Triton model repository to write (replaced whole).")
+@click.option("--model-name", default="aframe", show_default=True, help="Model name in the repository.")
+@click.option("--batch-size", type=click.IntRange(min=1), required=True, help="Triton max_batch_size.")
+@click.option("--ifos", required=True, help="Comma-separated ifos, e.g. H1,L1 (the input's channels).")
+@click.option("--sample-rate", type=float, required=True, help="Hz.")
+@click.option("--kernel-length", type=float, required=True, help="Seconds per window the network sees.")
+@click.option("--inference-sampling-rate", type=float, required=True,
+              help="Hz; windows per second at inference (must divide the sample rate).")
+@click.option("--tensorrt", type=click.Choice(("auto", "true", "false")), default="auto", show_default=True,
+              help="Also build a TensorRT plan: auto = when TensorRT and a CUDA device are present.")
+@click.option("--tolerance", type=float, default=1e-4, show_default=True,
+              help="Largest |ONNX - torch| output difference accepted.")
+@click.option("--device", type=click.Choice(("cpu", "cuda")), default="cpu", show_default=True,
+              help="Where Triton runs the model (instance kind); cuda must exist.")
+@click.option("--instances", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Model instances Triton runs at once.")
+@click.option("--fp16/--no-fp16", default=False, show_default=True, help="Build the TensorRT plan in FP16.")
+def main(model: Path, repository: Path, model_name: str, batch_size: int, ifos: str, sample_rate: float,
+         kernel_length: float, inference_sampling_rate: float, tensorrt: str, tolerance: float, device: str,
+         instances: int, fp16: bool) -> list[Path]:
+    """Export the network as a Triton model repository (ONNX, and a TensorRT plan where possible)."""
+    for name, value in (("--sample-rate", sample_rate), ("--kernel-length", kernel_length),
+                        ("--inference-sampling-rate", inference_sampling_rate), ("--tolerance", tolerance)):
+        _positive(name, value)
+    stride = sample_rate / inference_sampling_rate
+    if not math.isclose(stride, round(stride), rel_tol=0, abs_tol=1e-9):
+        raise click.BadParameter(f"{inference_sampling_rate:g} Hz does not divide the sample rate {sample_rate:g} Hz",
+                                 param_hint="--inference-sampling-rate")
+    if "/" in model_name or model_name in ("", ".", ".."):
+        raise click.BadParameter(f"not a directory name: {model_name!r}", param_hint="--model-name")
+    return export(model, repository, model_name, batch_size, _ifos(ifos), sample_rate, kernel_length, tensorrt,
+                  tolerance, device, instances, fp16)

@@ -1,0 +1,177 @@
+"""aframe-export (issue 10): TorchScript -> checked ONNX + Triton config.pbtxt, swapped in whole, idempotent."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnxruntime
+import pytest
+import torch
+from click.testing import CliRunner
+from google.protobuf import text_format
+from tritonclient.grpc import model_config_pb2 as pb
+
+from executables.export.export import export_onnx, main, onnx_difference
+from executables.export.triton import model_config
+from executables.train.model import build_resnet, to_torchscript
+
+pytestmark = pytest.mark.usefixtures("restore_logging")
+
+IFOS, FS, KERNEL, BATCH = ("H1", "L1"), 64, 1.5, 8
+IFO_LIST = ",".join(IFOS)
+SAMPLES = int(FS * KERNEL)
+
+
+def tiny_torchscript(path, seed=0):
+    torch.manual_seed(seed)
+    model = build_resnet(len(IFOS), [1, 1], norm_groups=2)
+    torch.jit.save(to_torchscript(model, torch.zeros(1, len(IFOS), SAMPLES)), str(path))
+    return path
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory):
+    return tiny_torchscript(tmp_path_factory.mktemp("train") / "model.pt")
+
+
+def run(model, repository, *extra, ifos=IFO_LIST):
+    args = ["--model", model, "--repository", repository, "--model-name", "aframe", "--batch-size", BATCH,
+            "--ifos", ifos, "--sample-rate", FS, "--kernel-length", KERNEL, "--inference-sampling-rate", 4,
+            "--tensorrt", "auto", "--tolerance", "1e-4", "--device", "cpu", *extra]
+    return CliRunner().invoke(main, [str(arg) for arg in args])
+
+
+def tree(root):
+    return {path.relative_to(root): path.read_bytes() for path in sorted(root.rglob("*")) if path.is_file()}
+
+
+def test_repository_holds_onnx_equal_to_torch_and_a_valid_config(model, tmp_path):
+    repository, marker = tmp_path / "model_repo", tmp_path / "done" / "export.json"
+    result = run(model, repository, "--done-marker", marker, "--node-hash", "h")
+    assert result.exit_code == 0, result.output
+    assert set(tree(repository)) == {Path("aframe/config.pbtxt"), Path("aframe/1/model.onnx"),
+                                     Path("aframe/1/model.pt")}
+    assert (repository / "aframe/1/model.pt").read_bytes() == model.read_bytes()
+    assert marker.is_file()
+
+    session = onnxruntime.InferenceSession(str(repository / "aframe/1/model.onnx"),
+                                           providers=["CPUExecutionProvider"])
+    network = torch.jit.load(str(model)).eval()
+    batch = torch.randn(5, len(IFOS), SAMPLES, generator=torch.Generator().manual_seed(7))  # not the max batch
+    (found,) = session.run(["discriminator"], {"whitened": batch.numpy()})
+    with torch.no_grad():
+        expected = network(batch).numpy()
+    assert found.shape == (5, 1)
+    np.testing.assert_allclose(found, expected, rtol=0, atol=1e-4)
+
+    config = text_format.Parse((repository / "aframe/config.pbtxt").read_text(), pb.ModelConfig())
+    assert (config.name, config.platform, config.max_batch_size) == ("aframe", "onnxruntime_onnx", BATCH)
+    (tensor_in,), (tensor_out,) = config.input, config.output
+    assert (tensor_in.name, tensor_in.data_type, list(tensor_in.dims)) == ("whitened", pb.TYPE_FP32, [2, SAMPLES])
+    assert (tensor_out.name, tensor_out.data_type, list(tensor_out.dims)) == ("discriminator", pb.TYPE_FP32, [1])
+    (group,) = config.instance_group
+    assert (group.count, group.kind) == (1, pb.ModelInstanceGroup.KIND_CPU)
+    assert config.HasField("dynamic_batching")
+
+
+def test_rerun_gives_the_same_bytes_and_replaces_the_whole_repository(model, tmp_path):
+    repository = tmp_path / "model_repo"
+    assert run(model, repository).exit_code == 0
+    first = tree(repository)
+    (repository / "aframe/2").mkdir()
+    (repository / "aframe/2/stale.onnx").write_bytes(b"old")
+    assert run(model, repository).exit_code == 0
+    assert tree(repository) == first
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model_repo"]  # no staging left behind
+
+
+def test_a_scripted_network_exports_too(tmp_path):
+    class Mean(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = torch.nn.Conv1d(len(IFOS), 4, 5)
+            self.head = torch.nn.Linear(4, 1)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.head(self.conv(x).mean(-1))
+
+    torch.jit.save(torch.jit.script(Mean()), str(tmp_path / "model.pt"))
+    result = run(tmp_path / "model.pt", tmp_path / "repo")
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "repo/aframe/1/model.onnx").is_file()
+
+
+@pytest.mark.parametrize("ifos", ["H1,L1,V1", "H1"])
+def test_network_that_does_not_take_the_ifos_exits_2_naming_the_model(model, tmp_path, ifos):
+    result = run(model, tmp_path / "repo", ifos=ifos)
+    assert result.exit_code == 2
+    assert f"{model}: does not take whitened input of shape (batch, {len(ifos.split(','))} ifos" in result.output
+    assert not (tmp_path / "repo").exists()
+
+
+def test_network_with_the_wrong_output_exits_2(tmp_path):
+    class Wide(torch.nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return x.mean(-1)
+
+    torch.jit.save(torch.jit.script(Wide()), str(tmp_path / "model.pt"))
+    result = run(tmp_path / "model.pt", tmp_path / "repo")
+    assert result.exit_code == 2
+    assert f"{tmp_path / 'model.pt'}: returns (2, 2)" in result.output
+
+
+@pytest.mark.parametrize("content", [None, b"not a zip archive", b"PK\x03\x04 truncated"])
+def test_missing_or_corrupt_model_exits_2_naming_it(tmp_path, content):
+    path = tmp_path / "model.pt"
+    if content is not None:
+        path.write_bytes(content)
+    result = run(path, tmp_path / "repo")
+    assert result.exit_code == 2
+    assert str(path) in result.output
+    assert ("no such file" if content is None else "not a TorchScript model") in result.output
+    assert not (tmp_path / "repo").exists()
+
+
+def test_tensorrt_true_without_a_gpu_exits_2(model, tmp_path):
+    result = run(model, tmp_path / "repo", "--tensorrt", "true")
+    assert result.exit_code == 2
+    assert "--tensorrt true: a TensorRT plan needs --device cuda" in result.output
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_cuda_without_cuda_exits_2(model, tmp_path):
+    result = run(model, tmp_path / "repo", "--device", "cuda")
+    assert result.exit_code == 2
+    assert "--device cuda: no usable CUDA device" in result.output
+
+
+def test_onnx_that_differs_from_torch_beyond_tolerance_exits_2(model, tmp_path):
+    result = run(model, tmp_path / "repo", "--tolerance", "1e-30")
+    assert result.exit_code == 2
+    assert "ONNX and torch outputs differ by up to" in result.output
+    assert not (tmp_path / "repo").exists()
+
+
+def test_difference_is_measured_against_torch(tmp_path):
+    exported = torch.jit.load(str(tiny_torchscript(tmp_path / "a.pt", seed=0)))
+    other = torch.jit.load(str(tiny_torchscript(tmp_path / "b.pt", seed=1)))
+    onnx = export_onnx(exported, len(IFOS), SAMPLES, tmp_path / "a.onnx")
+    assert onnx_difference(exported, onnx, 3, len(IFOS), SAMPLES) < 1e-5
+    assert onnx_difference(other, onnx, 3, len(IFOS), SAMPLES) > 1e-3
+
+
+@pytest.mark.parametrize(("option", "value", "hint"), [("--kernel-length", "1.51", "--kernel-length"),
+                                                      ("--inference-sampling-rate", "5", "--inference-sampling-rate")])
+def test_shapes_that_are_not_whole_samples_exit_2(model, tmp_path, option, value, hint):
+    result = run(model, tmp_path / "repo", option, value)
+    assert result.exit_code == 2
+    assert hint in result.output
+
+
+def test_gpu_config_uses_gpu_instances_and_the_plan_platform():
+    config = model_config("aframe", "tensorrt_plan", 128, 2, 3072, 2, "cuda")
+    assert (config.instance_group[0].kind, config.instance_group[0].count) == (pb.ModelInstanceGroup.KIND_GPU, 2)
+    assert list(config.input[0].dims) == [2, 3072] and config.max_batch_size == 128
+    with pytest.raises(ValueError, match="platform"):
+        model_config("aframe", "pytorch_libtorch", 128, 2, 3072, 1, "cuda")
