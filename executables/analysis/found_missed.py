@@ -1,0 +1,55 @@
+"""The found-missed table: every accepted injection with its source parameters, SNR, statistic and FAR.
+
+One row per foreground row, the same columns in both files: ``injection_time``, the source parameters in
+``priors.PARAMETERS`` order then any other stored ones (``h1_snr``, ...), ``snr``, ``detection_statistic``,
+``detection_time``, ``far`` (per year, the background's ``significance`` of the statistic: 0 when louder than every
+background event) and ``shift_<ifo>`` (seconds). The CSV has a header row and full-precision numbers; the HDF5 file
+holds one 1-D dataset per column and the column order in the root attribute ``columns``.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from executables.common.atomic import atomic_file, atomic_path
+from executables.data.priors import PARAMETERS
+from executables.infer.events import EventSet, RecoveredInjectionSet
+
+
+def columns(foreground: RecoveredInjectionSet, background: EventSet) -> dict[str, np.ndarray]:
+    """The table's columns in order (see the module doc)."""
+    stored = foreground.parameters
+    ordered = [name for name in PARAMETERS if name in stored] + sorted(set(stored) - set(PARAMETERS))
+    table = {"injection_time": foreground.injection_time}
+    table.update((name, stored[name]) for name in ordered)
+    table.update(snr=foreground.snr, detection_statistic=foreground.detection_statistic,
+                 detection_time=foreground.detection_time,
+                 far=np.asarray(background.significance(foreground.detection_statistic), dtype=np.float64))
+    table.update((f"shift_{ifo.lower()}", foreground.shift[:, index]) for index, ifo in enumerate(foreground.ifos))
+    return {name: np.asarray(values) for name, values in table.items()}
+
+
+def write_csv(path: Path, table: dict[str, np.ndarray]) -> Path:
+    """The table as CSV, atomically."""
+    names = list(table)
+    rows = zip(*(table[name].tolist() for name in names), strict=True)
+    with atomic_file(path, "w") as handle:
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow(names)
+        writer.writerows(rows)
+    return Path(path)
+
+
+def write_hdf5(path: Path, table: dict[str, np.ndarray], attrs: dict[str, object]) -> Path:
+    """The table as HDF5 (one dataset per column, ``columns`` attribute for the order), atomically."""
+    with atomic_path(path) as temporary, h5py.File(temporary, "w") as handle:
+        for name, values in table.items():
+            handle.create_dataset(name, data=values, track_times=False)
+        handle.attrs["columns"] = list(table)
+        for name, value in attrs.items():
+            handle.attrs[name] = value
+    return Path(path)

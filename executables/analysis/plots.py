@@ -1,0 +1,85 @@
+"""The PNGs of ``aframe-sv``: sensitive volume and distance against FAR, one panel per population, GWTC-3 lines."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from executables.analysis import gwtc3
+from executables.analysis.volume import distance
+from executables.common.atomic import atomic_path
+
+
+@dataclass(frozen=True)
+class Curve:
+    """One population's curve: values and standard errors at each FAR of the grid."""
+
+    mass_1: float
+    mass_2: float
+    values: np.ndarray
+    errors: np.ndarray
+
+
+#: What each figure shows: y-axis label, and how a GWTC-3 volume (Gpc³) becomes the plotted quantity.
+QUANTITIES = {
+    "volume": ("sensitive volume [Gpc³]", lambda volume: volume),
+    "distance": ("sensitive distance [Mpc]", lambda volume: float(distance(np.array([volume]), np.zeros(1))[0][0])),
+}
+
+
+def plot_curves(path: Path, fars: np.ndarray, curves: Sequence[Curve], quantity: str, title: str) -> Path:
+    """Write one PNG (atomically): a panel per curve against FAR (log axis), error band, GWTC-3 pipeline lines."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    label, convert = QUANTITIES[quantity]
+    columns = 1 if len(curves) == 1 else 2
+    rows = max(1, math.ceil(len(curves) / columns))
+    figure, axes = plt.subplots(rows, columns, figsize=(5.5 * columns, 3.8 * rows), squeeze=False,
+                                layout="constrained")
+    for axis in axes.flat[len(curves):]:
+        axis.set_visible(False)
+    for axis, curve in zip(axes.flat, curves, strict=False):
+        _panel(axis, np.asarray(fars), curve, convert)
+        axis.set_ylabel(label)
+    legend = {}
+    for axis in axes.flat:
+        for handle, text in zip(*axis.get_legend_handles_labels(), strict=True):
+            legend.setdefault(text, handle)
+    if legend:
+        figure.legend(list(legend.values()), list(legend), loc="outside lower center", ncols=min(len(legend), 5),
+                      fontsize="small")
+    figure.suptitle(title)
+    with atomic_path(path) as temporary:
+        figure.savefig(temporary, format="png", dpi=110)
+    plt.close(figure)
+    return Path(path)
+
+
+def _panel(axis, fars: np.ndarray, curve: Curve, convert) -> None:
+    axis.set_title(f"m₁ = {curve.mass_1:g}, m₂ = {curve.mass_2:g} M☉ (source frame)", fontsize="medium")
+    axis.set_xlabel("false-alarm rate [1/yr]")
+    axis.grid(True, which="both", alpha=0.3)
+    if fars.size == 0:
+        axis.text(0.5, 0.5, "no background event within the FAR range", ha="center", va="center",
+                  transform=axis.transAxes)
+        return
+    axis.set_xscale("log")
+    lower, upper = np.maximum(curve.values - curve.errors, 0.0), curve.values + curve.errors
+    axis.fill_between(fars, lower, upper, color="C0", alpha=0.3, linewidth=0)
+    axis.plot(fars, curve.values, color="C0", linewidth=1.8, label="aframe", marker="o" if fars.size < 20 else None,
+              markersize=4)
+    for index, pipeline in enumerate(gwtc3.PIPELINES):
+        volume = pipeline.volume(curve.mass_1, curve.mass_2)
+        if volume is not None:
+            axis.axhline(convert(volume), color=f"C{index + 1}", linestyle=pipeline.linestyle, linewidth=1.4,
+                         label=f"{pipeline.name} (GWTC-3)")
+    axis.set_ylim(bottom=0)
+    if fars.size == 1:
+        axis.set_xlim(fars[0] / 3, fars[0] * 3)
