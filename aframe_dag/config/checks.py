@@ -47,6 +47,9 @@ def _check_testing(config) -> None:
              config, "testing", "shifts")
     _require(config["infer"]["fftlength"] <= config["infer"]["psd_length"], "must not exceed psd_length",
              config, "infer", "fftlength")
+    swapped = [f"{a:g}:{b:g}" for a, b in config["sv"]["mass_combos"] if a < b]
+    _require(not swapped, f"lists the heavier mass first (m1:m2 with m1 >= m2), not {', '.join(swapped)}",
+             config, "sv", "mass_combos")
 
 
 def _check_condor(config) -> None:

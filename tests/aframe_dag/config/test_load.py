@@ -101,6 +101,7 @@ def test_resolved_text_loads_back_identically(sandbox_ini, monkeypatch):
     (("site = local", "site = lgd"), r"\[condor\] site: no site profile 'lgd' \(did you mean 'ldg'\?\)"),
     (("test_stop = 1244035783", "test_stop = 1240000000"), r"\[data\] test_stop: must be after train_stop"),
     (("shifts = 0, 1", "shifts = 0"), r"\[testing\] shifts: needs one shift per ifo"),
+    (("mass_combos = 35:35, 35:20", "mass_combos = 35:35, 20:35"), r"\[sv\] mass_combos: lists the heavier mass"),
     (("[stage:train]", "[stage:trian]"), r"\[stage:trian\]: unknown section \(did you mean 'stage:train'\?\)"),
     (("prior = end_o3_ratesandpops", "prior = ${nowhere:prior}"), r"\[waveforms\] prior: refers to"),
     (("[data]", "[data]\nifos = H1"), r"\[data\] ifos: key appears twice"),
