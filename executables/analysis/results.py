@@ -1,0 +1,212 @@
+"""What the run found, read from its results files: each input loads on its own, and one that is missing or unreadable
+is recorded (file and why) instead of stopping the report.
+
+The files and their layout are the analysis contract: ``background.hdf5``, ``zero-lag.hdf5`` (``EventSet``),
+``foreground.hdf5`` (``RecoveredInjectionSet``) and ``sensitive_volume.h5`` (+ its PNGs) in the results dir, the
+accepted injections (``ResponseSet``) in the test data dir, ``training.png`` / ``metrics.csv`` in the train run dir.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import h5py
+import numpy as np
+
+from executables.common import storage
+from executables.common.errors import InputError, NodeError
+from executables.data.ledger import ResponseSet, open_hdf5
+from executables.infer.events import SECONDS_PER_YEAR, EventSet, RecoveredInjectionSet
+
+log = logging.getLogger(__name__)
+
+#: FARs the headline numbers are quoted at, per year (a month is 30 days, as in aframe's plots).
+HEADLINE_FARS = {"1/month": SECONDS_PER_YEAR / (30 * 86400.0), "1/yr": 1.0}
+SV_ARRAYS = ("sv", "sv_err", "distance", "distance_err")
+
+T = TypeVar("T")
+
+
+@dataclass
+class Problem:
+    """An input the report could not use: which file, what it is for, why, and which node writes it."""
+
+    path: str
+    what: str
+    reason: str
+    producer: str | None = None
+
+
+@dataclass
+class SensitiveVolume:
+    """``sensitive_volume.h5``: SV and distance (with errors) against FAR for each mass population."""
+
+    fars: np.ndarray
+    populations: dict[str, dict[str, np.ndarray]]
+    attrs: dict[str, float]
+
+    def at_far(self, far: float) -> dict[str, dict[str, float]] | None:
+        """Each population's SV and distance at ``far`` (per year), interpolated in log FAR; None off the grid."""
+        positive = self.fars > 0
+        fars = self.fars[positive]
+        if not fars.size or not fars.min() <= far <= fars.max():
+            return None
+        order = np.argsort(fars)
+        x = np.log(fars[order])
+        return {name: {key: float(np.interp(np.log(far), x, values[key][positive][order])) for key in SV_ARRAYS}
+                for name, values in self.populations.items()}
+
+
+@dataclass
+class Results:
+    """Everything read from the results; a ``None`` field was not available (see ``problems``)."""
+
+    background: EventSet | None = None
+    zero_lag: EventSet | None = None
+    foreground: dict[str, np.ndarray] | None = None
+    injections: dict[str, int] | None = None
+    sensitive_volume: SensitiveVolume | None = None
+    images: dict[str, bytes] = field(default_factory=dict)
+    metrics: list[dict[str, str]] | None = None
+    problems: list[Problem] = field(default_factory=list)
+
+    def headline(self) -> dict[str, Any]:
+        """The numbers summary.json leads with (only those whose inputs were read)."""
+        numbers: dict[str, Any] = {}
+        if self.background is not None:
+            numbers.update(Tb=self.background.Tb, Tb_years=self.background.Tb / SECONDS_PER_YEAR,
+                           background_events=len(self.background))
+        elif self.sensitive_volume is not None and "Tb" in self.sensitive_volume.attrs:
+            numbers.update(Tb=self.sensitive_volume.attrs["Tb"],
+                           Tb_years=self.sensitive_volume.attrs["Tb"] / SECONDS_PER_YEAR)
+        if self.zero_lag is not None:
+            numbers.update(zero_lag_events=len(self.zero_lag), zero_lag_Tb=self.zero_lag.Tb)
+        if self.injections is not None:
+            numbers.update(accepted_injections=self.injections["accepted"],
+                           injection_draws=self.injections["draws"])
+        if self.foreground is not None:
+            numbers["recovered_injections"] = len(self.foreground["snr"])
+        if self.sensitive_volume is not None:
+            numbers["sensitive_volume"] = {label: {"far": far, "populations": self.sensitive_volume.at_far(far)}
+                                           for label, far in HEADLINE_FARS.items()}
+            numbers["V0"] = self.sensitive_volume.attrs.get("V0")
+        return numbers
+
+    def zero_lag_table(self) -> list[tuple[float, float, float]]:
+        """Zero-lag events, loudest first, as (GPS time, statistic, FAR per year against the background)."""
+        if self.zero_lag is None:
+            return []
+        events = self.zero_lag.sorted()
+        fars = (self.background.significance(events.detection_statistic) if self.background is not None
+                and self.background.Tb > 0 else np.full(len(events), np.nan))
+        return list(zip(events.detection_time.tolist(), events.detection_statistic.tolist(), fars.tolist(),
+                        strict=True))
+
+
+def write_zero_lag_csv(rows: list[tuple[float, float, float]], handle: io.TextIOBase) -> None:
+    """The unblinded zero-lag table: one line per event, loudest first."""
+    writer = csv.writer(handle, lineterminator="\n")
+    writer.writerow(["time", "detection_statistic", "far_per_year"])
+    writer.writerows((f"{time:.6f}", repr(statistic), repr(far)) for time, statistic, far in rows)
+
+
+# -- readers --------------------------------------------------------------------------------------------------------
+
+
+def _foreground(path: Path) -> dict[str, np.ndarray]:
+    return RecoveredInjectionSet.read_parameters(path, ["snr", "detection_statistic", "mass_1", "mass_2"])
+
+
+def _injections(path: Path) -> dict[str, int]:
+    accepted = ResponseSet.length(path)
+    draws = ResponseSet.read(path, slice(0, 0)).num_injections
+    return {"accepted": accepted, "draws": int(draws)}
+
+
+def _dataset(path: Path, handle: h5py.Group, name: str) -> np.ndarray:
+    item = handle.get(name)
+    if not isinstance(item, h5py.Dataset):
+        raise InputError(path, name, "dataset missing")
+    return np.asarray(item[()], dtype=np.float64)
+
+
+def _sensitive_volume(path: Path) -> SensitiveVolume:
+    with open_hdf5(path) as handle:
+        fars = _dataset(path, handle, "fars")
+        group = handle.get("populations")
+        if not isinstance(group, h5py.Group) or not len(group):
+            raise InputError(path, "populations", "group missing or empty")
+        populations = {}
+        for name in group:
+            populations[name] = {key: _dataset(path, handle, f"populations/{name}/{key}") for key in SV_ARRAYS}
+            for key, values in populations[name].items():
+                if values.shape != fars.shape:
+                    raise InputError(path, f"populations/{name}/{key}",
+                                     f"has shape {values.shape}, fars has {fars.shape}")
+        attrs = {key: float(handle.attrs[key]) for key in ("Tb", "V0", "num_injections", "num_accepted")
+                 if key in handle.attrs}
+    return SensitiveVolume(fars, populations, attrs)
+
+
+def _metrics(path: Path) -> list[dict[str, str]]:
+    with open(path, newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    if not rows or "epoch" not in rows[0]:
+        raise InputError(path, "epoch", "no rows with an epoch column")
+    return rows
+
+
+def _load(results: Results, path: str | Path, what: str, producer: str | None, reader: Callable[[Path], T],
+          scratch: Path, record: bool = True) -> T | None:
+    """``reader(path)``, or None with the problem recorded (a missing file, or one the reader rejects) when
+    ``record``."""
+    try:
+        if storage.is_remote(path):
+            if not storage.exists(path):
+                raise FileNotFoundError(path)
+            return reader(storage.local_copy(path, scratch))
+        if not Path(path).exists():
+            raise FileNotFoundError(path)
+        return reader(Path(path))
+    except FileNotFoundError:
+        problem = Problem(str(path), what, "missing", producer)
+    except (NodeError, OSError, ValueError, KeyError) as exc:  # InputError, or a TransientError from S3
+        log.warning("%s (%s) cannot be used: %s", path, what, exc)
+        problem = Problem(str(path), what, f"unreadable: {exc}", producer)
+    if record:
+        results.problems.append(problem)
+    return None
+
+
+def read_results(results_dir: Path, train_run_dir: str, injections: str,
+                 producers: Callable[[str], str | None]) -> Results:
+    """Read every input the report shows; ``producers(kind)`` names the DAG node that writes each kind of file."""
+    results = Results()
+    read_bytes = Path.read_bytes
+    with tempfile.TemporaryDirectory(prefix="aframe-summary-") as scratch:
+        def load(path, what, kind, reader, record=True):
+            return _load(results, path, what, producers(kind), reader, Path(scratch), record)
+
+        results.background = load(results_dir / "background.hdf5", "background events", "events", EventSet.read)
+        results.zero_lag = load(results_dir / "zero-lag.hdf5", "zero-lag events", "events", EventSet.read)
+        results.foreground = load(results_dir / "foreground.hdf5", "recovered injections", "events", _foreground)
+        results.injections = load(injections, "accepted injections", "injections", _injections)
+        results.sensitive_volume = load(results_dir / "sensitive_volume.h5", "sensitive volume", "sv",
+                                        _sensitive_volume)
+        for name in ("sensitive_volume.png", "sensitive_distance.png"):
+            image = load(results_dir / name, "sensitive volume", "sv", read_bytes)
+            if image is not None:
+                results.images[name] = image
+        training = load(storage.join(train_run_dir, "training.png"), "training curve", "train", read_bytes, False)
+        if training is not None:
+            results.images["training.png"] = training
+        else:  # no plot: draw one from the metrics, or say that both are missing
+            results.metrics = load(storage.join(train_run_dir, "metrics.csv"), "training curve", "train", _metrics)
+    return results
