@@ -18,7 +18,19 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/python -c "import aframe_dag, executables.common"
 	touch $(STAMP)
 
-test: install
+# The Triton test server's own virtualenv (DESIGN §8, §9): nvidia-pytriton's bundled tritonserver needs numpy<2.
+TRITON_VENV := .venv-triton
+TRITON_STAMP := $(TRITON_VENV)/.installed
+TRITON_PACKAGES := "nvidia-pytriton==0.7.0" "numpy<2" "tritonclient[grpc,http]" onnxruntime
+
+$(TRITON_STAMP):
+	test -x $(TRITON_VENV)/bin/python || $(PYTHON) -m venv $(TRITON_VENV)
+	$(TRITON_VENV)/bin/python -m pip install $(PIP_FLAGS) $(TRITON_PACKAGES) 2>$(TRITON_VENV)/pip.log \
+		|| { cat $(TRITON_VENV)/pip.log; exit 1; }
+	$(TRITON_VENV)/bin/python -c "import pytriton.triton, onnxruntime, tritonclient.grpc"
+	touch $(TRITON_STAMP)
+
+test: install $(TRITON_STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 test-condor: install
@@ -35,6 +47,6 @@ docs: install
 	$(BIN)/python scripts/nodes_doc.py
 
 clean:
-	rm -rf build dist *.egg-info .pytest_cache .hypothesis $(VENV)
+	rm -rf build dist *.egg-info .pytest_cache .hypothesis $(VENV) $(TRITON_VENV)
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
 	@echo "kept $(DEMO_DIR)/ (your demo run); remove it yourself if you want it gone"

@@ -1,5 +1,175 @@
-"""`aframe-infer`: not built yet; a real entry point so the DAG names it (DESIGN §12)."""
+"""`aframe-infer`: the network over a bundle of timeslid test branches -> one per-node events file (DESIGN §6, §12).
 
-from executables.common.cli import not_implemented
+Each ``--branch SHIFT_INDEX:FILE`` is a background file read with shift index ``i`` (ifo ``k`` offset by
+``i * shifts[k]`` s; ``executables.infer.stream`` has the geometry). Before any model runs, the node checks the bundle
+against the plan: every file as long as its name says, the background livetime of the shifted branches summed
+equal to ``--expected-livetime`` and the accepted injections falling in the branches equal to
+``--expected-injections`` -- any difference exits 2. Per branch: whitened windows (training's PSD and whitening,
+PSD from the background stream only) -> the backend (``--server onnxruntime | torch | triton``) -> boxcar
+integration over ``--integration-length`` -> clustering (the loudest within ``--cluster-length``) -> events:
+zero-lag for shift 0, background otherwise; then the foreground stream (the same data plus the branch's
+injections) gives each injection the loudest integrated output within ``+- cluster_length / 2`` of its time.
 
-main = not_implemented("aframe-infer", 10)
+``--output`` is written once, atomically, by ``executables.infer.events.write_node_events`` with one
+``BranchRecord`` per branch; a killed node leaves nothing, and a rerun writes the same events.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Sequence
+from pathlib import Path
+
+import click
+
+from executables.common.atomic import cleanup_stale_temporaries
+from executables.common.cli import node_options
+from executables.common.errors import InputError, PermanentError
+from executables.data.background import require_device
+from executables.data.waveforms import parse_ifos, split
+from executables.infer.backends import SERVERS, ModelShape, open_backend
+from executables.infer.events import BranchRecord, EventSet, RecoveredInjectionSet, write_node_events
+from executables.infer.search import search_branch, select_injections
+from executables.infer.stream import Branch, Geometry, Preprocessor, Settings, open_branch
+
+log = logging.getLogger("aframe-infer")
+
+#: Livetime slack (s) between the bundle and the plan: float round-off only.
+LIVETIME_TOLERANCE = 1e-6
+
+
+def parse_branch(value: str) -> tuple[int, Path]:
+    """``SHIFT_INDEX:FILE`` -> (index, path)."""
+    index, sep, path = value.partition(":")
+    if not sep or not index.isdigit() or not path:
+        raise click.BadParameter(f"expected SHIFT_INDEX:FILE, got {value!r}", param_hint="--branch")
+    return int(index), Path(path)
+
+
+def parse_shifts(value: str, ifos: Sequence[str]) -> tuple[float, ...]:
+    """``--shifts``: one finite, non-negative step (s) per ifo."""
+    try:
+        steps = tuple(float(part) for part in split(value))
+    except ValueError:
+        raise click.BadParameter(f"expected comma-separated seconds, got {value!r}", param_hint="--shifts") from None
+    if len(steps) != len(ifos) or not all(math.isfinite(s) and s >= 0 for s in steps):
+        raise click.BadParameter(f"need one finite step >= 0 per ifo ({','.join(ifos)}), got {value!r}",
+                                 param_hint="--shifts")
+    return steps
+
+
+def open_bundle(specs: Sequence[tuple[int, Path]], settings: Settings, geometry: Geometry,
+                expected_livetime: float) -> list[Branch]:
+    """Every branch checked against its file, and their background livetime against the plan's."""
+    seen = set()
+    for index, path in specs:
+        key = (index, Path(path).resolve())
+        if key in seen:
+            raise click.BadParameter(f"branch {index}:{path} is given twice", param_hint="--branch")
+        seen.add(key)
+    branches = [open_branch(path, index, settings, geometry) for index, path in specs]
+    livetime = math.fsum(branch.livetime for branch in branches if branch.background)
+    if abs(livetime - expected_livetime) > LIVETIME_TOLERANCE * max(1.0, expected_livetime):
+        detail = ", ".join(f"{b.label} {b.livetime:g} s" for b in branches if b.background)
+        raise PermanentError(f"the bundle's background livetime is {livetime:.9g} s, the plan expects "
+                             f"{expected_livetime:.9g} s (--expected-livetime); branches: {detail or 'none'}")
+    return branches
+
+
+@click.command()
+@node_options
+@click.option("--repository", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="Triton model repository written by aframe-export.")
+@click.option("--model-name", required=True, help="Model in the repository.")
+@click.option("--injections", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="Merged test injections (ResponseSet with injection_time and shift).")
+@click.option("--ifos", default="H1,L1", show_default=True, help="Comma-separated interferometers.")
+@click.option("--shifts", default="0,1", show_default=True,
+              help="Timeslide step per ifo, seconds (shift index i moves ifo k by i x step k).")
+@click.option("--sample-rate", type=click.FloatRange(min=0, min_open=True), required=True, help="Hz.")
+@click.option("--kernel-length", type=click.FloatRange(min=0, min_open=True), required=True, help="Seconds.")
+@click.option("--fduration", type=click.FloatRange(min=0, min_open=True), required=True,
+              help="Whitening filter length, seconds.")
+@click.option("--highpass", type=click.FloatRange(min=0, min_open=True), required=True, help="Hz.")
+@click.option("--lowpass", type=click.FloatRange(min=0, min_open=True), default=None, help="Hz (none: Nyquist).")
+@click.option("--inference-sampling-rate", type=click.FloatRange(min=0, min_open=True), required=True,
+              help="Rate at which the network is evaluated, Hz.")
+@click.option("--batch-size", type=click.IntRange(min=1), required=True, help="Windows per inference request.")
+@click.option("--psd-length", type=click.FloatRange(min=0, min_open=True), required=True,
+              help="Seconds of background behind each whitening PSD (the dead time at each file's start).")
+@click.option("--fftlength", type=click.FloatRange(min=0, min_open=True), required=True,
+              help="FFT length of the PSD estimate, seconds.")
+@click.option("--integration-length", type=click.FloatRange(min=0), required=True,
+              help="Boxcar over the network outputs, seconds.")
+@click.option("--cluster-length", type=click.FloatRange(min=0), required=True,
+              help="Only the loudest event within this many seconds is kept.")
+@click.option("--server", type=click.Choice(SERVERS), default="onnxruntime", show_default=True,
+              help="Where the network runs.")
+@click.option("--triton-image", default=None, help="Container with tritonserver (apptainer exec --nv).")
+@click.option("--triton-url", default=None, help="HOST:PORT of a running Triton server (gRPC) to use instead.")
+@click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)
+@click.option("--expected-livetime", type=click.FloatRange(min=0), required=True,
+              help="Background livetime (s) of this bundle's shifted branches, from the plan.")
+@click.option("--expected-injections", type=click.IntRange(min=0), required=True,
+              help="Accepted injections in this bundle's branches, from the plan.")
+@click.option("--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="Per-node events file to write.")
+@click.option("--branch", "branch_specs", multiple=True, required=True,
+              help="SHIFT_INDEX:BACKGROUND_FILE, once per branch of the bundle.")
+def main(repository: Path, model_name: str, injections: Path, ifos: str, shifts: str, sample_rate: float,
+         kernel_length: float, fduration: float, highpass: float, lowpass: float | None,
+         inference_sampling_rate: float, batch_size: int, psd_length: float, fftlength: float,
+         integration_length: float, cluster_length: float, server: str, triton_image: str | None,
+         triton_url: str | None, device: str, expected_livetime: float, expected_injections: int, output: Path,
+         branch_specs: tuple[str, ...]) -> list[Path]:
+    """Search a bundle of timeslid branches and write its background, zero-lag and foreground events."""
+    require_device(device)
+    names = parse_ifos(ifos)
+    settings = Settings(tuple(names), parse_shifts(shifts, names), sample_rate, kernel_length, fduration, highpass,
+                        lowpass, inference_sampling_rate, batch_size, psd_length, fftlength, integration_length,
+                        cluster_length)
+    try:
+        geometry = Geometry.of(settings)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+    if fftlength > psd_length:
+        raise click.BadParameter(f"{fftlength:g} s is longer than --psd-length {psd_length:g} s",
+                                 param_hint="--fftlength")
+    if geometry.warmup > geometry.psd:
+        raise click.BadParameter(f"{psd_length:g} s cannot hold the {geometry.warmup / sample_rate:g} s the first "
+                                 "window reads before the analysed span (fduration + kernel + integration)",
+                                 param_hint="--psd-length")
+    branches = open_bundle([parse_branch(spec) for spec in branch_specs], settings, geometry, expected_livetime)
+    chosen = select_injections(injections, branches, names, sample_rate)
+    count = sum(len(c.rows) for c in chosen if c is not None)
+    if count != expected_injections:
+        raise InputError(injections, "parameters/injection_time",
+                         f"{count} accepted injections fall in this bundle's branches, the plan expects "
+                         f"{expected_injections} (--expected-injections)")
+    cleanup_stale_temporaries(output.parent, [output.name])
+    log.info("%d branches (%g s of background livetime), %d injections, server %s on %s", len(branches),
+             expected_livetime, count, server, device)
+
+    preprocessor = Preprocessor(settings, geometry, device)
+    shape = ModelShape(len(names), geometry.kernel)
+    records, background, zero_lag, foreground = [], [], [], []
+    with open_backend(server, repository, model_name, shape, device, batch_size, triton_url,
+                      triton_image) as backend:
+        for number, (branch, injected) in enumerate(zip(branches, chosen, strict=True), start=1):
+            log.info("branch %d of %d: %s", number, len(branches), branch.label)
+            result = search_branch(branch, preprocessor, backend, injected, names, cluster_length, injections)
+            (background if branch.background else zero_lag).append(result.events)
+            if result.foreground is not None:
+                foreground.append(result.foreground)
+            records.append(BranchRecord(branch.label, branch.index, branch.livetime, branch.background,
+                                        0 if injected is None else len(injected.rows)))
+    write_node_events(output, records, _joined(EventSet, background, names),
+                      _joined(EventSet, zero_lag, names), _joined(RecoveredInjectionSet, foreground, names))
+    log.info("wrote %s", output)
+    return [output]
+
+
+def _joined(cls, sets: list, ifos: Sequence[str]):
+    """The sets' rows in order (Tb summed), or an empty set with Tb 0."""
+    return cls.concatenate(sets) if sets else cls.empty(ifos)

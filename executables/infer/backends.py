@@ -1,0 +1,261 @@
+"""Where the network runs for ``aframe-infer``: onnxruntime in-process, TorchScript, or a Triton server over gRPC.
+
+Each backend maps an iterable of whitened batches ``(batch, ifos, kernel)`` float32 to one logit per window, in
+order. They read the model repository ``aframe-export`` writes (``<repository>/<model>/config.pbtxt``,
+``<repository>/<model>/1/model.onnx`` and ``model.pt``): one input ``whitened`` with dims ``[ifos, kernel]``, one
+output ``discriminator`` with dims ``[1]``. A repository, model, version or file that is missing, or a model whose
+input is not ``[ifos, kernel]``, is an ``InputError`` (exit 2) before any data are read.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from executables.common.errors import InputError, PermanentError, TransientError
+
+log = logging.getLogger(__name__)
+
+INPUT, OUTPUT, VERSION = "whitened", "discriminator", "1"
+#: Requests a Triton backend keeps in flight at once.
+IN_FLIGHT = 4
+
+
+@dataclass(frozen=True)
+class ModelShape:
+    """What the node feeds the model: ``ifos`` channels of ``kernel`` samples per window."""
+
+    ifos: int
+    kernel: int
+
+    @property
+    def dims(self) -> list[int]:
+        return [self.ifos, self.kernel]
+
+
+def model_version(repository: Path, model_name: str) -> Path:
+    """``<repository>/<model_name>/1``, each level checked so a missing one is named."""
+    repository = Path(repository)
+    if not repository.is_dir():
+        raise InputError(repository, None, "no such model repository (run aframe-export first)")
+    model = repository / model_name
+    if not model.is_dir():
+        raise InputError(repository, model_name, "model missing from the repository")
+    version = model / VERSION
+    if not version.is_dir():
+        raise InputError(model, VERSION, "model version 1 missing")
+    return version
+
+
+def model_file(repository: Path, model_name: str, name: str) -> Path:
+    """``<repository>/<model_name>/1/<name>``, checked to exist."""
+    version = model_version(repository, model_name)
+    path = version / name
+    if not path.is_file():
+        raise InputError(version, name, "model file missing")
+    return path
+
+
+def check_config(repository: Path, model_name: str, shape: ModelShape) -> int:
+    """Check ``config.pbtxt`` against the contract and ``shape``; return its ``max_batch_size``."""
+    from google.protobuf import text_format
+    from tritonclient.grpc import model_config_pb2
+
+    path = Path(repository) / model_name / "config.pbtxt"
+    if not path.is_file():
+        raise InputError(path.parent, path.name, "model configuration missing")
+    try:
+        config = text_format.Parse(path.read_text(encoding="utf-8"), model_config_pb2.ModelConfig())
+    except text_format.ParseError as exc:
+        raise InputError(path, None, f"not a Triton model configuration ({exc})") from None
+    check_dims(path, {tensor.name: list(tensor.dims) for tensor in config.input},
+               {tensor.name: list(tensor.dims) for tensor in config.output}, shape)
+    return int(config.max_batch_size)
+
+
+def check_dims(source: object, inputs: dict[str, list[int]], outputs: dict[str, list[int]],
+               shape: ModelShape) -> None:
+    """The model takes ``whitened`` [ifos, kernel] and returns ``discriminator`` [1] (dims without the batch)."""
+    if INPUT not in inputs:
+        raise InputError(source, "input", f"no input named {INPUT!r} (inputs: {sorted(inputs)})")
+    if [int(d) for d in inputs[INPUT]] != shape.dims:
+        raise InputError(source, INPUT, f"input dims {list(inputs[INPUT])} do not match this run's "
+                                        f"[ifos, kernel samples] = {shape.dims}")
+    if OUTPUT not in outputs:
+        raise InputError(source, "output", f"no output named {OUTPUT!r} (outputs: {sorted(outputs)})")
+    if [int(d) for d in outputs[OUTPUT]] != [1]:
+        raise InputError(source, OUTPUT, f"output dims {list(outputs[OUTPUT])}, expected [1]")
+
+
+def _logits(source: object, batch: np.ndarray, output: np.ndarray) -> np.ndarray:
+    output = np.asarray(output)
+    if output.shape != (len(batch), 1):
+        raise InputError(source, OUTPUT, f"returned shape {output.shape} for a batch of {len(batch)}, "
+                                         f"expected ({len(batch)}, 1)")
+    return output[:, 0].astype(np.float32, copy=False)
+
+
+class OnnxBackend:
+    """``model.onnx`` in onnxruntime, in this process (CPU, or CUDA when ``device`` is cuda)."""
+
+    def __init__(self, repository: Path, model_name: str, shape: ModelShape, device: str) -> None:
+        import onnxruntime as ort
+
+        check_config(repository, model_name, shape)
+        self.path = model_file(repository, model_name, "model.onnx")
+        provider = "CUDAExecutionProvider" if device == "cuda" else "CPUExecutionProvider"
+        if provider not in ort.get_available_providers():
+            raise PermanentError(f"--device {device}: onnxruntime has no {provider} here "
+                                 f"(it has {', '.join(ort.get_available_providers())})")
+        try:
+            self.session = ort.InferenceSession(str(self.path), providers=[provider])
+        except Exception as exc:
+            raise InputError(self.path, None, f"onnxruntime cannot load it ({exc})") from None
+        inputs = {node.name: node.shape[1:] for node in self.session.get_inputs()}
+        outputs = {node.name: node.shape[1:] for node in self.session.get_outputs()}
+        check_dims(self.path, inputs, outputs, shape)
+
+    def run(self, batches: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
+        for batch in batches:
+            (output,) = self.session.run([OUTPUT], {INPUT: batch})
+            yield _logits(self.path, batch, output)
+
+    def close(self) -> None:
+        pass
+
+
+class TorchBackend:
+    """``model.pt`` (TorchScript) in this process: the debugging path, same inputs and outputs as the others."""
+
+    def __init__(self, repository: Path, model_name: str, shape: ModelShape, device: str) -> None:
+        import torch
+
+        check_config(repository, model_name, shape)
+        self.path = model_file(repository, model_name, "model.pt")
+        self.device = torch.device(device)
+        try:
+            self.model = torch.jit.load(str(self.path), map_location=self.device).eval()
+        except Exception as exc:
+            raise InputError(self.path, None, f"not a TorchScript model ({exc})") from None
+
+    def run(self, batches: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
+        import torch
+
+        with torch.inference_mode():
+            for batch in batches:
+                output = self.model(torch.from_numpy(batch).to(self.device)).float().cpu().numpy()
+                yield _logits(self.path, batch, output)
+
+    def close(self) -> None:
+        pass
+
+
+class TritonBackend:
+    """A Triton server at ``url`` over gRPC, with up to ``in_flight`` requests outstanding at once."""
+
+    def __init__(self, url: str, model_name: str, shape: ModelShape, batch_size: int,
+                 in_flight: int = IN_FLIGHT) -> None:
+        import tritonclient.grpc as grpcclient
+        from tritonclient.utils import InferenceServerException
+
+        self.url, self.model_name, self.in_flight = url, model_name, in_flight
+        self.client = grpcclient.InferenceServerClient(url)
+        source = f"triton://{url}/{model_name}"
+        try:
+            ready = self.client.is_model_ready(model_name)
+            config = self.client.get_model_config(model_name, as_json=True)["config"] if ready else None
+        except InferenceServerException as exc:
+            self.client.close()
+            raise TransientError(f"{source}: the server does not answer ({exc.message()})") from None
+        if config is None:
+            self.client.close()
+            raise InputError(source, None, "the server has no ready model of this name")
+        try:
+            check_dims(source, {t["name"]: t.get("dims", []) for t in config.get("input", [])},
+                       {t["name"]: t.get("dims", []) for t in config.get("output", [])}, shape)
+            limit = int(config.get("max_batch_size", 0))
+            if limit and batch_size > limit:
+                raise InputError(source, "max_batch_size", f"is {limit}, smaller than --batch-size {batch_size}")
+        except InputError:
+            self.client.close()
+            raise
+        self.source = source
+
+    def run(self, batches: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
+        """Outputs in the order of ``batches``; the next requests are sent while earlier ones are served."""
+        import tritonclient.grpc as grpcclient
+
+        slots = threading.Semaphore(self.in_flight)
+        done: dict[int, object] = {}
+        ready = threading.Condition()
+        pending: list[tuple[int, np.ndarray]] = []
+
+        def callback(index: int, result, error) -> None:
+            with ready:
+                done[index] = error if error is not None else result.as_numpy(OUTPUT)
+                ready.notify_all()
+            slots.release()
+
+        def collect(index: int, batch: np.ndarray) -> np.ndarray:
+            with ready:
+                ready.wait_for(lambda: index in done)
+                value = done.pop(index)
+            if isinstance(value, Exception):
+                raise TransientError(f"{self.source}: inference failed ({value})")
+            return _logits(self.source, batch, value)
+
+        for index, batch in enumerate(batches):
+            slots.acquire()
+            request = grpcclient.InferInput(INPUT, list(batch.shape), "FP32")
+            request.set_data_from_numpy(batch)
+            self.client.async_infer(self.model_name, [request],
+                                    lambda result, error, i=index: callback(i, result, error),
+                                    outputs=[grpcclient.InferRequestedOutput(OUTPUT)])
+            pending.append((index, batch))
+            while pending and pending[0][0] in done:
+                yield collect(*pending.pop(0))
+        for index, batch in pending:
+            yield collect(index, batch)
+
+    def close(self) -> None:
+        self.client.close()
+
+
+SERVERS = ("onnxruntime", "torch", "triton")
+
+
+@contextmanager
+def open_backend(server: str, repository: Path, model_name: str, shape: ModelShape, device: str, batch_size: int,
+                 triton_url: str | None = None, triton_image: str | None = None) -> Iterator:
+    """The backend ``server`` names, closed (and its own Triton server stopped) when the block ends."""
+    if server == "onnxruntime":
+        backend = OnnxBackend(repository, model_name, shape, device)
+    elif server == "torch":
+        backend = TorchBackend(repository, model_name, shape, device)
+    elif server == "triton":
+        model_version(repository, model_name)
+        check_config(repository, model_name, shape)
+        if triton_url is None:
+            from executables.infer.triton import TritonServer, sigterm_raises
+
+            with sigterm_raises(), TritonServer(repository, model_name, triton_image) as triton:
+                assert triton.url is not None
+                backend = TritonBackend(triton.url, model_name, shape, batch_size)
+                try:
+                    yield backend
+                finally:
+                    backend.close()
+            return
+        backend = TritonBackend(triton_url, model_name, shape, batch_size)
+    else:
+        raise ValueError(f"unknown server {server!r}; expected one of {', '.join(SERVERS)}")
+    try:
+        yield backend
+    finally:
+        backend.close()

@@ -1,0 +1,313 @@
+"""One branch of ``aframe-infer`` as a stream: timeslid reads, whitening, windows, and the output grid.
+
+A branch is a background file read with shift index ``i``: ifo ``k`` is read ``i * shifts[k]`` seconds later than
+the *analysis clock* (the file's own clock for an ifo with shift step 0, the first ifo by convention), by offsetting
+the read index. It analyses ``[t0 + psd_length, t0 + duration - max offset)`` (``aframe_dag.timeslides``): that
+span, in steps of ``1 / inference_sampling_rate``, holds its ``N`` outputs.
+
+Sample geometry (``Geometry``; ``S`` the stride, ``K`` the kernel, ``P = fduration / 2`` the whitening pad, ``n`` the
+outputs one integration averages): raw output ``g`` (``0 <= g < N + n - 1``; the first ``n - 1`` only warm the
+integration up) is the network's logit on the whitened kernel that ends at sample
+``e(g) = start - P + (g - n + 2) * S``, whose whitening reads ``[e - K - P, e + P)``. Integrated output
+``k = g - n + 1`` is the mean of raw outputs ``k .. k + n - 1``; its time is the mean centre of those kernels,
+``e(g) - K / 2 - (n - 1) * S / 2``: a signal anywhere in a kernel (training places coalescences uniformly in it)
+peaks the integrated output about there.
+
+Whitening reuses training's preprocessing (``executables.train.data.Injector``: ml4gw's ``SpectralDensity`` with
+mean averaging and ``Whiten`` with the run's fduration / highpass / lowpass). Outputs are computed in blocks of
+``M`` raw outputs (whole batches, about ``psd_length`` s); block ``b`` is whitened by the PSD of the background
+stream's ``psd_length`` s before ``start + b * M * S`` -- for the first block exactly the dead time the plan set
+aside, the span the injections' SNRs were computed on. The PSD always comes from the background stream, never
+from injected data; the foreground stream is the same data with the branch's injections added.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import threading
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from queue import Full, Queue
+
+import numpy as np
+import torch
+
+import executables.common.torchcompat  # noqa: F401  (before ml4gw)
+
+# isort: split
+from aframe_dag import timeslides
+from executables.common.errors import InputError
+from executables.data.ledger import background_info, read_background
+from executables.train.config import Shared
+from executables.train.data import Injector
+
+#: A background file name as the plan writes it: ``background-T0-DURATION.hdf5``.
+BACKGROUND_NAME = re.compile(r"-(?P<t0>\d+)-(?P<duration>\d+)\.hdf5$")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The data and post-processing parameters of one infer node (seconds and Hz)."""
+
+    ifos: tuple[str, ...]
+    shifts: tuple[float, ...]
+    sample_rate: float
+    kernel_length: float
+    fduration: float
+    highpass: float
+    lowpass: float | None
+    inference_sampling_rate: float
+    batch_size: int
+    psd_length: float
+    fftlength: float
+    integration_length: float
+    cluster_length: float
+
+
+def _samples(seconds: float, rate: float, what: str) -> int:
+    value = seconds * rate
+    if abs(value - round(value)) > 1e-6:
+        raise ValueError(f"{what} ({seconds:g} s at {rate:g} Hz) is not a whole number of samples")
+    return round(value)
+
+
+def _exact(value: float) -> str:
+    """A GPS time or duration as the plan writes it: whole numbers without a decimal point."""
+    return str(int(value)) if float(value).is_integer() else repr(float(value))
+
+
+@dataclass(frozen=True)
+class Geometry:
+    """The stream's sizes in samples (``kernel``, ``pad``, ``stride``, ``psd``) and outputs (the rest)."""
+
+    sample_rate: float
+    kernel: int
+    pad: int
+    stride: int
+    psd: int
+    integration: int
+    block: int
+    cluster_half: int
+
+    @classmethod
+    def of(cls, settings: Settings) -> Geometry:
+        """Sizes of ``settings``; a length that is no whole number of samples is a ``ValueError`` naming it."""
+        fs, rate = settings.sample_rate, settings.inference_sampling_rate
+        stride = _samples(1 / rate, fs, "1 / inference_sampling_rate")
+        integration = max(1, round(settings.integration_length * rate))
+        block = settings.batch_size * max(1, round(settings.psd_length * rate / settings.batch_size))
+        return cls(fs, _samples(settings.kernel_length, fs, "kernel_length"),
+                   _samples(settings.fduration / 2, fs, "fduration / 2"), stride,
+                   _samples(settings.psd_length, fs, "psd_length"), integration, block,
+                   round(settings.cluster_length * rate / 2))
+
+    @property
+    def warmup(self) -> int:
+        """Samples before the analysed span that the first outputs read (whitening pad, kernel, integration)."""
+        return 2 * self.pad + self.kernel + (self.integration - 2) * self.stride
+
+
+@dataclass(frozen=True)
+class Branch:
+    """One (file, shift index) pair: its clock, per-ifo read offsets and output grid."""
+
+    path: Path
+    index: int
+    t0: float
+    duration: float
+    offsets: tuple[float, ...]
+    sample_offsets: tuple[int, ...]
+    start: int
+    stop: int
+    livetime: float
+    outputs: int
+
+    @property
+    def label(self) -> str:
+        """How the plan names a branch: ``T0-DURATION:SHIFT`` (``aframe_dag.timeslides.Branch.label``)."""
+        return f"{_exact(self.t0)}-{_exact(self.duration)}:{self.index}"
+
+    @property
+    def background(self) -> bool:
+        return self.index != 0
+
+
+def open_branch(path: Path, index: int, settings: Settings, geometry: Geometry) -> Branch:
+    """Check one background file against the plan and the run's settings; ``InputError`` names what is wrong."""
+    info = background_info(path, settings.ifos)
+    if not math.isclose(info.sample_rate, settings.sample_rate, rel_tol=1e-9):
+        raise InputError(path, settings.ifos[0], f"sample rate is {info.sample_rate:g} Hz, this run uses "
+                                                 f"{settings.sample_rate:g} Hz")
+    named = BACKGROUND_NAME.search(Path(path).name)
+    if named and info.duration < float(named["duration"]):
+        raise InputError(path, settings.ifos[0], f"holds {info.duration:g} s of strain, the plan expects "
+                                                 f"{named['duration']} s (its name): the file is short")
+    offsets = timeslides.offsets(settings.shifts, index)
+    sample_offsets = tuple(_samples(offset, settings.sample_rate, f"shift {index} of {ifo}")
+                           for offset, ifo in zip(offsets, settings.ifos, strict=True))
+    livetime = timeslides.livetime(info.duration, settings.shifts, index, settings.psd_length)
+    start, stop = geometry.psd, info.num_samples - max(sample_offsets)
+    outputs = (stop - start) // geometry.stride
+    if outputs < 1:
+        raise InputError(path, settings.ifos[0], f"holds {info.duration:g} s: too short for the PSD "
+                                                 f"({settings.psd_length:g} s) and one window at shift {index}")
+    return Branch(Path(path), index, info.t0, info.duration, offsets, sample_offsets, start, stop, livetime, outputs)
+
+
+@dataclass
+class Injections:
+    """The responses added to one branch's foreground stream: ``(rows, ifos, samples)`` placed at ``first``."""
+
+    responses: np.ndarray
+    first: np.ndarray
+
+    def add_to(self, strain: np.ndarray, lo: int) -> None:
+        """Add every response overlapping ``strain`` (analysis-clock samples ``[lo, lo + strain.shape[-1])``)."""
+        size, hi = self.responses.shape[-1], lo + strain.shape[-1]
+        for response, first in zip(self.responses, self.first, strict=True):
+            a, b = max(first, lo), min(first + size, hi)
+            if a < b:
+                strain[:, a - lo: b - lo] += response[:, a - first: b - first]
+
+
+class Preprocessor:
+    """Whitened windows of a branch, block by block, on ``device`` (training's PSD and whitening modules)."""
+
+    def __init__(self, settings: Settings, geometry: Geometry, device: str) -> None:
+        shared = Shared(settings.ifos, settings.sample_rate, settings.highpass, settings.lowpass,
+                        settings.fduration, settings.kernel_length, settings.inference_sampling_rate, 0)
+        injector = Injector(shared, settings.psd_length, settings.fftlength)
+        self.spectral_density = injector.spectral_density.to(device)
+        self.whiten = injector.whiten.to(device)
+        self.settings, self.geometry, self.device = settings, geometry, torch.device(device)
+
+    def end(self, branch: Branch, g: int) -> int:
+        """Analysis-clock sample where raw output ``g``'s kernel ends."""
+        geo = self.geometry
+        return branch.start - geo.pad + (g - geo.integration + 2) * geo.stride
+
+    def times(self, branch: Branch) -> np.ndarray:
+        """GPS time of each of the branch's ``N`` integrated outputs (see the module doc)."""
+        geo = self.geometry
+        ends = branch.start - geo.pad + (np.arange(branch.outputs) + 1) * geo.stride
+        centres = ends - geo.kernel / 2 - (geo.integration - 1) * geo.stride / 2
+        return branch.t0 + centres / geo.sample_rate
+
+    def _read(self, branch: Branch, lo: int, hi: int) -> np.ndarray:
+        """Analysis-clock samples ``[lo, hi)`` of every ifo, each read at its own offset: (ifos, hi - lo)."""
+        fs = self.geometry.sample_rate
+        rows = []
+        for ifo, offset in zip(self.settings.ifos, branch.sample_offsets, strict=True):
+            strain, _, _ = read_background(branch.path, [ifo], branch.t0 + (lo + offset) / fs,
+                                           branch.t0 + (hi + offset) / fs, sample_rate=fs)
+            rows.append(strain[ifo])
+        return np.stack(rows)
+
+    def batches(self, branch: Branch, needed: np.ndarray | None = None,
+                injections: Injections | None = None) -> Iterator[np.ndarray]:
+        """Whitened float32 windows ``(<= batch_size, ifos, kernel)`` of the raw outputs ``needed`` (all when None)
+        in order, from the background stream or, with ``injections``, the foreground stream."""
+        geo, size = self.geometry, self.settings.batch_size
+        total = branch.outputs + geo.integration - 1
+        pending: list[np.ndarray] = []
+        held = 0
+        for first in range(0, total, geo.block):
+            last = min(first + geo.block, total)
+            wanted = np.arange(first, last) if needed is None else needed[(needed >= first) & (needed < last)]
+            if not len(wanted):
+                continue
+            windows = self._block(branch, first, last, injections)[wanted - first]
+            while len(windows):
+                take = windows[: size - held]
+                pending.append(take)
+                held += len(take)
+                windows = windows[len(take):]
+                if held == size:
+                    yield np.concatenate(pending) if len(pending) > 1 else pending[0]
+                    pending, held = [], 0
+        if pending:
+            yield np.concatenate(pending)
+
+    def _block(self, branch: Branch, first: int, last: int, injections: Injections | None) -> np.ndarray:
+        """Whitened windows of raw outputs ``[first, last)``: (last - first, ifos, kernel) float32."""
+        geo = self.geometry
+        data_lo = self.end(branch, first) - geo.kernel - geo.pad
+        data_hi = self.end(branch, last - 1) + geo.pad
+        psd_hi = branch.start + (first // geo.block) * geo.block * geo.stride
+        lo, hi = min(data_lo, psd_hi - geo.psd), max(data_hi, psd_hi)
+        strain = self._read(branch, lo, hi)
+        background = torch.from_numpy(strain[:, psd_hi - geo.psd - lo: psd_hi - lo]).to(self.device)
+        data = strain[:, data_lo - lo: data_hi - lo]
+        if injections is not None:
+            data = data.copy()
+            injections.add_to(data, data_lo)
+        with torch.no_grad():
+            psd = self.spectral_density(background[None].double())
+            whitened = self.whiten(torch.from_numpy(data).to(self.device)[None].double(), psd)
+            windows = whitened[0].unfold(-1, geo.kernel, geo.stride).transpose(0, 1)
+        return np.ascontiguousarray(windows.float().cpu().numpy())
+
+
+def prefetched(items: Iterator[np.ndarray], depth: int = 2) -> Iterator[np.ndarray]:
+    """``items`` in order, made by a background thread up to ``depth`` ahead, so whitening the next batches
+    overlaps the model running on this one (torch and onnxruntime release the GIL)."""
+    queue: Queue = Queue(maxsize=depth)
+    stop = threading.Event()
+    done = object()
+
+    def produce() -> None:
+        try:
+            for item in items:
+                while not stop.is_set():
+                    try:
+                        queue.put(item, timeout=0.1)
+                        break
+                    except Full:
+                        continue
+                if stop.is_set():
+                    return
+            queue.put(done)
+        except BaseException as exc:  # handed to the consumer, raised there
+            queue.put(exc)
+
+    worker = threading.Thread(target=produce, name="infer-prefetch", daemon=True)
+    worker.start()
+    try:
+        while True:
+            item = queue.get()
+            if item is done:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        worker.join()
+
+
+def integrate(raw: np.ndarray, n: int) -> np.ndarray:
+    """Boxcar means of ``n`` consecutive raw outputs (float64; NaN wherever one of them is missing)."""
+    return np.convolve(raw.astype(np.float64), np.full(n, 1.0 / n), mode="valid")
+
+
+def cluster(values: np.ndarray, half: int) -> np.ndarray:
+    """Indices of the events: repeatedly the loudest output left, whose ``half`` neighbours each side are dropped
+    (ties go to the earliest); returned in time order."""
+    order = np.lexsort((np.arange(len(values)), -values))
+    blocked = np.zeros(len(values), dtype=bool)
+    keep = []
+    for index in order:
+        if not blocked[index]:
+            keep.append(index)
+            blocked[max(0, index - half): index + half + 1] = True
+    return np.sort(np.asarray(keep, dtype=np.int64))
+
+
+def windows_near(times: np.ndarray, centres: Sequence[float], half_width: float) -> list[np.ndarray]:
+    """For each centre, the indices of ``times`` (sorted) within ``half_width`` of it (inclusive)."""
+    tolerance = 1e-9 * max(1.0, float(np.max(np.abs(times)))) if len(times) else 0.0
+    lo = np.searchsorted(times, np.asarray(centres) - half_width - tolerance, side="left")
+    hi = np.searchsorted(times, np.asarray(centres) + half_width + tolerance, side="right")
+    return [np.arange(a, b) for a, b in zip(lo, hi, strict=True)]
