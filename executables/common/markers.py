@@ -6,7 +6,9 @@ The format is read by ``aframe-node-check`` with the standard library alone, so 
      "outputs": [{"path": "/abs/file", "size": 123}, {"path": "/abs/dir", "size": 456, "files": 7}], ...extra}
 
 Keys are sorted, the indent is 1 and the file ends with a newline. ``size`` is in bytes; for a directory it is the
-total over the regular files below it and ``files`` counts them.
+total over the regular files below it and ``files`` counts them. An ``s3://`` output is recorded as the storage
+module verified it in this process after its upload (``{"path": "s3://b/k", "size": 123, "etag": ..., "md5": ...}``,
+DESIGN §12): the node-check trusts that record, so a marker is never written for an object nobody verified.
 """
 
 from __future__ import annotations
@@ -27,8 +29,26 @@ __all__ = ["write_done_marker", "read_done_marker"]
 _RESERVED = frozenset({"finished", "hash", "host", "node", "outputs"})
 
 
+def _remote_url(path: str | os.PathLike[str]) -> str | None:
+    """The ``s3://`` URL of an output, also when ``Path()`` folded it to ``s3:/bucket/key`` on its way here."""
+    text = os.fspath(path)
+    if text.startswith("s3://"):
+        return text
+    if text.startswith("s3:/"):
+        return "s3://" + text[len("s3:/"):]
+    return None
+
+
 def _describe_output(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """Record an output's absolute path and size; a missing output means the node has a bug."""
+    """Record an output's absolute path and size; a missing (or, on S3, unverified) output means the node has a bug."""
+    url = _remote_url(path)
+    if url is not None:
+        from executables.common.storage import verified_output
+
+        verified = verified_output(url)
+        if verified is None:
+            raise RuntimeError(f"{url}: the node returned this output but did not upload or check it")
+        return dict(verified)
     described = describe_output(path)
     if described is None:
         raise RuntimeError(f"{Path(path).absolute()}: the node returned this output but it does not exist")

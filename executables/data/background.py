@@ -37,6 +37,7 @@ from typing import Any
 import click
 import numpy as np
 
+from executables.common import storage
 from executables.common.atomic import cleanup_stale_temporaries
 from executables.common.cli import node_options
 from executables.common.errors import PermanentError, TransientError
@@ -475,19 +476,21 @@ def _split(value: str) -> list[str]:
                                                                       "and --start.")
 @click.option("--device", type=click.Choice(("cpu", "cuda")), default="cpu", show_default=True,
               help="Checked like every node's (cuda must exist); generation runs on the CPU.")
-@click.option("--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
-              help="Background file to write (background-{t0}-{dur}.hdf5).")
+@click.option("--output", type=storage.PathOrUrl(), required=True,
+              help="Background file to write (background-{t0}-{dur}.hdf5); an s3:// URL is written locally, then "
+                   "uploaded.")
 @click.option("--gwosc-host", default=GWOSC_HOST, show_default=True, help="GWOSC server (gwosc source).")
 @click.option("--datafind-server", help="gwdatafind server [default: $GWDATAFIND_SERVER] (frames source).")
 def main(ifos: str, start: float, duration: float, sample_rate: float, source: str, noise_psd: str,
-         channels: str | None, frame_type: str | None, seed: int, device: str, output: Path, gwosc_host: str,
-         datafind_server: str | None) -> list[Path]:
+         channels: str | None, frame_type: str | None, seed: int, device: str, output: Path | str, gwosc_host: str,
+         datafind_server: str | None) -> list[Path | str]:
     """Write one segment of background strain, one float32 dataset per ifo readable by gwpy."""
     require_device(device)
     ifo_list = _split(ifos)
     if not ifo_list or len(set(ifo_list)) != len(ifo_list):
         raise click.BadParameter(f"need distinct ifos, got {ifos!r}", param_hint="--ifos")
     psd_names = _per_ifo(noise_psd, ifo_list, "--noise-psd")
-    generate_background(output, ifo_list, start, duration, sample_rate, source, psd_names, seed, channels,
-                        frame_type, gwosc_host, datafind_server)
+    with storage.writable(output) as local:
+        generate_background(local, ifo_list, start, duration, sample_rate, source, psd_names, seed, channels,
+                            frame_type, gwosc_host, datafind_server)
     return [output]

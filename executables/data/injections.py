@@ -32,6 +32,7 @@ import click
 import numpy as np
 
 from aframe_dag.timeslides import injection_times, offsets
+from executables.common import storage
 from executables.common.atomic import cleanup_stale_temporaries
 from executables.common.cli import node_options
 from executables.common.seeding import node_rng
@@ -144,8 +145,9 @@ def _indices(value: str) -> list[int]:
 
 @click.command()
 @node_options
-@click.option("--background", type=click.Path(dir_okay=False, path_type=Path), required=True,
-              help="Test background file the injections are placed in (its t0 and duration set the slots).")
+@click.option("--background", type=storage.PathOrUrl(), required=True,
+              help="Test background file (local or s3://) the injections are placed in (its t0 and duration set "
+                   "the slots).")
 @click.option("--ifos", default="H1,L1", show_default=True, help="Comma-separated interferometers.")
 @click.option("--shifts", default="0,1", show_default=True,
               help="Timeslide step per ifo, seconds, comma-separated (shift index i moves ifo k by i x step k).")
@@ -162,25 +164,27 @@ def _indices(value: str) -> list[int]:
 @click.option("--highpass", type=float, default=32.0, show_default=True, help="Hz; lower end of the SNR integral.")
 @click.option("--expected-slots", type=click.IntRange(min=0), required=True,
               help="Injection slots the plan computed for this file; the node checks its own count against it.")
-@click.option("--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
-              help="Accepted injections to write (a ResponseSet).")
-@click.option("--rejected", type=click.Path(dir_okay=False, path_type=Path), required=True,
-              help="Rejected draws to write (a RejectedSet).")
+@click.option("--output", type=storage.PathOrUrl(), required=True,
+              help="Accepted injections to write (a ResponseSet; an s3:// URL is written locally, then uploaded).")
+@click.option("--rejected", type=storage.PathOrUrl(), required=True,
+              help="Rejected draws to write (a RejectedSet; an s3:// URL is written locally, then uploaded).")
 @waveform_options
-def main(background: Path, ifos: str, shifts: str, shift_indices: str, dead_time: float, spacing: float,
-         buffer: float, snr_threshold: float, highpass: float, expected_slots: int, output: Path, rejected: Path,
-         approximant: str, prior_name: str, duration: float, right_pad: float, minimum_frequency: float,
-         reference_frequency: float, sample_rate: float, seed: int, device: str, workers: int | None,
-         max_draws: int | None) -> list[Path]:
+def main(background: Path | str, ifos: str, shifts: str, shift_indices: str, dead_time: float, spacing: float,
+         buffer: float, snr_threshold: float, highpass: float, expected_slots: int, output: Path | str,
+         rejected: Path | str, approximant: str, prior_name: str, duration: float, right_pad: float,
+         minimum_frequency: float, reference_frequency: float, sample_rate: float, seed: int, device: str,
+         workers: int | None, max_draws: int | None) -> list[Path | str]:
     """Place test injections in one background file: accepted responses at the planned times, every rejected draw."""
     require_device(device)
-    if Path(output).absolute() == Path(rejected).absolute():
+    if output == rejected or Path(output).absolute() == Path(rejected).absolute():
         raise click.BadParameter("--output and --rejected must be different files", param_hint="--rejected")
     settings = waveform_settings(approximant, sample_rate, duration, right_pad, minimum_frequency,
                                  reference_frequency)
-    written = generate_injections(
-        output, rejected, background=background, ifos=parse_ifos(ifos), shifts=_floats(shifts, "--shifts"),
-        shift_indices=_indices(shift_indices), dead_time=dead_time, spacing=spacing, buffer=buffer,
-        snr_threshold=snr_threshold, highpass=highpass, expected_slots=expected_slots, settings=settings,
-        prior=load_prior(prior_name), seed=seed, workers=workers or default_workers(), max_draws=max_draws)
-    return list(written)
+    with storage.scratch() as scratch, storage.writable(output) as accepted, storage.writable(rejected) as rejects:
+        generate_injections(
+            accepted, rejects, background=storage.local_copy(background, scratch), ifos=parse_ifos(ifos),
+            shifts=_floats(shifts, "--shifts"), shift_indices=_indices(shift_indices), dead_time=dead_time,
+            spacing=spacing, buffer=buffer, snr_threshold=snr_threshold, highpass=highpass,
+            expected_slots=expected_slots, settings=settings, prior=load_prior(prior_name), seed=seed,
+            workers=workers or default_workers(), max_draws=max_draws)
+    return [output, rejected]

@@ -12,8 +12,10 @@ from pathlib import Path
 
 import click
 
+from executables.common import storage
 from executables.common.atomic import cleanup_stale_temporaries
 from executables.common.cli import node_options
+from executables.common.errors import InputError
 from executables.data.background import require_device
 from executables.data.ledger import MERGE_KINDS, merge
 
@@ -24,16 +26,20 @@ log = logging.getLogger("aframe-merge")
 @node_options
 @click.option("--kind", type=click.Choice(sorted(MERGE_KINDS)), required=True,
               help="Ledger kind of the shards: waveforms (training or validation), injections or rejected.")
-@click.option("--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
-              help="Merged file to write.")
+@click.option("--output", type=storage.PathOrUrl(), required=True,
+              help="Merged file to write (an s3:// URL is written locally, then uploaded).")
 @click.option("--device", type=click.Choice(("cpu", "cuda")), default="cpu", show_default=True,
               help="Checked like every node's (cuda must exist); merging runs on the CPU.")
-@click.option("--input", "inputs", multiple=True, type=click.Path(dir_okay=False, path_type=Path),
-              help="A shard to merge; repeat once per shard, in order.")
-def main(kind: str, output: Path, device: str, inputs: tuple[Path, ...]) -> list[Path]:
+@click.option("--input", "inputs", multiple=True, type=storage.PathOrUrl(),
+              help="A shard to merge (local or s3://, fetched to scratch); repeat once per shard, in order.")
+def main(kind: str, output: Path | str, device: str, inputs: tuple[Path | str, ...]) -> list[Path | str]:
     """Merge ledger shards of one kind into one file; the shards are kept."""
     require_device(device)
-    cleanup_stale_temporaries(output.parent, [output.name])
-    merged = merge(kind, inputs, output)
-    log.info("merged %d shards into %s", len(inputs), merged)
-    return [merged]
+    if storage.is_remote(output) and output in inputs:
+        raise InputError(output, None, "is also the merge output")
+    with storage.scratch() as scratch, storage.writable(output) as local:
+        shards = storage.local_copies(inputs, scratch)
+        cleanup_stale_temporaries(local.parent, [local.name])
+        merge(kind, shards, local)
+    log.info("merged %d shards into %s", len(inputs), output)
+    return [output]

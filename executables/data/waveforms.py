@@ -34,6 +34,7 @@ from typing import Any
 import click
 import numpy as np
 
+from executables.common import storage
 from executables.common.atomic import cleanup_stale_temporaries
 from executables.common.cli import node_options
 from executables.common.errors import InputError
@@ -297,8 +298,9 @@ def validation_waveforms(output: Path, *, num: int, shard: int, background: Path
 @click.option("--shard", type=click.IntRange(min=0), required=True, help="Index of this shard (part of its seed).")
 @click.option("--num", type=click.IntRange(min=1), required=True, help="Waveforms to write (accepted ones with "
                                                                          "--validation).")
-@click.option("--background", type=click.Path(dir_okay=False, path_type=Path),
-              help="Training background file whose PSD the SNRs are computed against (--validation only).")
+@click.option("--background", type=storage.PathOrUrl(),
+              help="Training background file (local or s3://) whose PSD the SNRs are computed against "
+                   "(--validation only).")
 @click.option("--ifos", help=f"Comma-separated interferometers to project onto (--validation only) "
                              f"[default: {VALIDATION_DEFAULTS['ifos']}].")
 @click.option("--highpass", type=float,
@@ -310,12 +312,14 @@ def validation_waveforms(output: Path, *, num: int, shard: int, background: Path
 @click.option("--psd-length", type=click.FloatRange(min=0, min_open=True),
               help=f"Seconds at the start of --background the PSD is estimated from (--validation only) "
                    f"[default: {VALIDATION_DEFAULTS['psd_length']:g}].")
-@click.option("--output", type=click.Path(dir_okay=False, path_type=Path), required=True, help="Shard file to write.")
+@click.option("--output", type=storage.PathOrUrl(), required=True,
+              help="Shard file to write (an s3:// URL is written locally, then uploaded).")
 @waveform_options
-def main(validation: bool, shard: int, num: int, background: Path | None, ifos: str | None, highpass: float | None,
-         snr_threshold: float | None, psd_length: float | None, output: Path, approximant: str, prior_name: str,
-         duration: float, right_pad: float, minimum_frequency: float, reference_frequency: float, sample_rate: float,
-         seed: int, device: str, workers: int | None, max_draws: int | None) -> list[Path]:
+def main(validation: bool, shard: int, num: int, background: Path | str | None, ifos: str | None,
+         highpass: float | None, snr_threshold: float | None, psd_length: float | None, output: Path | str,
+         approximant: str, prior_name: str, duration: float, right_pad: float, minimum_frequency: float,
+         reference_frequency: float, sample_rate: float, seed: int, device: str, workers: int | None,
+         max_draws: int | None) -> list[Path | str]:
     """Write a shard of training polarizations, or with --validation of projected responses above an SNR."""
     require_device(device)
     given = {"--background": background, "--ifos": ifos, "--highpass": highpass, "--snr-threshold": snr_threshold,
@@ -330,15 +334,17 @@ def main(validation: bool, shard: int, num: int, background: Path | None, ifos: 
                                  reference_frequency)
     prior = load_prior(prior_name)
     workers = workers or default_workers()
-    if not validation:
-        training_waveforms(output, num=num, shard=shard, settings=settings, prior=prior, seed=seed, workers=workers)
-        return [output]
-    assert background is not None
-    pick = functools.partial(_or_default, given)
-    validation_waveforms(output, num=num, shard=shard, background=background,
-                         ifos=parse_ifos(pick("--ifos")), highpass=float(pick("--highpass")),
-                         snr_threshold=float(pick("--snr-threshold")), psd_length=float(pick("--psd-length")),
-                         settings=settings, prior=prior, seed=seed, workers=workers, max_draws=max_draws)
+    with storage.scratch() as scratch, storage.writable(output) as local:
+        if not validation:
+            training_waveforms(local, num=num, shard=shard, settings=settings, prior=prior, seed=seed,
+                               workers=workers)
+            return [output]
+        assert background is not None
+        pick = functools.partial(_or_default, given)
+        validation_waveforms(local, num=num, shard=shard, background=storage.local_copy(background, scratch),
+                             ifos=parse_ifos(pick("--ifos")), highpass=float(pick("--highpass")),
+                             snr_threshold=float(pick("--snr-threshold")), psd_length=float(pick("--psd-length")),
+                             settings=settings, prior=prior, seed=seed, workers=workers, max_draws=max_draws)
     return [output]
 
 

@@ -280,9 +280,9 @@ def test_missing_key_and_bucket_are_input_errors(tmp_path, s3, s3_bucket):  # no
 def test_wrong_keys_are_access_denied(tmp_path, s3_server, s3, s3_bucket):  # noqa: F811
     url = _put(s3, s3_bucket, "a.h5", b"abc")
     wrong = s3_server.client(profile="wrong-keys")
-    with s3_server.iam_checks(), pytest.raises(InputError) as info:
+    with s3_server.iam_checks(), pytest.raises(TransientError) as info:
         storage.local_copy(url, tmp_path, s3=wrong)
-    assert exit_code_for(info.value) == 2
+    assert exit_code_for(info.value) == 1  # issue 12: access denied is retried (exit 1), not a bad input
     assert "access denied" in str(info.value)
     assert f"credentials file {s3_server.credentials_file} and profile 'wrong-keys'" in str(info.value)
 
@@ -300,7 +300,7 @@ def test_user_without_permission_is_access_denied(tmp_path, s3_server, s3, s3_bu
     creds.write_text(f"[nobody]\naws_access_key_id = {key['AccessKeyId']}\n"
                      f"aws_secret_access_key = {key['SecretAccessKey']}\n")
     nobody = s3_server.client(profile="nobody", credentials_file=creds)
-    with s3_server.iam_checks(), pytest.raises(InputError, match="access denied") as info:
+    with s3_server.iam_checks(), pytest.raises(TransientError, match="access denied") as info:
         storage.local_copy(url, tmp_path / "scratch", s3=nobody)
     assert key["SecretAccessKey"] not in str(info.value)
 
