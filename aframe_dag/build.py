@@ -11,6 +11,8 @@ from .check import check_run, format_findings
 from .config import load_config, resolved_text
 from .dagfile import apply_rescue, parse_dag, rescue_files
 from .errors import ConfigError, UserError
+from .estimates import Estimates, estimate
+from .lifecycle.stale import stale_refusal
 from .plan import Workflow, plan
 from .plan.segments import query_segments, read_segments, segments_text
 from .render import DAG_FILE, RESOLVED, find_bin_dir, render
@@ -26,6 +28,7 @@ class BuildResult:
     workflow: Workflow
     condor_dir: Path
     files: dict[str, str]
+    estimates: Estimates | None = None
     written: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
@@ -69,6 +72,11 @@ def _rescue_note(condor_dir: Path, files: dict[str, str]) -> str | None:
     return f"{rescues[-1].name} still applies: its DONE nodes all exist in the new DAG"
 
 
+def _stale_rescue(condor_dir: Path, files: dict[str, str]) -> str | None:
+    """A forced rebuild must not leave DAGMan a rescue file whose DONE nodes the new DAG would run again."""
+    return stale_refusal(condor_dir, parse_dag(files[DAG_FILE], condor_dir / DAG_FILE), then="build --force")
+
+
 def _refusal(condor_dir: Path, files: dict[str, str], force: bool) -> str | None:
     dag = condor_dir / DAG_FILE
     if not dag.exists() or force:
@@ -89,17 +97,18 @@ def build(run_ini, overrides=(), outdir=None, segments_file=None, force=False, d
     available, segment_text = _segments(config, segments_file, condor_dir)
     workflow = plan(config, available)
     files = render(workflow, config["condor"], find_bin_dir())
-    files[RESOLVED] = resolved_text(config, package_versions())
+    estimates = estimate(config, workflow)
+    files[RESOLVED] = resolved_text(config, package_versions()) + estimates.comment()
     if segment_text is not None:
         files[SEGMENT_CACHE] = segment_text
-    result = BuildResult(workflow, condor_dir, files)
+    result = BuildResult(workflow, condor_dir, files, estimates)
     submittable = config["condor"]["site"] != "local"
     if submittable and (condor_dir == Path("/tmp") or Path("/tmp") in condor_dir.parents):
         raise ConfigError("is under /tmp, where DAGMan refuses to keep its node log; choose another directory "
                           "(or site = local to run it only with `aframe-dag run`)", config.path, "run", "condor_dir")
     if dry_run:
         return result
-    refusal = _refusal(condor_dir, files, force)
+    refusal = _refusal(condor_dir, files, force) or (_stale_rescue(condor_dir, files) if force else None)
     if refusal:
         raise UserError(refusal)
     try:

@@ -7,7 +7,7 @@ import traceback
 
 import click
 
-from . import __version__, cli_inspect
+from . import __version__, cli_inspect, cli_lifecycle
 from .errors import UserError
 
 _set_option = click.option(
@@ -30,8 +30,11 @@ def cli(debug: bool) -> None:
 
 
 @cli.command()
-@click.argument("kind", type=click.Choice(["sandbox", "tune"]))
+@click.argument("kind", type=click.Choice(["sandbox", "tune"]), required=False)
 @click.option("--directory", "-d", required=True, type=click.Path(file_okay=False), help="Run directory to set up.")
+@click.option("--from-aframe", "from_aframe", type=click.Path(dir_okay=False), metavar="PATH/TO/aframe.cfg",
+              help="Take the values of an aframe law .cfg (KIND defaults to sandbox); unmapped keys are listed.")
+@click.option("--train-yaml", type=click.Path(dir_okay=False), help="With --from-aframe: aframe's train.yaml too.")
 @click.option("--s3-bucket", metavar="s3://BUCKET[/PREFIX]",
               help="Keep training data and runs on S3; train on Kubernetes.")
 @click.option("--site", default="ldg", show_default=True, help="Site profile: ldg, osg, local (no accounting).")
@@ -40,14 +43,25 @@ def cli(debug: bool) -> None:
 @click.option("--name", help="Run name (default: from the directory name).")
 @click.option("--tiny", is_flag=True, help="Laptop-sized: hours of data, small requests (what `make demo` runs).")
 @click.option("--force", is_flag=True, help="Replace existing files (the old ones are kept as NAME.~N~).")
-def init(kind, directory, s3_bucket, site, device, name, tiny, force) -> None:
-    """Write run.ini, train.yaml and run.sh for a new run in DIRECTORY."""
+def init(kind, directory, from_aframe, train_yaml, s3_bucket, site, device, name, tiny, force) -> None:
+    """Write run.ini, train.yaml and run.sh for a new run (KIND: sandbox or tune) in DIRECTORY."""
     from .init import init_run
 
-    files = init_run(kind, directory, s3_bucket=s3_bucket, site=site, device=device, name=name, force=force,
-                     tiny=tiny)
+    if kind is None and from_aframe is None:
+        raise click.UsageError("give KIND (sandbox or tune), or --from-aframe PATH")
+    if train_yaml is not None and from_aframe is None:
+        raise click.UsageError("--train-yaml needs --from-aframe")
+    translation = None
+    if from_aframe is not None:
+        from .from_aframe import translate
+
+        translation = translate(from_aframe, train_yaml)
+    files = init_run(kind or "sandbox", directory, s3_bucket=s3_bucket, site=site, device=device, name=name,
+                     force=force, tiny=tiny, aframe=translation)
     for path in files.values():
         click.echo(f"wrote {path}")
+    for line in translation.unmapped if translation else ():
+        click.echo(f"not mapped: {line}")
     run_sh, run_ini = files["run.sh"], files["run.ini"]
     click.echo(f"\nnext:\n  source {run_sh}\n  aframe-dag build {run_ini}")
 
@@ -161,7 +175,8 @@ def run(condor_dir, workers, gpus, only, detach, dry_run) -> None:
     raise SystemExit(run_local(condor_dir, workers, gpus, list(only), detach, dry_run))
 
 
-for _command in (cli_inspect.status, cli_inspect.why, cli_inspect.resubmit):
+for _command in (cli_inspect.status, cli_inspect.why, cli_inspect.resubmit, cli_lifecycle.invalidate,
+                 cli_lifecycle.stop, cli_lifecycle.attach, cli_lifecycle.clean):
     cli.add_command(_command)
 
 

@@ -8,6 +8,8 @@ import re
 from importlib import resources
 from pathlib import Path
 
+import yaml
+
 from .errors import UserError
 from .inifile import set_value
 from .templating import environment
@@ -75,9 +77,25 @@ def _backup_name(path: Path) -> Path:
     return path.with_name(f"{path.name}.~{number}~")
 
 
+def _from_aframe(run_ini: str, train_yaml: str, translation) -> tuple[str, str]:
+    """run.ini and train.yaml texts with the values mapped from an aframe config set."""
+    from .from_aframe import apply_train
+
+    for (section, key), value in translation.run_ini.items():
+        run_ini = set_value(run_ini, section, key, value)
+    sources = ", ".join(str(p) for p in (translation.source, translation.train_source) if p)
+    header = f"# Mapped from aframe's {sources} by `aframe-dag init --from-aframe`.\n"
+    if translation.train:
+        tree = apply_train(yaml.safe_load(train_yaml), translation.train)
+        train_yaml = header + yaml.safe_dump(tree, sort_keys=False, default_flow_style=None)
+    return header + run_ini, train_yaml
+
+
 def init_run(kind: str, directory, s3_bucket: str | None = None, site: str = "ldg", device: str = "cuda",
-             name: str | None = None, force: bool = False, tiny: bool = False) -> dict[str, Path]:
-    """Write run.ini, train.yaml and run.sh into DIR; existing files are kept (with force: backed up)."""
+             name: str | None = None, force: bool = False, tiny: bool = False, aframe=None) -> dict[str, Path]:
+    """Write run.ini, train.yaml and run.sh into DIR; existing files are kept (with force: backed up).
+
+    `aframe` (a from_aframe.Translation) overrides the shipped values with those of an aframe config."""
     if kind not in KINDS:
         raise UserError(f"unknown run kind '{kind}': choose {' or '.join(KINDS)}")
     if s3_bucket is not None and not S3_URL.fullmatch(s3_bucket):
@@ -87,9 +105,13 @@ def init_run(kind: str, directory, s3_bucket: str | None = None, site: str = "ld
         raise UserError(f"--directory {directory}: exists and is not a directory")
     name = name or re.sub(r"[^a-z0-9-]+", "-", directory.name.lower()).strip("-")[:40] or "aframe"
     directories = run_directories(directory, s3_bucket)
+    run_ini = run_ini_text(kind, name, site, device, s3_bucket, tiny)
+    train_yaml = _shipped("train_tiny.yaml" if tiny else "train.yaml")
+    if aframe is not None:
+        run_ini, train_yaml = _from_aframe(run_ini, train_yaml, aframe)
     files = {
-        directory / "run.ini": run_ini_text(kind, name, site, device, s3_bucket, tiny),
-        directory / "train.yaml": _shipped("train_tiny.yaml" if tiny else "train.yaml"),
+        directory / "run.ini": run_ini,
+        directory / "train.yaml": train_yaml,
         directory / "run.sh": environment().get_template("run.sh.j2").render(
             name=name, kind=kind, directories=directories, run_ini=directory / "run.ini",
             condor_dir=directories["AFRAME_CONDOR_DIR"],

@@ -33,9 +33,9 @@ class Site:
     condor: dict
     bin_dir: str | None
 
-    def executable(self, program: str) -> str:
-        """The console script's absolute path, or its bare name inside the container image."""
-        if self.condor["universe"] == "container" or self.bin_dir is None:
+    def executable(self, program: str, in_container: bool = False) -> str:
+        """The console script's bare name inside the container image, else its absolute path on this machine."""
+        if (in_container and self.condor["universe"] == "container") or self.bin_dir is None:
             return program
         return f"{self.bin_dir}/{program}"
 
@@ -76,8 +76,10 @@ def submit_commands(stage: Stage, site: Site, logs: str) -> list[tuple[str, str]
     commands = [("universe", universe)]
     if universe == "container":
         commands.append(("container_image", quoting.checked(condor["container_image"], "[condor] container_image")))
+        # The program is in the image, not on the access point: condor_submit must not look for it here.
+        commands.append(("transfer_executable", "false"))
     commands += [
-        ("executable", quoting.checked(site.executable(stage.program), what)),
+        ("executable", quoting.checked(site.executable(stage.program, in_container=universe == "container"), what)),
         ("arguments", '"$(nodeargs)"'),
         ("environment", quoting.environment(stage.environment, what)),
         ("request_cpus", str(stage.request_cpus)),
@@ -132,7 +134,7 @@ def _node_commands(workflow: Workflow, node, site: Site) -> list[str]:
     if node.final:
         return commands
     commands.append(f"RETRY {node.name} {stage.retries} UNLESS-EXIT 2")
-    node_check = site.executable(NODE_CHECK) if site.bin_dir else NODE_CHECK
+    node_check = site.executable(NODE_CHECK)  # PRE scripts run on the access point, outside any container
     commands.append(f"SCRIPT PRE {node.name} {node_check} {workflow.condor_dir} {node.name} {node.hash}")
     commands.append(f"PRE_SKIP {node.name} {SKIP_EXIT}")
     if stage.priority:

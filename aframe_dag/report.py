@@ -30,6 +30,8 @@ def build_report(result, dry_run: bool) -> str:
               f"  background livetime: {totals['livetime']:.0f} s ({_livetime(totals['livetime'])})"
               f" over {totals['shifts']} timeslides of {totals['test_files']} test files",
               f"  injections: {totals['injections']:.0f}", ""]
+    if result.estimates is not None:
+        lines += result.estimates.lines() + [""]
     if dry_run:
         lines.append("dry run: nothing written")
     elif result.written:

@@ -933,6 +933,12 @@ def resubmit_plan(condor_dir, from_number: int | None = None) -> ResubmitPlan:
         raise UserError(f"{rescue} marks nodes DONE that {DAG_FILE} no longer has ({shown}): the DAG was rebuilt "
                         "with different nodes; move the rescue files away to start afresh (done-markers still "
                         "skip finished nodes)")
+    if rescue is not None:
+        from .lifecycle.stale import stale_refusal  # here: lifecycle reads this module
+
+        refusal = stale_refusal(condor_dir, dag, rescue, then="resubmit")
+        if refusal:
+            raise UserError(refusal)
     if name is None:
         notes.append(f"no {RESOLVED} here: submitting without a batch name")
     file = read_status_file(_in_condor_dir(condor_dir, dag.status_file, STATUS_FILE))

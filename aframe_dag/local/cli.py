@@ -5,14 +5,16 @@ from __future__ import annotations
 import logging
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import click
 
+from ..errors import UserError
 from .executor import Executor
-from .state import RunLock
+from .state import LOG_NAME, RunLock, lock_record
 
-LOG_NAME = "aframe-run.log"
+DETACH_TIMEOUT = 30.0
 
 
 def _gpu_ids(text: str) -> list[str]:
@@ -20,6 +22,17 @@ def _gpu_ids(text: str) -> list[str]:
     if len(set(ids)) != len(ids):
         raise click.BadParameter(f"'{text}' names a GPU twice", param_hint="--gpus")
     return ids
+
+
+def _holds_the_run(condor_dir: Path, process: subprocess.Popen, timeout: float = DETACH_TIMEOUT) -> bool:
+    """Wait until the background executor holds the run's lock (so `attach` and `stop` find it at once); False when
+    it ended first."""
+    deadline = time.monotonic() + timeout
+    while lock_record(condor_dir).get("pid") != process.pid and time.monotonic() < deadline:
+        if process.poll() is not None:
+            return lock_record(condor_dir).get("pid") == process.pid and process.returncode == 0
+        time.sleep(0.05)
+    return True
 
 
 def _detach(condor_dir: Path, workers: int, gpus: str, only: list[str]) -> int:
@@ -34,16 +47,33 @@ def _detach(condor_dir: Path, workers: int, gpus: str, only: list[str]) -> int:
     with open(log_path, "a") as output:
         process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT,
                                    start_new_session=True)
+    if not _holds_the_run(condor_dir, process):
+        click.echo(f"the background run ended at once (exit {process.returncode}); its log {log_path} ends with:\n"
+                   + "\n".join(f"  {line}" for line in log_path.read_text().splitlines()[-10:]), err=True)
+        return 1
     click.echo(f"running in the background (pid {process.pid}); it outlives this terminal.\n"
-               f"  follow:  aframe-dag status {condor_dir} --watch\n  log:     tail -f {log_path}\n"
-               f"  stop:    kill {process.pid}   (then `aframe-dag run {condor_dir}` resumes)")
+               f"  follow:  aframe-dag attach {condor_dir}   (Ctrl-C leaves it running)\n"
+               f"  log:     {log_path}\n"
+               f"  stop:    aframe-dag stop {condor_dir}   (then `aframe-dag run {condor_dir}` resumes)")
     return 0
+
+
+def _refuse_stale_rescue(condor_dir: Path) -> None:
+    """The executor resumes from the newest rescue file as DAGMan does: refuse one that marks undone nodes DONE."""
+    from ..lifecycle.stale import stale_refusal
+    from ..rundir import load_dag
+
+    refusal = stale_refusal(condor_dir, load_dag(condor_dir), then="run")
+    if refusal:
+        raise UserError(refusal)
 
 
 def run_local(condor_dir, workers: int, gpus: str, only: list[str], detach: bool, dry_run: bool) -> int:
     """The `run` command's work; returns its exit code."""
     condor_dir = Path(condor_dir).absolute()
     gpu_ids = _gpu_ids(gpus)
+    if not only:
+        _refuse_stale_rescue(condor_dir)
     if detach and not dry_run:
         Executor(condor_dir, workers, gpu_ids, only or None)  # validate the DAG and --only before detaching
         return _detach(condor_dir, workers, gpus, only)

@@ -13,6 +13,17 @@ from pathlib import Path
 from ..errors import UserError
 
 STATE_DIR = ".aframe-run"
+LOG_NAME = "aframe-run.log"  # a detached run's output, in the condor dir
+PROBE_PATIENCE = 1.0
+
+
+def lock_record(condor_dir: Path) -> dict:
+    """What the lock file says about its last holder ({"pid", "host"}), read without touching the lock itself."""
+    try:
+        record = json.loads((Path(condor_dir) / STATE_DIR / "lock").read_text() or "{}")
+    except (OSError, ValueError):
+        return {}
+    return record if isinstance(record, dict) else {}
 
 
 class RunLock:
@@ -22,17 +33,24 @@ class RunLock:
         self.path = Path(condor_dir) / STATE_DIR / "lock"
         self.handle = None
 
-    def acquire(self) -> None:
+    def acquire(self, patience: float = PROBE_PATIENCE) -> None:
+        """Take the lock, or refuse with who holds it. A reader that only probes the lock (status, attach, stop)
+        holds it for an instant: trying again for `patience` seconds keeps such a probe from refusing a run."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         handle = open(self.path, "a+")
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.seek(0)
-            holder = handle.read().strip() or "another process"
-            handle.close()
-            raise UserError(f"{self.path.parent.parent}: another `aframe-dag run` is using this run ({holder}); "
-                            "watch it with `aframe-dag status`") from None
+        deadline = time.monotonic() + patience
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    handle.seek(0)
+                    holder = handle.read().strip() or "another process"
+                    handle.close()
+                    raise UserError(f"{self.path.parent.parent}: another `aframe-dag run` is using this run "
+                                    f"({holder}); watch it with `aframe-dag status`") from None
+                time.sleep(0.05)
         handle.seek(0)
         handle.truncate()
         handle.write(json.dumps({"pid": os.getpid(), "host": socket.gethostname()}))

@@ -3,11 +3,13 @@
 import http.server
 import json
 import threading
+from pathlib import Path
 
 import pytest
 
 from aframe_dag.build import RESOLVED, build
 from aframe_dag.errors import UserError
+from executables.common.markers import write_done_marker
 
 
 def snapshot(directory):
@@ -53,8 +55,13 @@ def test_a_different_dag_is_refused_then_forced(micro_ini, run_env):
 
 
 def test_force_reports_whether_the_rescue_file_still_applies(micro_ini, run_env):
-    build(micro_ini)
+    result = build(micro_ini)
     condor = run_env / "condor"
+    node = next(n for n in result.workflow.nodes if n.name == "background-train-1240579783-600")
+    output = Path(node.outputs[0])
+    output.parent.mkdir(parents=True)
+    output.write_bytes(b"strain")
+    write_done_marker(condor / "done" / f"{node.name}.json", node.name, node.outputs, node.hash)
     (condor / "aframe.dag.rescue001").write_text("# rescue\nDONE background-train-1240579783-600\n")
     assert "still applies" in build(micro_ini, ["sv.max_far=10"], force=True).notes[0]
     (condor / "aframe.dag.rescue002").write_text("DONE waveforms-train-009\n")

@@ -1,0 +1,77 @@
+"""Build-time estimates: the network size model against torch, disk and hours from the plan, and where they appear."""
+
+import pytest
+
+from aframe_dag.build import RESOLVED, build
+from aframe_dag.config import load_config
+from aframe_dag.estimates import CPU_STEP_SAMPLES_PER_S, FORWARD_SHARE, estimate, resnet1d
+from aframe_dag.plan import plan
+from aframe_dag.report import build_report
+
+
+@pytest.mark.parametrize("layers, ifos, kernel_size, samples", [
+    ((3, 4, 6, 3), 2, 3, 3072), ((1, 1), 2, 3, 3072), ((1, 2, 1), 3, 5, 1000),
+])
+def test_resnet_size_matches_the_network_aframe_train_builds(layers, ifos, kernel_size, samples):
+    torch = pytest.importorskip("torch")
+    from torch.utils.flop_counter import FlopCounterMode
+
+    import executables.common.torchcompat  # noqa: F401  (before ml4gw)
+    from executables.train.model import build_resnet, count_parameters
+
+    model = build_resnet(ifos, layers, 16, kernel_size).eval()
+    with FlopCounterMode(display=False) as counter:
+        model(torch.zeros(1, ifos, samples))
+    network = resnet1d(layers, ifos, samples, kernel_size)
+    assert network.parameters == count_parameters(model)
+    assert network.macs == counter.get_total_flops() // 2  # torch counts a multiply-accumulate as two FLOPs
+
+
+def micro(micro_ini, overrides=()):
+    config = load_config(micro_ini, list(overrides))
+    return config, plan(config)
+
+
+def test_disk_follows_the_plan_s_files(micro_ini, run_env):
+    config, workflow = micro(micro_ini)
+    disk = estimate(config, workflow).disk
+    # the micro run: 1200 s of training and 1200 s of testing strain, 2 ifos at 2048 Hz, float32
+    assert disk["train_data_dir"]["background"] == 1200 * 2048 * 2 * 4
+    assert disk["test_data_dir"]["background"] == 1200 * 2048 * 2 * 4
+    bigger = estimate(*micro(micro_ini, ["waveforms.num_train=128"])).disk
+    assert bigger["train_data_dir"]["waveforms"] == 2 * disk["train_data_dir"]["waveforms"]
+    assert set(disk) == {"train_data_dir", "test_data_dir", "train_run_dir", "results_dir"}
+
+
+def test_hours_scale_with_epochs_and_follow_the_cpu_calibration(micro_ini, run_env):
+    config, workflow = micro(micro_ini)
+    estimates = estimate(config, workflow)
+    epochs = config.train["trainer"]["max_epochs"]
+    config.train["trainer"]["max_epochs"] = 2 * epochs
+    assert estimate(config, workflow).hours["training"] == pytest.approx(2 * estimates.hours["training"])
+    # device = cpu: the CPU step figure, scaled from its [1, 1] network to the micro network by forward MACs
+    layers = config.train["model"]["layers"]
+    samples = round(config["data"]["kernel_length"] * config["data"]["sample_rate"])
+    rate = CPU_STEP_SAMPLES_PER_S * resnet1d((1, 1), 2, 3072).macs / resnet1d(layers, 2, samples).macs
+    windows = estimates.hours["inference"] * 3600 * rate / FORWARD_SHARE
+    assert windows / config["infer"]["sampling_rate"] > workflow.totals["livetime"]
+    assert estimates.nodes == {stage: len(nodes) for stage, nodes in workflow.by_stage().items()}
+
+
+def test_a_train_yaml_without_a_key_says_what_it_assumed(micro_ini, run_env):
+    config, workflow = micro(micro_ini)
+    del config.train["trainer"]["max_epochs"]
+    assumptions = estimate(config, workflow).assumptions
+    assert "train.yaml has no trainer.max_epochs: taken as 200 (aframe-train's default)" in assumptions
+
+
+def test_build_prints_estimates_and_writes_them_as_comments(micro_ini, run_env):
+    result = build(micro_ini)
+    report = build_report(result, dry_run=False)
+    assert "disk train_data_dir" in report and "hours on a 2-core CPU" in report
+    resolved = (run_env / "condor" / RESOLVED).read_text()
+    comments = resolved[resolved.index("# Estimates"):]
+    assert all(line.startswith("#") for line in comments.splitlines())
+    assert "# Assumptions:" in comments and "BENCHMARKS.md" in comments
+    assert load_config(run_env / "condor" / RESOLVED)["run"]["name"] == "micro"
+    assert build(run_env / "condor" / RESOLVED).written == []  # same estimates: byte-identical rebuild
