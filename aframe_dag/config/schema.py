@@ -124,6 +124,8 @@ TRAIN = {
     "config": Key(File(), "train.yaml", "Model, optimiser and trainer settings (Lightning); relative to run.ini"),
     "remote": Key(Choice(("none", "kubernetes")), "none", "Train on this pool, or send training to Kubernetes"),
     "checkpoint_minutes": Key(POSITIVE, "30", "Save last.ckpt this often; the node may then exit 85", "min"),
+    "max_wallclock": Key(Number(minimum=0), "0", "Train this long, then save last.ckpt and exit 85 to be requeued by "
+                         "HTCondor (0: no limit)", "s"),
 }
 
 TUNE = {
@@ -161,6 +163,7 @@ SV = {
     "source_prior": Key(Pattern(r"[a-z0-9_]+", "prior name"), "${testing:prior}",
                         "Population the injections are reweighted from"),
     "max_far": Key(POSITIVE, "1000", "Largest false-alarm rate plotted", "1/yr"),
+    "unblind": Key(Flag(), "false", "Show zero-lag candidates in the report"),
 }
 
 S3 = {

@@ -66,6 +66,9 @@ def sv_node(config, layout: Layout) -> Node:
 
 
 def summary_node(config, layout: Layout) -> Node:
-    """The FINAL node: always runs, reports every node, and fails when the DAG did."""
-    arguments = options(condor_dir=layout.condor, output=layout.summary) + DAG_STATUS_ARGUMENTS
+    """The FINAL node: always runs, reports every node and what the run found, and fails when the DAG did."""
+    arguments = options(
+        condor_dir=layout.condor, results_dir=layout.results, train_run_dir=layout.train_run,
+        injections=layout.injections, unblind=config["sv"]["unblind"], output=layout.summary,
+    ) + DAG_STATUS_ARGUMENTS
     return Node("summary", "summary", arguments, final=True)

@@ -51,8 +51,13 @@ def training_nodes(config, layout: Layout, backgrounds) -> list[Node]:
             credentials_file=s3["credentials_file"], profile=s3["profile"],
         )
         return [Node("remote-train", "remote-train", arguments, inputs, (layout.model,), salt=salt)]
-    arguments += options(run_dir=layout.train_run)
+    arguments += options(max_wallclock=_max_wallclock(config), run_dir=layout.train_run)
     return [Node("train", "train", arguments, inputs, (layout.model,), salt=salt)]
+
+
+def _max_wallclock(config) -> float | None:
+    """--max-wallclock for train and tune-trial nodes, only when [train] max_wallclock sets a limit."""
+    return config["train"]["max_wallclock"] or None
 
 
 def _tune_nodes(config, layout: Layout, arguments, inputs, salt) -> list[Node]:
@@ -63,7 +68,8 @@ def _tune_nodes(config, layout: Layout, arguments, inputs, salt) -> list[Node]:
     trials = []
     for index in range(tune["num_trials"]):
         run_dir = layout.trial(index)
-        trial_arguments = arguments + study + space + options(trial=index, run_dir=run_dir)
+        trial_arguments = arguments + study + space + options(max_wallclock=_max_wallclock(config), trial=index,
+                                                              run_dir=run_dir)
         trials.append(Node(f"tune-trial-{index:03d}", "tune-trial", trial_arguments, inputs,
                            (f"{run_dir}/model.pt",), salt=salt))
     trial_models = tuple(node.outputs[0] for node in trials)

@@ -1,5 +1,10 @@
-"""Self-checkpointing into the run directory: ``last.ckpt`` on a timer and at every validation, ``best.ckpt`` on the
-best ``valid_auroc``, both written atomically; an optional wall-clock budget ends the run with exit 85."""
+"""Self-checkpointing into the run directory: ``last.ckpt`` on a timer and at the end of every epoch, ``best.ckpt`` on
+the best ``valid_auroc``, both written atomically; an optional wall-clock budget ends the run with exit 85.
+
+The budget is checked after each training step except an epoch's last, and at the end of each epoch: stopping after
+the last step would save a checkpoint whose epoch Lightning counts as finished before it was validated, so the
+resumed run would skip that validation. The end-of-epoch ``last.ckpt`` is written after every callback has seen the
+validation (early stopping, a tune trial's pruning), so a resumed run continues from their state too."""
 
 from __future__ import annotations
 
@@ -38,20 +43,34 @@ class RunDirCheckpoints(pl.Callback):
         self.best = state_dict.get("best")
 
     def save(self, trainer: pl.Trainer, name: str) -> None:
-        with atomic_path(self.run_dir / name) as temporary:
-            trainer.save_checkpoint(temporary)
+        if trainer.logger is not None:  # flush the metrics logged so far: a requeued start keeps them
+            trainer.logger.save()
+        if trainer.is_global_zero:
+            with atomic_path(self.run_dir / name) as temporary:
+                trainer.save_checkpoint(temporary)
+        else:  # a collective call under DDP, where only global rank 0 writes
+            trainer.save_checkpoint(self.run_dir / name)
         if name == LAST:
             self.saved = time.monotonic()
         log.info("saved %s at epoch %d, step %d", name, trainer.current_epoch, trainer.global_step)
 
+    def over_budget(self, trainer: pl.Trainer) -> tuple[bool, bool]:
+        """(past ``max_wallclock``, a timed save is due), by rank 0's clock so every DDP rank acts together."""
+        now = time.monotonic()
+        over = self.max_wallclock is not None and now - self.started >= self.max_wallclock
+        return trainer.strategy.broadcast((over, now - self.saved >= self.every), src=0)
+
+    def requeue(self, trainer: pl.Trainer) -> None:
+        self.save(trainer, LAST)
+        raise CheckpointAndRequeue(f"--max-wallclock {self.max_wallclock:g} s reached at epoch "
+                                   f"{trainer.current_epoch}, step {trainer.global_step}")
+
     def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any,
                            batch_idx: int) -> None:
-        now = time.monotonic()
-        if self.max_wallclock is not None and now - self.started >= self.max_wallclock:
-            self.save(trainer, LAST)
-            raise CheckpointAndRequeue(f"--max-wallclock {self.max_wallclock:g} s reached at epoch "
-                                       f"{trainer.current_epoch}, step {trainer.global_step}")
-        if now - self.saved >= self.every:
+        over, due = self.over_budget(trainer)
+        if over and batch_idx + 1 < trainer.num_training_batches:  # the epoch's last step: wait for its end
+            self.requeue(trainer)
+        if due:
             self.save(trainer, LAST)
 
     def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
@@ -61,7 +80,20 @@ class RunDirCheckpoints(pl.Callback):
         if score is not None and (self.best is None or float(score) > self.best):
             self.best = float(score)
             self.save(trainer, BEST)
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if self.over_budget(trainer)[0]:
+            self.requeue(trainer)
         self.save(trainer, LAST)
+
+
+def best_score(run_dir: Path) -> float | None:
+    """The best ``valid_auroc`` of the whole run (every start), as ``last.ckpt`` records it: ``best.ckpt``'s score."""
+    path = Path(run_dir) / LAST
+    if not path.exists():
+        return None
+    state = torch.load(path, map_location="cpu", weights_only=False).get("callbacks", {})
+    return state.get(RunDirCheckpoints.__qualname__, {}).get("best")
 
 
 def usable_checkpoint(run_dir: Path) -> Path | None:

@@ -114,6 +114,23 @@ def check_config(path: Path, config: dict[str, Any]) -> None:
     need(int(config["trainer"]["max_epochs"]) >= 1, "trainer.max_epochs", "must be >= 1")
 
 
+def set_values(path: Path, config: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:
+    """A copy of ``config`` with each dotted ``train.yaml`` path in ``values`` set (a tune trial's parameters), checked
+    again; a path that is not a leaf of train.yaml is an ``InputError`` naming it."""
+    config = copy.deepcopy(config)
+    for dotted, value in values.items():
+        *parents, leaf = dotted.split(".")
+        section: Any = config
+        for key in parents:
+            section = section.get(key) if isinstance(section, dict) else None
+        if not isinstance(section, dict) or leaf not in section or isinstance(section[leaf], dict):
+            raise InputError(path, dotted, "is not a train.yaml setting (a dotted path such as "
+                                           "optimizer.learning_rate)")
+        section[leaf] = value
+    check_config(path, config)
+    return config
+
+
 def read_config(path: Path) -> dict[str, Any]:
     """Read train.yaml (``yaml.safe_load``), refuse shared or unknown keys, fill in the defaults."""
     try:

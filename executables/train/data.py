@@ -172,11 +172,13 @@ class BatchStream:
     """An iterable of CPU batches for one epoch; batch ``i`` of epoch ``e`` depends only on ``(seed, e, i)``.
 
     ``position`` returns ``(epoch, first batch index)`` when iteration starts (the Lightning trainer's progress, so a
-    resumed run skips the batches it already trained on).
+    resumed run skips the batches it already trained on). Under DDP, rank ``r`` of ``world`` draws the batches keyed
+    ``index * world + r``, so ranks never train on the same batch (one process: the key is the index).
     """
 
     def __init__(self, background: list[np.ndarray], bank: WaveformBank, config: dict[str, Any],
-                 geometry: Geometry, seed: int, position: Callable[[], tuple[int, int]]) -> None:
+                 geometry: Geometry, seed: int, position: Callable[[], tuple[int, int]], rank: int = 0,
+                 world: int = 1) -> None:
         self.background = background
         self.lengths = np.array([segment.shape[1] for segment in background])
         self.bank = bank
@@ -185,6 +187,7 @@ class BatchStream:
         self.seed = seed
         self.position = position
         self.batches = int(config["batches_per_epoch"])
+        self.rank, self.world = rank, world
 
     def __len__(self) -> int:
         return self.batches
@@ -192,7 +195,7 @@ class BatchStream:
     def __iter__(self) -> Iterator[dict[str, torch.Tensor]]:
         epoch, first = self.position()
         for index in range(first, self.batches):
-            yield self.batch(epoch, index)
+            yield self.batch(epoch, index * self.world + self.rank)
 
     def batch(self, epoch: int, index: int) -> dict[str, torch.Tensor]:
         gen = generator(self.seed, "train-batch", epoch, index)

@@ -115,8 +115,9 @@ class AframeData(pl.LightningDataModule):
         return loop.epoch_progress.current.processed, loop.epoch_loop.batch_progress.current.ready
 
     def stream(self) -> BatchStream:
+        trainer = self.trainer
         return BatchStream(self.train_segments, self.bank, self.config["data"], self.geometry, self.shared.seed,
-                           self._position)
+                           self._position, trainer.global_rank if trainer else 0, trainer.world_size if trainer else 1)
 
     def train_dataloader(self) -> BatchStream:
         return self.stream()

@@ -4,6 +4,11 @@ Outputs in the run directory: ``last.ckpt`` (atomically every ``--checkpoint-min
 ``best.ckpt`` (best ``valid_auroc``), ``metrics.csv``, ``training.png``, ``batch.hdf5`` (one augmented, whitened batch:
 ``X`` (batch, ifos, kernel) and ``y``), and ``model.pt`` last: the TorchScript network taking whitened input, whose
 presence means the run is complete. Every start resumes from ``last.ckpt`` when one is there.
+
+Inputs may be ``s3://`` objects: they are downloaded first (``storage.local_copies``: locked, MD5-checked, reused
+when complete) into ``$_CONDOR_SCRATCH_DIR/aframe-inputs`` under HTCondor (the job's own scratch, cleaned by
+HTCondor), otherwise into ``<run dir>/.cache`` (kept, so a restarted run does not download again). With ``--device
+cuda`` and several visible GPUs, Lightning trains with DDP over all of them (``lightning_devices``).
 """
 
 from __future__ import annotations
@@ -11,14 +16,17 @@ from __future__ import annotations
 import csv
 import logging
 import math
-import shutil
+import os
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import click
 import h5py
 import torch
 
-from executables.common.atomic import atomic_path, cleanup_stale_temporaries
+from executables.common import storage
+from executables.common.atomic import atomic_file, atomic_path, cleanup_stale_temporaries
 from executables.common.cli import node_options
 from executables.common.errors import InputError
 from executables.common.seeding import node_seed
@@ -51,6 +59,12 @@ def read_metrics(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(handle))
 
 
+def logged_metrics(logs: Path) -> list[dict[str, str]]:
+    """The rows of every start's ``logs/version_N/metrics.csv`` in order (each start of a resumed run logs anew)."""
+    versions = sorted(logs.glob("version_*/metrics.csv"), key=lambda path: int(path.parent.name.split("_")[1]))
+    return [row for path in versions for row in read_metrics(path)]
+
+
 def plot_metrics(rows: list[dict[str, str]], path: Path) -> None:
     """Training loss against step and validation AUROC against epoch."""
     import matplotlib
@@ -73,40 +87,87 @@ def plot_metrics(rows: list[dict[str, str]], path: Path) -> None:
     plt.close(figure)
 
 
-def train(*, config_path: Path, shared: Shared, waveforms: Path, validation: Path, background: list[Path],
-          device: str, checkpoint_minutes: float, run_dir: Path, max_wallclock: float | None) -> list[Path]:
-    """Train (or resume) and write every output into ``run_dir``; returns the outputs, ``model.pt`` last."""
+def scratch_dir(run_dir: Path) -> Path:
+    """Where ``s3://`` inputs are downloaded: HTCondor's job scratch when set, else ``<run dir>/.cache``."""
+    condor = os.environ.get("_CONDOR_SCRATCH_DIR")
+    return Path(condor) / "aframe-inputs" if condor else Path(run_dir) / ".cache"
+
+
+def local_inputs(waveforms: str, validation: str, background: Sequence[str],
+                 run_dir: Path) -> tuple[Path, Path, list[Path]]:
+    """Local files for the inputs (``s3://`` ones downloaded to ``scratch_dir``); a missing one is an InputError."""
+    paths = storage.local_copies([waveforms, validation, *background], scratch_dir(run_dir))
+    for path in paths:
+        if not path.is_file():
+            raise InputError(path, None, "input file does not exist")
+    return paths[0], paths[1], paths[2:]
+
+
+def lightning_devices(device: str, visible_gpus: int) -> tuple[int, str]:
+    """Lightning's ``(devices, strategy)``: DDP over every visible GPU when there are several, else one device."""
+    if device == "cuda" and visible_gpus > 1:
+        return visible_gpus, "ddp"
+    return 1, "auto"
+
+
+def write_outputs(module: Any, datamodule: Any, run_dir: Path) -> None:
+    """batch.hdf5, metrics.csv, training.png and, last, model.pt: the network of the best validation."""
+    from executables.train.model import to_torchscript
+
+    best = run_dir / BEST
+    if best.exists():
+        state = torch.load(best, map_location="cpu", weights_only=False)["state_dict"]
+        module.load_state_dict(state)
+    module = module.to("cpu").eval()
+    with torch.no_grad():
+        X, y = module.injector(datamodule.stream().batch(0, 0))
+    write_batch(run_dir / "batch.hdf5", X, y)
+    rows = logged_metrics(run_dir / "logs")
+    if rows:
+        fields = sorted(set().union(*rows), key=lambda key: (key not in ("epoch", "step"), key))
+        with atomic_file(run_dir / "metrics.csv", "w") as handle:
+            writer = csv.DictWriter(handle, fieldnames=fields)
+            writer.writeheader()
+            writer.writerows(rows)
+        plot_metrics(rows, run_dir / "training.png")
+    scripted = to_torchscript(module.model, X[:1])
+    with atomic_path(run_dir / "model.pt") as temporary:
+        torch.jit.save(scripted, str(temporary))
+
+
+def train(*, config: dict[str, Any], shared: Shared, waveforms: str, validation: str, background: Sequence[str],
+          device: str, checkpoint_minutes: float, run_dir: Path, max_wallclock: float | None,
+          callbacks: Sequence[Any] = ()) -> list[Path]:
+    """Train (or resume) with the checked ``config`` (``read_config``) and write every output into ``run_dir``;
+    ``callbacks`` are extra Lightning callbacks (a tune trial's pruning). Returns the outputs, ``model.pt`` last."""
     import lightning.pytorch as pl
     from lightning.pytorch.callbacks import EarlyStopping
     from lightning.pytorch.loggers import CSVLogger
 
-    from executables.train.model import to_torchscript
     from executables.train.module import AframeData, AframeModule, shared_dict
 
     require_device(device)
-    config = read_config(config_path)
-    for path in (waveforms, validation, *background):
-        if not Path(path).is_file():
-            raise InputError(path, None, "input file does not exist")
     run_dir.mkdir(parents=True, exist_ok=True)
     cleanup_stale_temporaries(run_dir, OUTPUTS)
+    local_waveforms, local_validation, local_background = local_inputs(waveforms, validation, background, run_dir)
 
     pl.seed_everything(node_seed(shared.seed, "train") % 2**32, workers=True, verbose=False)
-    datamodule = AframeData(config, shared, background, waveforms, validation)
+    datamodule = AframeData(config, shared, local_background, local_waveforms, local_validation)
     module = AframeModule(config, shared_dict(shared))
     trainer_config = config["trainer"]
-    logs = run_dir / "logs"
-    checkpoints = RunDirCheckpoints(run_dir, 60.0 * checkpoint_minutes, max_wallclock)
+    devices, strategy = lightning_devices(device, torch.cuda.device_count() if device == "cuda" else 0)
     trainer = pl.Trainer(
         accelerator="gpu" if device == "cuda" else "cpu",
-        devices=1,
+        devices=devices,
+        strategy=strategy,
+        use_distributed_sampler=False,  # every rank scores the whole validation set; training batches are per rank
         max_epochs=int(trainer_config["max_epochs"]),
         precision=trainer_config["precision"],
         log_every_n_steps=int(trainer_config["log_every_n_steps"]),
-        logger=CSVLogger(logs, name="", version=""),
-        callbacks=[checkpoints, StepProgress(),
+        logger=CSVLogger(run_dir / "logs", name=""),  # logs/version_N: a resumed start keeps the earlier rows
+        callbacks=[RunDirCheckpoints(run_dir, 60.0 * checkpoint_minutes, max_wallclock), StepProgress(),
                    EarlyStopping("valid_auroc", mode="max", patience=int(trainer_config["patience"]),
-                                 check_on_train_epoch_end=False, strict=False)],
+                                 check_on_train_epoch_end=False, strict=False), *callbacks],
         enable_checkpointing=False,
         num_sanity_val_steps=0,
         enable_progress_bar=False,
@@ -117,57 +178,48 @@ def train(*, config_path: Path, shared: Shared, waveforms: Path, validation: Pat
     if resume is not None:
         log.info("resuming from %s", resume)
     trainer.fit(module, datamodule=datamodule, ckpt_path=resume)
-
-    # the network of the best validation, when there is one
-    best = run_dir / BEST
-    if best.exists():
-        state = torch.load(best, map_location="cpu", weights_only=False)["state_dict"]
-        module.load_state_dict(state)
-    module = module.to("cpu").eval()
-    with torch.no_grad():
-        X, y = module.injector(datamodule.stream().batch(0, 0))
-    write_batch(run_dir / "batch.hdf5", X, y)
-    metrics = logs / "metrics.csv"
-    rows = read_metrics(metrics)
-    if metrics.exists():
-        with atomic_path(run_dir / "metrics.csv") as temporary:
-            shutil.copyfile(metrics, temporary)
-        plot_metrics(rows, run_dir / "training.png")
-    scripted = to_torchscript(module.model, X[:1])
-    with atomic_path(run_dir / "model.pt") as temporary:
-        torch.jit.save(scripted, str(temporary))
+    if trainer.is_global_zero:
+        write_outputs(module, datamodule, run_dir)
+    trainer.strategy.barrier("aframe-train outputs")
     outputs = [run_dir / name for name in (LAST, BEST, "batch.hdf5", "metrics.csv", "training.png")]
     return [path for path in outputs if path.exists()] + [run_dir / "model.pt"]
 
 
-@click.command(name="aframe-train")
-@node_options
-@click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path), required=True,
-              help="train.yaml: model, optimizer, data, validation and trainer sections.")
-@click.option("--waveforms", type=click.Path(dir_okay=False, path_type=Path), required=True,
-              help="Training polarizations (WaveformSet).")
-@click.option("--validation", type=click.Path(dir_okay=False, path_type=Path), required=True,
-              help="Validation responses (ResponseSet).")
-@click.option("--background", type=click.Path(dir_okay=False, path_type=Path), multiple=True,
-              help="A training background file (repeat).")
-@click.option("--ifos", required=True, help="Comma-separated ifos, e.g. H1,L1.")
-@click.option("--sample-rate", type=float, required=True)
-@click.option("--highpass", type=float, required=True)
-@click.option("--lowpass", type=float, default=None)
-@click.option("--fduration", type=float, required=True)
-@click.option("--kernel-length", type=float, required=True)
-@click.option("--inference-sampling-rate", type=float, required=True)
-@click.option("--seed", type=int, required=True)
-@click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)
-@click.option("--checkpoint-minutes", type=float, default=30.0, show_default=True,
-              help="Save last.ckpt at least this often.")
-@click.option("--max-wallclock", type=float, default=None,
-              help="Seconds; past this, save last.ckpt and exit 85 to be started again.")
-@click.option("--run-dir", type=click.Path(file_okay=False, path_type=Path), required=True)
-def main(config_path: Path, waveforms: Path, validation: Path, background: tuple[Path, ...], ifos: str,
-         sample_rate: float, highpass: float, lowpass: float | None, fduration: float, kernel_length: float,
-         inference_sampling_rate: float, seed: int, device: str, checkpoint_minutes: float,
-         max_wallclock: float | None, run_dir: Path) -> list[Path]:
+TRAINING_OPTIONS = (
+    click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path), required=True,
+                 help="train.yaml: model, optimizer, data, validation and trainer sections."),
+    click.option("--waveforms", required=True, help="Training polarizations (WaveformSet): a path or s3:// URL."),
+    click.option("--validation", required=True, help="Validation responses (ResponseSet): a path or s3:// URL."),
+    click.option("--background", multiple=True, help="A training background file or s3:// URL (repeat)."),
+    click.option("--ifos", required=True, help="Comma-separated ifos, e.g. H1,L1."),
+    click.option("--sample-rate", type=float, required=True),
+    click.option("--highpass", type=float, required=True),
+    click.option("--lowpass", type=float, default=None),
+    click.option("--fduration", type=float, required=True),
+    click.option("--kernel-length", type=float, required=True),
+    click.option("--inference-sampling-rate", type=float, required=True),
+    click.option("--seed", type=int, required=True),
+    click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True),
+    click.option("--checkpoint-minutes", type=float, default=30.0, show_default=True,
+                 help="Save last.ckpt at least this often."),
+    click.option("--max-wallclock", type=float, default=None,
+                 help="Seconds; past this, save last.ckpt and exit 85 to be started again."),
+    click.option("--run-dir", type=click.Path(file_okay=False, path_type=Path), required=True),
+)
+
+
+def training_options(body: Callable[..., Any]) -> Callable[..., Any]:
+    """The command-line options every training program takes (aframe-train, aframe-tune-trial)."""
+    for option in reversed(TRAINING_OPTIONS):
+        body = option(body)
+    return body
+
+
+def training_arguments(*, background: tuple[str, ...], ifos: str, sample_rate: float,
+                       highpass: float, lowpass: float | None, fduration: float, kernel_length: float,
+                       inference_sampling_rate: float, seed: int, checkpoint_minutes: float,
+                       **rest: Any) -> dict[str, Any]:
+    """The options of ``training_options`` checked and turned into ``train``'s keyword arguments (config unread)."""
     if not background:
         raise InputError("--background", None, "no background files given")
     for name, value in (("--sample-rate", sample_rate), ("--kernel-length", kernel_length),
@@ -176,8 +228,11 @@ def main(config_path: Path, waveforms: Path, validation: Path, background: tuple
             raise click.BadParameter(f"must be > 0, got {value}", param_hint=name)
     shared = Shared(_ifos(ifos), sample_rate, highpass, lowpass, fduration, kernel_length, inference_sampling_rate,
                     seed)
-    return train(config_path=config_path, shared=shared, waveforms=waveforms, validation=validation,
-                 background=list(background), device=device, checkpoint_minutes=checkpoint_minutes,
-                 run_dir=run_dir, max_wallclock=max_wallclock)
+    return {"shared": shared, "background": list(background), "checkpoint_minutes": checkpoint_minutes, **rest}
 
 
+@click.command(name="aframe-train")
+@node_options
+@training_options
+def main(config_path: Path, **options: Any) -> list[Path]:
+    return train(config=read_config(config_path), **training_arguments(**options))

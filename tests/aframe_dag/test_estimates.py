@@ -38,7 +38,7 @@ def test_disk_follows_the_plan_s_files(micro_ini, run_env):
     # the micro run: 1200 s of training and 1200 s of testing strain, 2 ifos at 2048 Hz, float32
     assert disk["train_data_dir"]["background"] == 1200 * 2048 * 2 * 4
     assert disk["test_data_dir"]["background"] == 1200 * 2048 * 2 * 4
-    bigger = estimate(*micro(micro_ini, ["waveforms.num_train=128"])).disk
+    bigger = estimate(*micro(micro_ini, ["waveforms.num_train=1024"])).disk
     assert bigger["train_data_dir"]["waveforms"] == 2 * disk["train_data_dir"]["waveforms"]
     assert set(disk) == {"train_data_dir", "test_data_dir", "train_run_dir", "results_dir"}
 

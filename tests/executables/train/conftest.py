@@ -27,10 +27,11 @@ TINY_CONFIG = {
 }
 
 
-def sine_gaussians(count: int, rng: np.random.Generator, amplitude: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+def sine_gaussians(count: int, rng: np.random.Generator, amplitude: float = 1.0, sample_rate: float = SAMPLE_RATE,
+                   duration: float = WAVE_DURATION) -> tuple[np.ndarray, np.ndarray]:
     """Plus and cross sine-Gaussians (f0 30-60 Hz, tau 0.1-0.2 s) peaking ``RIGHT_PAD`` s before the end."""
-    size = round(WAVE_DURATION * SAMPLE_RATE)
-    t = (np.arange(size) - (size - RIGHT_PAD * SAMPLE_RATE)) / SAMPLE_RATE
+    size = round(duration * sample_rate)
+    t = (np.arange(size) - (size - RIGHT_PAD * sample_rate)) / sample_rate
     f0 = rng.uniform(30, 60, (count, 1))
     tau = rng.uniform(0.1, 0.2, (count, 1))
     envelope = amplitude * np.exp(-(t[None] / tau) ** 2)
@@ -38,26 +39,29 @@ def sine_gaussians(count: int, rng: np.random.Generator, amplitude: float = 1.0)
             (envelope * np.cos(2 * math.pi * f0 * t)).astype(np.float32))
 
 
-def write_inputs(root: Path, *, background_seconds: float = 256.0, count: int = 64, seed: int = 0) -> dict[str, Path]:
+def write_inputs(root: Path, *, background_seconds: float = 256.0, count: int = 64, seed: int = 0,
+                 sample_rate: float = SAMPLE_RATE, names: dict[str, Path] | None = None) -> dict[str, Path]:
+    """Background, training waveforms, validation responses and train.yaml under ``root`` (or at ``names``)."""
     rng = np.random.default_rng(seed)
-    root.mkdir(parents=True, exist_ok=True)
-    size = round(background_seconds * SAMPLE_RATE)
-    background = write_background(root / "background.hdf5", {ifo: rng.normal(size=size) for ifo in IFOS},
-                                  1_000_000_000.0, SAMPLE_RATE)
-    plus, cross = sine_gaussians(count, rng)
-    WaveformSet(plus=plus, cross=cross, parameters={"f0": np.zeros(count)}, sample_rate=SAMPLE_RATE,
+    paths = {"background": root / "background.hdf5", "waveforms": root / "train_waveforms.hdf5",
+             "validation": root / "val_waveforms.hdf5", "config": root / "train.yaml", **(names or {})}
+    for path in paths.values():
+        path.parent.mkdir(parents=True, exist_ok=True)
+    size = round(background_seconds * sample_rate)
+    write_background(paths["background"], {ifo: rng.normal(size=size) for ifo in IFOS}, 1_000_000_000.0,
+                     sample_rate)
+    plus, cross = sine_gaussians(count, rng, sample_rate=sample_rate)
+    WaveformSet(plus=plus, cross=cross, parameters={"f0": np.zeros(count)}, sample_rate=sample_rate,
                 duration=WAVE_DURATION, right_pad=RIGHT_PAD, approximant="SineGaussian", prior="test",
-                minimum_frequency=20.0, reference_frequency=50.0).write(root / "train_waveforms.hdf5")
-    h1, l1 = sine_gaussians(count // 2, rng, amplitude=2.0)
+                minimum_frequency=20.0, reference_frequency=50.0).write(paths["waveforms"])
+    h1, l1 = sine_gaussians(count // 2, rng, amplitude=2.0, sample_rate=sample_rate)
     snr = np.full(count // 2, 12.0)
     ResponseSet(waveforms={"h1": h1, "l1": l1}, snr=snr, parameters={"h1_snr": snr / 2**0.5,
                                                                       "l1_snr": snr / 2**0.5},
-                ifos=list(IFOS), sample_rate=SAMPLE_RATE, duration=WAVE_DURATION,
-                right_pad=RIGHT_PAD).write(root / "val_waveforms.hdf5")
-    config = root / "train.yaml"
-    config.write_text(yaml.safe_dump(TINY_CONFIG), encoding="utf-8")
-    return {"background": background, "waveforms": root / "train_waveforms.hdf5",
-            "validation": root / "val_waveforms.hdf5", "config": config}
+                ifos=list(IFOS), sample_rate=sample_rate, duration=WAVE_DURATION,
+                right_pad=RIGHT_PAD).write(paths["validation"])
+    paths["config"].write_text(yaml.safe_dump(TINY_CONFIG), encoding="utf-8")
+    return paths
 
 
 def cli_args(inputs: dict[str, Path], run_dir: Path, **override: str) -> list[str]:
