@@ -564,6 +564,39 @@ def no_getenv(run: Run) -> Iterator[Finding]:
                              f"getenv = {command.value}: LVK pools reject it; set environment explicitly")
 
 
+SECRET_VARIABLES = ("AWS_SECRET_ACCESS_KEY", "AWS_ACCESS_KEY_ID", "AWS_SESSION_TOKEN")
+SECRET_ASSIGNMENT = re.compile(r"\b(" + "|".join(SECRET_VARIABLES) + r")\s*=")
+ENV_MACRO = re.compile(r"\$ENV\(\s*(AWS_\w*)", re.IGNORECASE)
+MIN_SECRET_LENGTH = 8  # shorter values of those variables (test stubs) would match by chance
+
+
+def _secret_lines(text: str, values: dict[str, str]) -> Iterator[tuple[int, str]]:
+    """(line, message) for each line that would hand a job a secret (its first problem); a value found is named,
+    never shown."""
+    for number, line in enumerate(text.splitlines(), 1):
+        found = [name for name, value in values.items() if value in line]
+        if match := ENV_MACRO.search(line):
+            yield number, (f"$ENV({match[1]}) copies the submitter's value into the job ClassAd; give jobs "
+                           "AWS_SHARED_CREDENTIALS_FILE and AWS_PROFILE ([s3] credentials_file, profile) instead")
+        elif match := SECRET_ASSIGNMENT.search(line):
+            yield number, (f"sets {match[1]}: credentials reach jobs only as the path of a credentials file "
+                           "(AWS_SHARED_CREDENTIALS_FILE)")
+        elif found:
+            yield number, f"holds the value of ${found[0]} (not shown): credentials must never be rendered"
+
+
+@rule
+def no_secrets(run: Run) -> Iterator[Finding]:
+    """No DAG or submit file holds AWS credentials: no $ENV(AWS_...), no AWS_SECRET_ACCESS_KEY=/AWS_ACCESS_KEY_ID=/
+    AWS_SESSION_TOKEN= and not the values those variables have here (getenv is the no_getenv rule's)."""
+    values = {name: os.environ[name] for name in SECRET_VARIABLES
+              if len(os.environ.get(name, "").strip()) >= MIN_SECRET_LENGTH}
+    files = [(run.dag_file, run.dag_text)] + [(submit.path, submit.text) for submit in run.readable_submits()]
+    for path, text in files:
+        for number, message in _secret_lines(text, values):
+            yield _error(run.where(path, number), message)
+
+
 @rule
 def macros_defined(run: Run) -> Iterator[Finding]:
     """Every $(name) a submit file uses is built in, defined in the file, or given by each user node's VARS."""

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# `make demo`: the tiny sandbox on this machine, as far as the pipeline is built today.
+# `make demo`: the tiny sandbox, end to end on this machine, from `init` to the report.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 bin="$root/.venv/bin"
@@ -16,21 +16,18 @@ source "$dir/run.sh"
 "$bin/aframe-dag" check "$AFRAME_CONDOR_DIR" --local
 echo
 echo "running the DAG on this machine: aframe-dag run $AFRAME_CONDOR_DIR --workers 2"
+echo "(follow it from another terminal with: aframe-dag status $AFRAME_CONDOR_DIR --watch)"
 status=0
 "$bin/aframe-dag" run "$AFRAME_CONDOR_DIR" --workers 2 || status=$?
 echo
 "$bin/aframe-dag" status "$AFRAME_CONDOR_DIR"
+echo
 if [ "$status" -eq 0 ]; then
-    echo "demo finished: results in $AFRAME_RESULTS_DIR"
+    echo "demo finished. The report (open it in a browser; it works offline):"
+    echo "  $AFRAME_RESULTS_DIR/report.html"
+    echo "numbers for scripts: $AFRAME_RESULTS_DIR/summary.json, sensitive_volume.h5, found-missed.csv"
     exit 0
 fi
-cat <<TXT
-
-The data stage and training ran: background strain, waveforms and test injections are in
-$AFRAME_TRAIN_DATA_DIR and $AFRAME_TEST_DATA_DIR (HDF5, readable with gwpy/h5py), the trained network
-(model.pt, checkpoints, metrics.csv, training.png) in $AFRAME_TRAIN_RUN_DIR.
-The DAG stops at export because the later node programs are not built yet:
-  export and inference                               issue 10
-  sensitive volume, report, end-to-end demo          issue 11
-Running \`make demo\` again resumes from here: finished nodes are not run again.
-TXT
+echo "the demo run failed; \`aframe-dag why NODE $AFRAME_CONDOR_DIR\` says why a node failed."
+echo "Running \`make demo\` again resumes it: finished nodes are not run again."
+exit "$status"

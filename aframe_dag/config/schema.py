@@ -155,6 +155,9 @@ INFER = {
                   "Triton server in each node, or onnxruntime in-process (auto: triton with cuda)"),
     "seconds_per_node": Key(SECONDS, "2000000", "Timeslid livetime analysed by one infer node", "s"),
     "triton_image": Key(Text(), "", "Container with tritonserver (empty: tritonserver from PATH)"),
+    "tritonserver": Key(Text(), "tritonserver",
+                        "Triton server binary run by server = triton (a name looked up on PATH, or a path)"),
+    "tensorrt_fp16": Key(Flag(), "false", "Build each GPU's TensorRT plan (server = triton on cuda) in FP16"),
 }
 
 SV = {
@@ -180,6 +183,9 @@ KUBERNETES = {
     "cpus": Key(COUNT, "8", "CPUs of the training pod"),
     "memory": Key(Size(), "32GB", "Memory of the training pod"),
     "gpu_product": Key(Text(), "", "nvidia.com/gpu.product node selector (empty: any)"),
+    "gpu_memory": Key(Optional(Size()), "", "Least memory of each GPU, nvidia.com/gpu.memory node affinity (empty: "
+                      "any; aframe needs more than 15GB)"),
+    "service_account": Key(Text(), "", "Service account of the training pod (empty: the namespace's default)"),
     "timeout": Key(SECONDS, "172800", "Give up on the Job after this long", "s"),
 }
 

@@ -368,8 +368,13 @@ class Executor:
                                        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, start_new_session=True)
             self.running[run.node] = Running(run.node, "post", process, run.job)
             return
-        log.info("%s: done in %.1fs", run.node, elapsed)
         self._set(run.node, DONE)
+        log.info("%s: done in %.1fs (%s)", run.node, elapsed, self._progress())
+
+    def _progress(self) -> str:
+        """How far the run is, for the line each finished node logs."""
+        done = sum(record.state == DONE for record in self.records.values())
+        return f"{done}/{len(self.records)} nodes done"
 
     def _after_post(self, name: str, code: int) -> None:
         if code == 0:

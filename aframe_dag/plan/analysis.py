@@ -26,6 +26,7 @@ def infer_nodes(config, layout: Layout, bundles: list[list[Branch]]) -> list[Nod
         psd_length=infer["psd_length"], fftlength=infer["fftlength"],
         integration_length=infer["integration_length"], cluster_length=infer["cluster_length"],
         server=server, triton_image=infer["triton_image"] or None, device=node_device(config, "infer"),
+        **(triton_options(infer) if server == "triton" else {}),
     )
     width = max(4, len(str(len(bundles) - 1)))
     nodes = []
@@ -40,6 +41,11 @@ def infer_nodes(config, layout: Layout, bundles: list[list[Branch]]) -> list[Nod
         inputs = (layout.model_repository, layout.injections, *dict.fromkeys(files))
         nodes.append(Node(name, "infer", arguments, inputs, (layout.events(name),)))
     return nodes
+
+
+def triton_options(infer) -> dict:
+    """What a node's own Triton needs: the server binary, and the precision of its GPU's TensorRT plan."""
+    return {"tritonserver": infer["tritonserver"] or None, "tensorrt_fp16": infer["tensorrt_fp16"]}
 
 
 def aggregate_node(config, layout: Layout, infers: list[Node], livetime: float, injections: int) -> Node:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from ..config.schema import STAGES
 from .model import Stage
 
@@ -27,11 +29,48 @@ CHECKPOINTING = {"train", "tune-trial"}
 LOCAL_UNIVERSE = {"remote-train"}
 
 
+
+
+@dataclass(frozen=True)
+class RunStage(Stage):
+    """A stage whose jobs also get the run's own environment (``run_environment``) beside the thread counts."""
+
+    run_environment: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def environment(self) -> dict[str, str]:
+        return {**super().environment, **dict(self.run_environment)}
+
+
+def uses_s3(config) -> bool:
+    """A run reads or writes S3 when a run directory is s3:// or [s3] names an endpoint or a credentials file."""
+    run, s3 = config["run"], config["s3"]
+    remote = any(str(run[key]).startswith("s3://") for key in ("train_data_dir", "train_run_dir"))
+    return remote or bool(s3["endpoint_url"] or s3["credentials_file"])
+
+
+def run_environment(config) -> tuple[tuple[str, str], ...]:
+    """What every job needs beyond threads: a writable matplotlib dir and, for S3, where the credentials are.
+
+    MPLCONFIGDIR is ``<tmp_dir>/matplotlib`` because jobs (a pool user, a container) may not write $HOME. S3 jobs
+    get the credentials file's path, the profile and the endpoint, never a key (DESIGN §12 Secrets).
+    """
+    environment = [("MPLCONFIGDIR", f"{config['run']['tmp_dir']}/matplotlib")]
+    if uses_s3(config):
+        s3 = config["s3"]
+        if s3["credentials_file"]:
+            environment.append(("AWS_SHARED_CREDENTIALS_FILE", s3["credentials_file"]))
+        environment.append(("AWS_PROFILE", s3["profile"]))
+        if s3["endpoint_url"]:
+            environment.append(("AWS_ENDPOINT_URL", s3["endpoint_url"]))
+    return tuple(environment)
+
+
 def make_stage(config, name: str) -> Stage:
     """One stage's settings; with device = cpu no stage asks for a GPU."""
     section = config.stage(name)
     gpus = section["request_gpus"] if config["run"]["device"] == "cuda" else 0
-    return Stage(
+    return RunStage(
         name=name,
         program=PROGRAMS[name],
         request_cpus=section["request_cpus"],
@@ -45,6 +84,7 @@ def make_stage(config, name: str) -> Stage:
         checkpoint=name in CHECKPOINTING,
         local=name in LOCAL_UNIVERSE,
         category="tune" if name == "tune-trial" else "gpu" if gpus else None,
+        run_environment=run_environment(config),
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 
+from ..errors import ConfigError
 from .arguments import options, repeated
 from .layout import Layout
 from .model import Node
@@ -39,6 +40,10 @@ def training_nodes(config, layout: Layout, backgrounds) -> list[Node]:
     arguments, inputs = _training_inputs(config, layout, backgrounds, device)
     salt = train_config_digest(config)
     if config["tune"]["enabled"]:
+        if layout.train_run.startswith("s3://"):
+            raise ConfigError("tune trials train in local run dirs (the study and tune-select read them as paths): "
+                              "set [run] train_run_dir to a local directory or disable [tune]", config.path, "tune",
+                              "enabled")
         return _tune_nodes(config, layout, arguments, inputs, salt)
     if remote:
         kubernetes, s3 = config["kubernetes"], config["s3"]
@@ -47,6 +52,7 @@ def training_nodes(config, layout: Layout, backgrounds) -> list[Node]:
             image=kubernetes["image"], namespace=kubernetes["namespace"] or None,
             kubeconfig=kubernetes["kubeconfig"], gpus=kubernetes["gpus"], cpus=kubernetes["cpus"],
             memory=f"{kubernetes['memory']}Mi", gpu_product=kubernetes["gpu_product"] or None,
+            gpu_memory=kubernetes["gpu_memory"], service_account=kubernetes["service_account"] or None,
             timeout=kubernetes["timeout"], s3_endpoint=s3["endpoint_url"] or None,
             credentials_file=s3["credentials_file"], profile=s3["profile"],
         )

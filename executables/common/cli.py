@@ -31,6 +31,7 @@ from typing import Any
 
 import click
 
+from executables.common import storage
 from executables.common.errors import CheckpointAndRequeue, ExitCode, NodeError, exit_code_for
 from executables.common.logs import format_duration, setup_logging
 from executables.common.markers import write_done_marker
@@ -38,11 +39,12 @@ from executables.common.markers import write_done_marker
 NodeBody = Callable[..., Iterable[str | os.PathLike[str]]]
 
 
-def _outputs_of(returned: Any) -> list[Path]:
-    """Check the body kept the contract of returning a list of paths (one path alone is a likely slip)."""
+def _outputs_of(returned: Any) -> list[str | Path]:
+    """Check the body kept the contract of returning a list of paths (one path alone is a likely slip); ``s3://``
+    URLs stay text, since ``Path`` would fold them to ``s3:/``."""
     if returned is None or isinstance(returned, (str, bytes, os.PathLike)):
         raise RuntimeError(f"a node body must return the list of paths it wrote, got {returned!r}")
-    return [Path(output) for output in returned]
+    return [output if storage.is_remote(output) else Path(output) for output in returned]
 
 
 def _run(

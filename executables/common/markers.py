@@ -29,25 +29,14 @@ __all__ = ["write_done_marker", "read_done_marker"]
 _RESERVED = frozenset({"finished", "hash", "host", "node", "outputs"})
 
 
-def _remote_url(path: str | os.PathLike[str]) -> str | None:
-    """The ``s3://`` URL of an output, also when ``Path()`` folded it to ``s3:/bucket/key`` on its way here."""
-    text = os.fspath(path)
-    if text.startswith("s3://"):
-        return text
-    if text.startswith("s3:/"):
-        return "s3://" + text[len("s3:/"):]
-    return None
-
-
 def _describe_output(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Record an output's absolute path and size; a missing (or, on S3, unverified) output means the node has a bug."""
-    url = _remote_url(path)
-    if url is not None:
+    if isinstance(path, str) and path.startswith("s3://"):
         from executables.common.storage import verified_output
 
-        verified = verified_output(url)
+        verified = verified_output(path)
         if verified is None:
-            raise RuntimeError(f"{url}: the node returned this output but did not upload or check it")
+            raise RuntimeError(f"{path}: the node returned this output but did not upload or check it")
         return dict(verified)
     described = describe_output(path)
     if described is None:

@@ -516,9 +516,27 @@ def bbh() -> Prior:
     return Prior("bbh", components, frame="detector", description=bbh.__doc__ or "")
 
 
+def compact_bbh() -> Prior:
+    """A volume-defined BBH population for demos and the end-to-end tests: what a network trained for a minute sees.
+
+    As ``end_o3_ratesandpops`` (isotropic precessing spins, sky and orientation; redshift uniform in comoving volume)
+    but source-frame masses m1 ~ m^-2.35 on [15, 60] Msun, m2 | m1 ~ m^1 on [15, m1], and z on [0, 1]: every signal
+    merges inside the 1.5 s kernel (no long low-mass inspirals that a minute of CPU training cannot learn), and the
+    sensitive-volume mass pairs (35+35 ... 20+10) lie where the draws are, so few injections weight them well.
+    """
+    components = [
+        MassPowerLaws("mass_1_source", "mass_2_source", alpha=-2.35, beta=1.0, low=15.0, high=60.0),
+        RedshiftVolume("redshift", 0.0, 1.0),
+        *_precessing_spins(),
+        *_extrinsic(),
+    ]
+    return Prior("compact_bbh", components, frame="source", description=compact_bbh.__doc__ or "")
+
+
 _REGISTRY: dict[str, Callable[[], Prior]] = {
     "end_o3_ratesandpops": end_o3_ratesandpops,
     "bbh": bbh,
+    "compact_bbh": compact_bbh,
 }
 
 

@@ -19,6 +19,7 @@ import click
 import numpy as np
 import torch
 
+from executables.common import storage
 from executables.common.atomic import atomic_directory, cleanup_stale_temporaries
 from executables.common.cli import node_options
 from executables.common.errors import InputError, PermanentError
@@ -149,8 +150,8 @@ def _positive(name: str, value: float) -> None:
 
 @click.command(name="aframe-export")
 @node_options
-@click.option("--model", type=click.Path(dir_okay=False, path_type=Path), required=True,
-              help="TorchScript network (model.pt from aframe-train or aframe-tune-select).")
+@click.option("--model", type=storage.PathOrUrl(), required=True,
+              help="TorchScript network (model.pt from aframe-train or aframe-tune-select): a path or s3:// URL.")
 @click.option("--repository", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="Triton model repository to write (replaced whole).")
 @click.option("--model-name", default="aframe", show_default=True, help="Model name in the repository.")
@@ -169,7 +170,7 @@ def _positive(name: str, value: float) -> None:
 @click.option("--instances", type=click.IntRange(min=1), default=1, show_default=True,
               help="Model instances Triton runs at once.")
 @click.option("--fp16/--no-fp16", default=False, show_default=True, help="Build the TensorRT plan in FP16.")
-def main(model: Path, repository: Path, model_name: str, batch_size: int, ifos: str, sample_rate: float,
+def main(model: Path | str, repository: Path, model_name: str, batch_size: int, ifos: str, sample_rate: float,
          kernel_length: float, inference_sampling_rate: float, tensorrt: str, tolerance: float, device: str,
          instances: int, fp16: bool) -> list[Path]:
     """Export the network as a Triton model repository (ONNX, and a TensorRT plan where possible)."""
@@ -182,5 +183,6 @@ def main(model: Path, repository: Path, model_name: str, batch_size: int, ifos: 
                                  param_hint="--inference-sampling-rate")
     if "/" in model_name or model_name in ("", ".", ".."):
         raise click.BadParameter(f"not a directory name: {model_name!r}", param_hint="--model-name")
-    return export(model, repository, model_name, batch_size, _ifos(ifos), sample_rate, kernel_length, tensorrt,
-                  tolerance, device, instances, fp16)
+    with storage.scratch() as scratch:  # an s3:// model (a remote train run dir) is read from a verified copy
+        return export(storage.local_copy(model, scratch), repository, model_name, batch_size, _ifos(ifos),
+                      sample_rate, kernel_length, tensorrt, tolerance, device, instances, fp16)

@@ -26,6 +26,13 @@ def unavailable_reason(device: str) -> str | None:
     return None
 
 
+def tensorrt_version() -> str:
+    """The TensorRT version that builds plans here: a plan loads only in a server with the same version."""
+    import tensorrt
+
+    return tensorrt.__version__
+
+
 def plan_wanted(mode: str, device: str) -> bool:
     """``--tensorrt``: ``false`` never, ``auto`` when possible, ``true`` always (exit 2 when it cannot be)."""
     if mode == "false":

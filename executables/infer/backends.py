@@ -230,9 +230,20 @@ class TritonBackend:
 SERVERS = ("onnxruntime", "torch", "triton")
 
 
+@dataclass(frozen=True)
+class TritonOptions:
+    """How ``--server triton`` gets its server: one running at ``url``, or its own ``binary`` (inside ``image``
+    when given) serving this GPU's TensorRT plan (``fp16``: its precision) where one can be built."""
+
+    url: str | None = None
+    image: str | None = None
+    binary: str = "tritonserver"
+    fp16: bool = False
+
+
 @contextmanager
 def open_backend(server: str, repository: Path, model_name: str, shape: ModelShape, device: str, batch_size: int,
-                 triton_url: str | None = None, triton_image: str | None = None) -> Iterator:
+                 triton: TritonOptions = TritonOptions()) -> Iterator:
     """The backend ``server`` names, closed (and its own Triton server stopped) when the block ends."""
     if server == "onnxruntime":
         backend = OnnxBackend(repository, model_name, shape, device)
@@ -241,18 +252,21 @@ def open_backend(server: str, repository: Path, model_name: str, shape: ModelSha
     elif server == "triton":
         model_version(repository, model_name)
         check_config(repository, model_name, shape)
-        if triton_url is None:
+        if triton.url is None:
+            from executables.infer.plans import plan_repository
             from executables.infer.triton import TritonServer, sigterm_raises
 
-            with sigterm_raises(), TritonServer(repository, model_name, triton_image) as triton:
-                assert triton.url is not None
-                backend = TritonBackend(triton.url, model_name, shape, batch_size)
+            with sigterm_raises(), plan_repository(repository, model_name, shape, device, triton.fp16,
+                                                   triton.image) as served, \
+                    TritonServer(served, model_name, triton.image, binary=triton.binary) as own:
+                assert own.url is not None
+                backend = TritonBackend(own.url, model_name, shape, batch_size)
                 try:
                     yield backend
                 finally:
                     backend.close()
             return
-        backend = TritonBackend(triton_url, model_name, shape, batch_size)
+        backend = TritonBackend(triton.url, model_name, shape, batch_size)
     else:
         raise ValueError(f"unknown server {server!r}; expected one of {', '.join(SERVERS)}")
     try:

@@ -10,6 +10,10 @@ integration over ``--integration-length`` -> clustering (the loudest within ``--
 zero-lag for shift 0, background otherwise; then the foreground stream (the same data plus the branch's
 injections) gives each injection the loudest integrated output within ``+- cluster_length / 2`` of its time.
 
+``--server triton`` starts the node's own ``--tritonserver`` (``executables.infer.triton``) unless ``--triton-url``
+names a running one; on ``cuda`` with TensorRT it serves this GPU's plan, built once per device
+(``executables.infer.plans``).
+
 ``--output`` is written once, atomically, by ``executables.infer.events.write_node_events`` with one
 ``BranchRecord`` per branch; a killed node leaves nothing, and a rerun writes the same events.
 """
@@ -28,7 +32,7 @@ from executables.common.cli import node_options
 from executables.common.errors import InputError, PermanentError
 from executables.data.background import require_device
 from executables.data.waveforms import parse_ifos, split
-from executables.infer.backends import SERVERS, ModelShape, open_backend
+from executables.infer.backends import SERVERS, ModelShape, TritonOptions, open_backend
 from executables.infer.events import BranchRecord, EventSet, RecoveredInjectionSet, write_node_events
 from executables.infer.search import search_branch, select_injections
 from executables.infer.stream import Branch, Geometry, Preprocessor, Settings, open_branch
@@ -107,6 +111,10 @@ def open_bundle(specs: Sequence[tuple[int, Path]], settings: Settings, geometry:
 @click.option("--server", type=click.Choice(SERVERS), default="onnxruntime", show_default=True,
               help="Where the network runs.")
 @click.option("--triton-image", default=None, help="Container with tritonserver (apptainer exec --nv).")
+@click.option("--tritonserver", default="tritonserver", show_default=True,
+              help="The Triton server binary: a name looked up on PATH, or its path.")
+@click.option("--tensorrt-fp16", is_flag=True, default=False,
+              help="Build this GPU's TensorRT plan in FP16 (--server triton on cuda, with TensorRT).")
 @click.option("--triton-url", default=None, help="HOST:PORT of a running Triton server (gRPC) to use instead.")
 @click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)
 @click.option("--expected-livetime", type=click.FloatRange(min=0), required=True,
@@ -121,8 +129,8 @@ def main(repository: Path, model_name: str, injections: Path, ifos: str, shifts:
          kernel_length: float, fduration: float, highpass: float, lowpass: float | None,
          inference_sampling_rate: float, batch_size: int, psd_length: float, fftlength: float,
          integration_length: float, cluster_length: float, server: str, triton_image: str | None,
-         triton_url: str | None, device: str, expected_livetime: float, expected_injections: int, output: Path,
-         branch_specs: tuple[str, ...]) -> list[Path]:
+         tritonserver: str, tensorrt_fp16: bool, triton_url: str | None, device: str, expected_livetime: float,
+         expected_injections: int, output: Path, branch_specs: tuple[str, ...]) -> list[Path]:
     """Search a bundle of timeslid branches and write its background, zero-lag and foreground events."""
     require_device(device)
     names = parse_ifos(ifos)
@@ -154,8 +162,8 @@ def main(repository: Path, model_name: str, injections: Path, ifos: str, shifts:
     preprocessor = Preprocessor(settings, geometry, device)
     shape = ModelShape(len(names), geometry.kernel)
     records, background, zero_lag, foreground = [], [], [], []
-    with open_backend(server, repository, model_name, shape, device, batch_size, triton_url,
-                      triton_image) as backend:
+    triton = TritonOptions(triton_url, triton_image, tritonserver, tensorrt_fp16)
+    with open_backend(server, repository, model_name, shape, device, batch_size, triton) as backend:
         for number, (branch, injected) in enumerate(zip(branches, chosen, strict=True), start=1):
             log.info("branch %d of %d: %s", number, len(branches), branch.label)
             result = search_branch(branch, preprocessor, backend, injected, names, cluster_length, injections)

@@ -1,11 +1,12 @@
 """The infer node's own ``tritonserver``: free ports, readiness, and a stop that also runs on SIGTERM (DESIGN §6, §12).
 
-``TritonServer`` starts ``tritonserver`` from PATH, or ``apptainer exec --nv IMAGE tritonserver`` when an image is
-given, serving one model of a model repository on three free localhost ports (gRPC, HTTP, metrics). It waits until
-the server and the model report ready (gRPC health calls) within a timeout; a start that fails (the process exits,
-or readiness times out) is retried once with fresh ports, then raises ``TransientError`` with the tail of the
-server's log. Leaving the ``with`` block -- normally, on an exception, or on SIGTERM (turned into ``Terminated``) --
-stops the server's whole process group (SIGTERM, then SIGKILL after a grace period).
+``TritonServer`` starts ``tritonserver`` (a name looked up on PATH, or the binary's path; inside
+``apptainer exec --nv IMAGE`` when an image is given), serving one model of a model repository on three free
+localhost ports (gRPC, HTTP, metrics). It waits until the server and the model report ready (gRPC health calls)
+within a timeout; a start that fails (the process exits, or readiness times out) is retried once with fresh ports,
+then raises ``TransientError`` with the tail of the server's log; a binary that cannot be run at all exits 2.
+Leaving the ``with`` block -- normally, on an exception, or on SIGTERM (turned into ``Terminated``) -- stops the
+server's whole process group (SIGTERM, then SIGKILL after a grace period).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
-from executables.common.errors import TransientError
+from executables.common.errors import PermanentError, TransientError
 
 log = logging.getLogger(__name__)
 
@@ -54,10 +55,11 @@ def free_ports(count: int) -> list[int]:
             sock.close()
 
 
-def server_command(repository: Path, model_name: str, ports: list[int], image: str | None = None) -> list[str]:
+def server_command(repository: Path, model_name: str, ports: list[int], image: str | None = None,
+                   binary: str = "tritonserver") -> list[str]:
     """The command line of one server: explicit model control, only ``model_name`` loaded, the given ports."""
     grpc, http, metrics = ports
-    command = ["tritonserver", f"--model-repository={repository}", "--model-control-mode=explicit",
+    command = [binary, f"--model-repository={repository}", "--model-control-mode=explicit",
                f"--load-model={model_name}", f"--grpc-port={grpc}", f"--http-port={http}",
                f"--metrics-port={metrics}", "--exit-on-error=true"]
     if image:
@@ -76,10 +78,11 @@ class TritonServer:
     """A ``tritonserver`` this node owns: ``with TritonServer(repo, name) as server: server.url``."""
 
     def __init__(self, repository: Path, model_name: str, image: str | None = None,
-                 timeout: float | None = None, attempts: int = 2) -> None:
+                 timeout: float | None = None, attempts: int = 2, binary: str = "tritonserver") -> None:
         self.repository = Path(repository).absolute()
         self.model_name = model_name
         self.image = image
+        self.binary = binary
         self.timeout = READY_TIMEOUT if timeout is None else timeout
         self.attempts = attempts
         self.url: str | None = None
@@ -103,12 +106,16 @@ class TritonServer:
         failures = []
         for attempt in range(1, self.attempts + 1):
             ports = free_ports(3)
-            command = server_command(self.repository, self.model_name, ports, self.image)
+            command = server_command(self.repository, self.model_name, ports, self.image, self.binary)
             log_path = Path(self._directory.name, f"tritonserver-{attempt}.log")
             log.info("starting Triton (attempt %d of %d): %s", attempt, self.attempts, " ".join(command))
             with open(log_path, "wb") as output:
-                self._process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT,
-                                                 stdin=subprocess.DEVNULL, start_new_session=True)
+                try:
+                    self._process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT,
+                                                     stdin=subprocess.DEVNULL, start_new_session=True)
+                except OSError as exc:  # no such binary, or not executable: no retry can fix it
+                    raise PermanentError(f"cannot start the Triton server: {command[0]}: {exc.strerror} "
+                                         "(--tritonserver: a name on PATH or the binary's path)") from None
             url = f"127.0.0.1:{ports[0]}"
             problem = self._wait_ready(url)
             if problem is None:

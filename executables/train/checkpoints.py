@@ -4,12 +4,14 @@ the best ``valid_auroc``, both written atomically; an optional wall-clock budget
 The budget is checked after each training step except an epoch's last, and at the end of each epoch: stopping after
 the last step would save a checkpoint whose epoch Lightning counts as finished before it was validated, so the
 resumed run would skip that validation. The end-of-epoch ``last.ckpt`` is written after every callback has seen the
-validation (early stopping, a tune trial's pruning), so a resumed run continues from their state too."""
+validation (early stopping, a tune trial's pruning), so a resumed run continues from their state too. ``publish``
+is called with each checkpoint rank 0 saved (an ``s3://`` run dir uploads it: ``rundir.RemoteRunDir``)."""
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -28,8 +30,10 @@ LAST, BEST = "last.ckpt", "best.ckpt"
 class RunDirCheckpoints(pl.Callback):
     """Write ``last.ckpt``/``best.ckpt`` under ``run_dir``; raise ``CheckpointAndRequeue`` past ``max_wallclock``."""
 
-    def __init__(self, run_dir: Path, every_seconds: float, max_wallclock: float | None = None) -> None:
+    def __init__(self, run_dir: Path, every_seconds: float, max_wallclock: float | None = None,
+                 publish: Callable[[Path], None] | None = None) -> None:
         self.run_dir = Path(run_dir)
+        self.publish = publish
         self.every = every_seconds
         self.max_wallclock = max_wallclock
         self.started = time.monotonic()
@@ -48,6 +52,8 @@ class RunDirCheckpoints(pl.Callback):
         if trainer.is_global_zero:
             with atomic_path(self.run_dir / name) as temporary:
                 trainer.save_checkpoint(temporary)
+            if self.publish is not None:
+                self.publish(self.run_dir / name)
         else:  # a collective call under DDP, where only global rank 0 writes
             trainer.save_checkpoint(self.run_dir / name)
         if name == LAST:

@@ -5,6 +5,10 @@ Outputs in the run directory: ``last.ckpt`` (atomically every ``--checkpoint-min
 ``X`` (batch, ifos, kernel) and ``y``), and ``model.pt`` last: the TorchScript network taking whitened input, whose
 presence means the run is complete. Every start resumes from ``last.ckpt`` when one is there.
 
+``--run-dir`` may be an ``s3://`` prefix (what the Kubernetes pod of ``aframe-remote-train`` gets): training then
+runs in a local copy in the job's scratch (``rundir.RemoteRunDir``) that starts from the ``last.ckpt`` on S3, sends
+each checkpoint to S3 when it is saved and uploads the outputs, ``model.pt`` last; the done-marker records the objects.
+
 Inputs may be ``s3://`` objects: they are downloaded first (``storage.local_copies``: locked, MD5-checked, reused
 when complete) into ``$_CONDOR_SCRATCH_DIR/aframe-inputs`` under HTCondor (the job's own scratch, cleaned by
 HTCondor), otherwise into ``<run dir>/.cache`` (kept, so a restarted run does not download again). With ``--device
@@ -33,10 +37,13 @@ from executables.common.seeding import node_seed
 from executables.data.background import require_device
 from executables.train.checkpoints import BEST, LAST, RunDirCheckpoints, StepProgress, usable_checkpoint
 from executables.train.config import Shared, read_config
+from executables.train.rundir import RemoteRunDir, working_copy
 
 log = logging.getLogger("aframe-train")
 
 OUTPUTS = ("model.pt", LAST, BEST, "batch.hdf5", "metrics.csv", "training.png")
+#: The outputs a finished run returns, in upload order: model.pt last.
+FINISHED = (LAST, BEST, "batch.hdf5", "metrics.csv", "training.png", "model.pt")
 
 
 def _ifos(value: str) -> tuple[str, ...]:
@@ -135,11 +142,17 @@ def write_outputs(module: Any, datamodule: Any, run_dir: Path) -> None:
         torch.jit.save(scripted, str(temporary))
 
 
+def finished_outputs(run_dir: Path) -> list[Path]:
+    """The outputs of a finished local run, ``model.pt`` last."""
+    return [run_dir / name for name in FINISHED if name == "model.pt" or (run_dir / name).exists()]
+
+
 def train(*, config: dict[str, Any], shared: Shared, waveforms: str, validation: str, background: Sequence[str],
           device: str, checkpoint_minutes: float, run_dir: Path, max_wallclock: float | None,
-          callbacks: Sequence[Any] = ()) -> list[Path]:
+          callbacks: Sequence[Any] = (), remote: RemoteRunDir | None = None) -> list[Path] | list[str]:
     """Train (or resume) with the checked ``config`` (``read_config``) and write every output into ``run_dir``;
-    ``callbacks`` are extra Lightning callbacks (a tune trial's pruning). Returns the outputs, ``model.pt`` last."""
+    ``callbacks`` are extra Lightning callbacks (a tune trial's pruning). ``remote``: ``run_dir`` is the local copy
+    of an ``s3://`` run dir (``rundir.working_copy``). Returns the outputs (paths or URLs), ``model.pt`` last."""
     import lightning.pytorch as pl
     from lightning.pytorch.callbacks import EarlyStopping
     from lightning.pytorch.loggers import CSVLogger
@@ -165,7 +178,8 @@ def train(*, config: dict[str, Any], shared: Shared, waveforms: str, validation:
         precision=trainer_config["precision"],
         log_every_n_steps=int(trainer_config["log_every_n_steps"]),
         logger=CSVLogger(run_dir / "logs", name=""),  # logs/version_N: a resumed start keeps the earlier rows
-        callbacks=[RunDirCheckpoints(run_dir, 60.0 * checkpoint_minutes, max_wallclock), StepProgress(),
+        callbacks=[RunDirCheckpoints(run_dir, 60.0 * checkpoint_minutes, max_wallclock,
+                                     publish=remote.publish if remote else None), StepProgress(),
                    EarlyStopping("valid_auroc", mode="max", patience=int(trainer_config["patience"]),
                                  check_on_train_epoch_end=False, strict=False), *callbacks],
         enable_checkpointing=False,
@@ -180,9 +194,10 @@ def train(*, config: dict[str, Any], shared: Shared, waveforms: str, validation:
     trainer.fit(module, datamodule=datamodule, ckpt_path=resume)
     if trainer.is_global_zero:
         write_outputs(module, datamodule, run_dir)
+        if remote is not None:
+            remote.push(finished_outputs(run_dir))
     trainer.strategy.barrier("aframe-train outputs")
-    outputs = [run_dir / name for name in (LAST, BEST, "batch.hdf5", "metrics.csv", "training.png")]
-    return [path for path in outputs if path.exists()] + [run_dir / "model.pt"]
+    return remote.verified(FINISHED) if remote is not None else finished_outputs(run_dir)
 
 
 TRAINING_OPTIONS = (
@@ -204,7 +219,8 @@ TRAINING_OPTIONS = (
                  help="Save last.ckpt at least this often."),
     click.option("--max-wallclock", type=float, default=None,
                  help="Seconds; past this, save last.ckpt and exit 85 to be started again."),
-    click.option("--run-dir", type=click.Path(file_okay=False, path_type=Path), required=True),
+    click.option("--run-dir", type=storage.PathOrUrl(), required=True,
+                 help="Where checkpoints and outputs go: a directory or an s3:// prefix."),
 )
 
 
@@ -234,5 +250,7 @@ def training_arguments(*, background: tuple[str, ...], ifos: str, sample_rate: f
 @click.command(name="aframe-train")
 @node_options
 @training_options
-def main(config_path: Path, **options: Any) -> list[Path]:
-    return train(config=read_config(config_path), **training_arguments(**options))
+def main(config_path: Path, run_dir: Path | str, **options: Any) -> list[Path] | list[str]:
+    config = read_config(config_path)
+    with working_copy(run_dir) as (local, remote):
+        return train(config=config, remote=remote, **training_arguments(run_dir=local, **options))

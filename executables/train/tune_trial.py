@@ -21,7 +21,8 @@ import optuna
 from optuna.trial import TrialState
 
 from executables.common.cli import node_options
-from executables.common.errors import PermanentError
+from executables.common.errors import InputError, PermanentError
+from executables.common.storage import is_remote
 from executables.train.checkpoints import LAST, best_score
 from executables.train.config import read_config, set_values
 from executables.train.study import METRIC, claim, open_study, parse_param, storage
@@ -96,6 +97,8 @@ def tune_trial(*, config_path: Path, journal: Path, study_name: str, sampler: st
               help="This node's trial number K in the DAG.")
 def main(config_path: Path, journal: Path, study_name: str, sampler: str, max_epochs: int, params: tuple[str, ...],
          trial_index: int, **options: Any) -> list[Path]:
+    if is_remote(options["run_dir"]):  # the study and tune-select read trial run dirs as local paths
+        raise InputError(options["run_dir"], "--run-dir", "tune trials train in a local run dir, not on S3")
     return tune_trial(config_path=config_path, journal=journal, study_name=study_name, sampler=sampler,
                       max_epochs=max_epochs, params=params, trial_index=trial_index,
                       train_arguments=training_arguments(**options))

@@ -329,6 +329,56 @@ def test_getenv_true(run_dir):
     assert finding.message.startswith("getenv = true: LVK pools reject it")
 
 
+SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
+
+
+@pytest.mark.parametrize("line, message", [
+    ("environment = \"AWS_SECRET_ACCESS_KEY=$ENV(AWS_SECRET_ACCESS_KEY)\"", "$ENV(AWS_SECRET_ACCESS_KEY) copies"),
+    ("+AwsKey = \"$ENV(aws_access_key_id)\"", "$ENV(aws_access_key_id) copies"),
+    ("environment = \"OMP_NUM_THREADS=1 AWS_ACCESS_KEY_ID=AKIAEXAMPLE\"", "sets AWS_ACCESS_KEY_ID:"),
+    ("environment = \"AWS_SESSION_TOKEN='x y'\"", "sets AWS_SESSION_TOKEN:"),
+], ids=["env-macro", "env-macro-attribute", "access-key", "session-token"])
+def test_credentials_in_a_submit_file(run_dir, line, message):
+    edit(run_dir / "train.sub", "queue\n", f"{line}\nqueue\n")
+    finding = only([f for f in lint(run_dir) if "copies" in f.message or "sets AWS_" in f.message])
+    assert finding.severity == "error" and finding.message.startswith(message)
+    assert finding.where == f"train.sub:{len((run_dir / 'train.sub').read_text().splitlines()) - 1}"
+
+
+def test_the_value_of_a_secret_variable_anywhere_in_the_dag(run_dir, monkeypatch):
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", SECRET)
+    assert lint(run_dir) == []
+    line = append(run_dir / "aframe.dag", f'VARS sv extra="{SECRET}"')
+    found = [f for f in lint(run_dir) if "AWS_SECRET_ACCESS_KEY" in f.message]
+    assert [f.where for f in found] == [f"aframe.dag:{line}"]
+    assert found[0].message == ("holds the value of $AWS_SECRET_ACCESS_KEY (not shown): credentials must never be "
+                                "rendered")
+    assert SECRET not in format_findings(lint(run_dir))
+
+
+def test_the_value_of_a_secret_variable_in_a_submit_file(run_dir, monkeypatch):
+    monkeypatch.setenv("AWS_SESSION_TOKEN", SECRET + "token")
+    edit(run_dir / "export.sub", "queue\n", f'+Token = "{SECRET}token"\nqueue\n')
+    finding = only(lint(run_dir))
+    assert finding.where == f"export.sub:{line_of(run_dir / 'export.sub', '+Token')}"
+    assert "$AWS_SESSION_TOKEN" in finding.message and SECRET not in str(finding)
+
+
+def test_getenv_of_aws_variables_is_caught(run_dir):
+    edit(run_dir / "sv.sub", "queue\n", "getenv = AWS_*\nqueue\n")
+    assert only(lint(run_dir)).message.startswith("getenv = AWS_*: LVK pools reject it")
+
+
+def test_an_s3_run_renders_credential_paths_only(sandbox_ini, monkeypatch, tmp_path):
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", SECRET)
+    credentials = tmp_path / "credentials"
+    condor_dir = build_run(sandbox_ini, ["run.train_data_dir=s3://bucket/data", "run.train_run_dir=s3://bucket/run",
+                                         f"s3.credentials_file={credentials}", "s3.endpoint_url=https://s3.example"])
+    assert lint(condor_dir) == []
+    text = (condor_dir / "background.sub").read_text()
+    assert f"AWS_SHARED_CREDENTIALS_FILE={credentials}" in text and "AWS_ENDPOINT_URL=https://s3.example" in text
+
+
 def test_log_under_tmp_outside_the_condor_dir(run_dir):
     edit(run_dir / "sv.sub", f"log = {run_dir}/logs/sv.log", "log = /tmp/sv.log")
     found = lint(run_dir, submittable=True)

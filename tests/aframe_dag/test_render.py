@@ -80,7 +80,8 @@ def test_every_submit_file_parses_and_asks_for_what_the_stage_needs(golden_env):
     train, background = submit_ad(files["train.sub"]), submit_ad(files["background.sub"])
     assert train["request_gpus"] == "1" and train["gpus_minimum_memory"] == "24576M"
     assert train["checkpoint_exit_code"] == "85"
-    assert train["environment"] == '"OMP_NUM_THREADS=8 MKL_NUM_THREADS=8 PYTHONUNBUFFERED=1"'
+    assert train["environment"] == ('"OMP_NUM_THREADS=8 MKL_NUM_THREADS=8 PYTHONUNBUFFERED=1 '
+                                    'MPLCONFIGDIR=/srv/aframe/golden/tmpdir/matplotlib"')
     assert "request_gpus" not in background and "checkpoint_exit_code" not in background
 
 

@@ -23,7 +23,7 @@ from executables.data.priors import (
     prior_names,
 )
 
-NAMES = ["end_o3_ratesandpops", "bbh"]
+NAMES = ["end_o3_ratesandpops", "bbh", "compact_bbh"]
 
 
 def rng(seed=0):
@@ -209,3 +209,9 @@ def test_bbh_samples_in_the_detector_frame():
     assert 20 <= s["mass_2"].min() and s["mass_1"].max() <= 40
     assert 100 <= s["luminosity_distance"].min() and s["luminosity_distance"].max() <= 1000
     assert not np.any(s["a_1"]) and not np.any(s["tilt_2"])
+
+
+def test_compact_bbh_keeps_to_its_mass_and_redshift_ranges():
+    s = get_prior("compact_bbh").sample(20000, rng(3))
+    assert 15 <= s["mass_2_source"].min() and s["mass_1_source"].max() <= 60
+    assert 0 <= s["redshift"].min() and s["redshift"].max() <= 1

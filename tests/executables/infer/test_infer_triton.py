@@ -25,31 +25,20 @@ from executables.infer.events import read_node_events
 from executables.infer.infer import main
 from executables.infer.triton import TritonServer, server_command
 from tests.executables.infer.infer_inputs import MODEL, bundle_arguments, make_bundle, write_repository
+from tests.executables.infer.triton_venv import (
+    FAKE,
+    HERE,
+    MISSING,
+    TRITON_PYTHON,
+    alive,
+    needs_triton,
+    pytriton_wrapper,
+    triton_environment,
+)
 
 pytestmark = pytest.mark.usefixtures("restore_logging")
 
-HERE = Path(__file__).parent
-FAKE = HERE / "fake_tritonserver.py"
 PYTRITON_SERVER = HERE / "pytriton_server.py"
-TRITON_PYTHON = HERE.parents[2] / ".venv-triton" / "bin" / "python"
-needs_triton = pytest.mark.skipif(not TRITON_PYTHON.is_file(),
-                                  reason=f"no Triton virtualenv at {TRITON_PYTHON.parent.parent} "
-                                         "(make .venv-triton/.installed)")
-
-
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
-
-
-def triton_environment() -> dict[str, str]:
-    """pytriton's bundled server links against the Python library: its directory goes on LD_LIBRARY_PATH."""
-    library = subprocess.run([str(TRITON_PYTHON), "-c", "import sysconfig; print(sysconfig.get_config_var('LIBDIR'))"],
-                             capture_output=True, text=True, check=True).stdout.strip()
-    return {"LD_LIBRARY_PATH": ":".join(filter(None, [library, os.environ.get("LD_LIBRARY_PATH")]))}
 
 
 @pytest.fixture
@@ -79,6 +68,20 @@ def test_command_line_of_the_server():
     assert server_command(Path("/r"), "aframe", [1, 2, 3], "triton.sif")[:6] == [
         "apptainer", "exec", "--nv", "--bind", "/r", "triton.sif"]
     assert len(set(triton.free_ports(3))) == 3
+    binary = "/opt/tritonserver/bin/tritonserver"
+    assert server_command(Path("/r"), "aframe", [1, 2, 3], binary=binary)[:2] == [binary, "--model-repository=/r"]
+    assert server_command(Path("/r"), "aframe", [1, 2, 3], "triton.sif", binary)[5:7] == ["triton.sif", binary]
+
+
+def test_a_server_binary_that_cannot_run_exits_2_naming_it(tmp_path):
+    bundle = make_bundle(tmp_path / "bundle")
+    output = tmp_path / "out.hdf5"
+    missing = tmp_path / "no" / "tritonserver"
+    args = bundle_arguments(bundle, output, server="triton", extra=["--tritonserver", str(missing)])
+    result = CliRunner().invoke(main, args, catch_exceptions=False)
+    assert result.exit_code == 2
+    assert f"cannot start the Triton server: {missing}: No such file or directory" in result.output
+    assert not output.exists()
 
 
 def test_launcher_serves_on_free_ports_and_stops_on_exit(fake):
@@ -151,7 +154,7 @@ def test_infer_exits_1_with_the_log_tail_when_its_server_never_starts(fake, tmp_
 def real(tmp_path_factory):
     """A bundle, its events from onnxruntime, and a pytriton server serving its model (stopped afterwards)."""
     if not TRITON_PYTHON.is_file():
-        pytest.skip(f"no Triton virtualenv at {TRITON_PYTHON.parent.parent} (make .venv-triton/.installed)")
+        pytest.skip(MISSING)
     bundle = make_bundle(tmp_path_factory.mktemp("triton"))
     reference = bundle["root"] / "onnxruntime.hdf5"
     assert CliRunner().invoke(main, bundle_arguments(bundle, reference), catch_exceptions=False).exit_code == 0
@@ -247,3 +250,17 @@ def test_own_server_finds_what_onnxruntime_finds(real, fake, tmp_path, monkeypat
     assert_same_events(read_node_events(output), real.reference)
     (start,) = fake.records()
     assert not alive(start["pid"])
+
+
+@needs_triton
+def test_tritonserver_option_runs_that_binary(real, tmp_path):
+    """--tritonserver PATH (not on PATH): a wrapper that sets its own environment and serves through pytriton."""
+    record = tmp_path / "starts.jsonl"
+    wrapper = pytriton_wrapper(tmp_path / "my-tritonserver", record)
+    output = tmp_path / "own.hdf5"
+    args = bundle_arguments(real.bundle, output, server="triton", extra=["--tritonserver", str(wrapper)])
+    result = CliRunner().invoke(main, args, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert_same_events(read_node_events(output), real.reference)
+    (start,) = [json.loads(line) for line in record.read_text().splitlines()]
+    assert start["mode"] == "pytriton" and not alive(start["pid"])

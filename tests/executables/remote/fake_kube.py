@@ -13,6 +13,9 @@ each created Job gets pods that run the scenario the test chose (``FakeKube.scen
 ``evict``    the pod is evicted; the Job fails (BackoffLimitExceeded).
 ``preempt``  the first pod is disrupted (DisruptionTarget, ignored by the pod failure policy), a second succeeds.
 ``hang``     the pod runs until the Job is deleted, or until ``release()`` lets it succeed.
+``execute``  the container really runs: its command (``aframe-train`` of this environment) with its env, the
+             Secret's credentials file and the ConfigMap's train.yaml at temporary paths standing in for the
+             mounts; its output is the pod log, exit 0 completes the Job, any other exit fails it.
 """
 
 from __future__ import annotations
@@ -221,8 +224,18 @@ class FakeKube:
                       conditions=[{"type": "DisruptionTarget", "status": "True", "reason": "PreemptionByScheduler",
                                    "message": "a higher-priority pod needed the GPU"}])
             return
+        if outcome == "execute":
+            code = self._execute(ns, job_name, pod)
+            if code != 0:
+                self._set("pods", ns, pod, phase="Failed", containerStatuses=terminated(code, "Error"))
+                message = f"Container train for pod {ns}/{pod} failed with exit code {code}"
+                self._set("jobs", ns, job_name, active=0, failed=1, conditions=[
+                    {"type": "Failed", "status": "True", "reason": "PodFailurePolicy", "message": message}])
+                return
+            outcome = "succeed"
         if outcome == "succeed":
-            self._run_container(ns, job_name, pod)
+            if self.scenario != "execute":
+                self._run_container(ns, job_name, pod)
             self._set("pods", ns, pod, phase="Succeeded", containerStatuses=terminated(0, "Completed"))
             self._set("jobs", ns, job_name, active=0, succeeded=1, conditions=[
                 {"type": "SuccessCriteriaMet", "status": "True"}, {"type": "Complete", "status": "True"}])
@@ -267,6 +280,56 @@ class FakeKube:
             model.write_bytes(b"torchscript model from " + pod.encode())
             storage.upload(model, storage.join(run_dir, "model.pt"), s3=s3)
         self._log(pod, f"wrote {run_dir}/model.pt")
+
+    def _mounted(self, ns: str, job: dict[str, Any], directory: Path) -> dict[str, str]:
+        """Write the pod's Secret and ConfigMap volumes under ``directory``: {mount path: local directory}."""
+        spec = job["spec"]["template"]["spec"]
+        sources = {volume["name"]: volume for volume in spec["volumes"]}
+        mounted = {}
+        for mount in spec["containers"][0]["volumeMounts"]:
+            volume = sources[mount["name"]]
+            if "secret" in volume:
+                deadline = time.monotonic() + 10
+                while (item := self.get("secrets", ns, volume["secret"]["secretName"])) is None and \
+                        time.monotonic() < deadline:
+                    time.sleep(0.05)  # the kubelet waits for a Secret volume to exist
+                files = item["stringData"]
+            elif "configMap" in volume:
+                files = self.get("configmaps", ns, volume["configMap"]["name"])["data"]
+            else:
+                continue
+            target = directory / mount["name"]
+            target.mkdir()
+            for name, text in files.items():
+                (target / name).write_text(text)
+            mounted[mount["mountPath"]] = str(target)
+        return mounted
+
+    def _execute(self, ns: str, job_name: str, pod: str) -> int:
+        """Run the container's command here, as the pod would, and log its output; returns its exit code."""
+        import os
+        import subprocess
+        import sys
+
+        job = self.get("jobs", ns, job_name)
+        container = job["spec"]["template"]["spec"]["containers"][0]
+        with tempfile.TemporaryDirectory() as directory:
+            mounted = self._mounted(ns, job, Path(directory))
+
+            def local(text: str) -> str:
+                for mount, path in mounted.items():
+                    text = text.replace(mount, path)
+                return text
+
+            env = {key: value for key, value in os.environ.items() if not key.startswith("AWS_")}
+            env.update({item["name"]: local(item["value"]) for item in container["env"]})
+            env["TMPDIR"] = directory
+            command = [local(word) for word in container["command"]]
+            command[0] = str(Path(sys.executable).with_name(command[0]))
+            process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            for line in process.stdout:
+                self._log(pod, line.rstrip("\n"))
+            return process.wait()
 
     # -- logs ---------------------------------------------------------------------------------------------------
 

@@ -1,0 +1,106 @@
+"""Issue 10's done-when, end to end: export -> infer -> aggregate through `aframe-dag run` with both backends.
+
+The micro run (shrunk: one epoch of training, about 1,200 s of timeslides in two infer nodes) runs once with
+onnxruntime; then the same run dir is rebuilt (`build --force`) with `[infer] server = triton` and
+`tritonserver` = a wrapper that turns into a real Triton (pytriton, CPU) on the ports the node gives it. Only the
+infer nodes and those below them run again, each starting and stopping its own server, and the aggregated events
+equal onnxruntime's.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from aframe_dag.build import build
+from executables.infer.events import EventSet, RecoveredInjectionSet
+from tests.executables.infer.triton_venv import alive, needs_triton, pytriton_wrapper
+
+AFRAME_DAG = str(Path(sys.executable).with_name("aframe-dag"))
+SMALL = ("testing.Tb=1000", "testing.num_injections=40", "infer.seconds_per_node=700")
+SETS = {"background": EventSet, "zero-lag": EventSet, "foreground": RecoveredInjectionSet}
+
+
+def infer_arguments(micro_ini, *overrides: str) -> list[tuple[str, ...]]:
+    nodes = build(micro_ini, overrides, dry_run=True).workflow.nodes
+    return [node.arguments for node in nodes if node.stage == "infer"]
+
+
+def option(arguments: tuple[str, ...], name: str) -> str | None:
+    return arguments[arguments.index(name) + 1] if name in arguments else None
+
+
+def test_the_plan_passes_the_server_binary_only_to_triton_nodes(micro_ini, run_env):
+    for arguments in infer_arguments(micro_ini, "infer.server=triton", "infer.tritonserver=/opt/triton/bin/ts"):
+        assert option(arguments, "--server") == "triton" and option(arguments, "--tritonserver") == "/opt/triton/bin/ts"
+        assert "--tensorrt-fp16" not in arguments
+    (first, *_) = infer_arguments(micro_ini, "infer.server=triton", "infer.tensorrt_fp16=true")
+    assert option(first, "--tritonserver") == "tritonserver" and "--tensorrt-fp16" in first
+    for arguments in infer_arguments(micro_ini):  # micro runs on the cpu: auto is onnxruntime
+        assert option(arguments, "--server") == "onnxruntime"
+        assert "--tritonserver" not in arguments and "--tensorrt-fp16" not in arguments
+
+
+def run(condor_dir: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([AFRAME_DAG, "run", str(condor_dir), "--workers", "2"], capture_output=True, text=True,
+                          timeout=900)
+
+
+def aggregated(result) -> dict[str, object]:
+    """The aggregate node's three event sets, rows in (time, shift) order: the same events compare row by row."""
+    (node,) = [node for node in result.workflow.nodes if node.stage == "aggregate"]
+    sets = {}
+    for path in node.outputs:
+        name = Path(path).stem
+        events = SETS[name].read(path)
+        sets[name] = events.take(np.lexsort((events.detection_time, *events.shift.T[::-1])))
+    return sets
+
+
+@pytest.mark.slow
+@needs_triton
+def test_triton_and_onnxruntime_runs_of_the_dag_find_the_same_events(micro_ini, run_env):
+    train = run_env / "train.yaml"
+    settings = yaml.safe_load(train.read_text())
+    settings["trainer"].update(max_epochs=1, patience=1)
+    settings["data"]["batches_per_epoch"] = 8
+    train.write_text(yaml.safe_dump(settings))
+
+    first = build(micro_ini, SMALL)
+    onnx = run(first.condor_dir)
+    assert onnx.returncode == 0, onnx.stderr[-3000:]
+    reference = aggregated(first)
+
+    record = run_env / "tritonserver-starts.jsonl"
+    wrapper = pytriton_wrapper(run_env / "tritonserver-wrapper", record)
+    second = build(micro_ini, (*SMALL, "infer.server=triton", f"infer.tritonserver={wrapper}"), force=True)
+    assert second.condor_dir == first.condor_dir
+    triton = run(second.condor_dir)
+    assert triton.returncode == 0, triton.stderr[-3000:]
+    infers = [node.name for node in second.workflow.nodes if node.stage == "infer"]
+    assert len(infers) == 2
+    for name in ("train", "export", "injections-merge"):
+        assert f"{name}: done already (PRE_SKIP)" in triton.stderr
+    for name in (*infers, "aggregate", "sv"):
+        assert f"{name}: started" in triton.stderr
+
+    starts = [json.loads(line) for line in record.read_text().splitlines()]
+    assert len(starts) == len(infers)  # each node started its own server, once
+    assert all(start["mode"] == "pytriton" and not alive(start["pid"]) for start in starts)
+    for name in infers:
+        assert "Triton ready at 127.0.0.1:" in (second.condor_dir / "logs" / f"{name}.err").read_text()
+
+    found = aggregated(second)
+    for name, events in reference.items():
+        ours = found[name]
+        assert len(ours) == len(events) > 0 and ours.Tb == events.Tb, name
+        np.testing.assert_array_equal(ours.detection_time, events.detection_time)
+        np.testing.assert_array_equal(ours.shift, events.shift)
+        np.testing.assert_allclose(ours.detection_statistic, events.detection_statistic, rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(found["foreground"].injection_time, reference["foreground"].injection_time)
