@@ -5,10 +5,17 @@ The budget is checked after each training step except an epoch's last, and at th
 the last step would save a checkpoint whose epoch Lightning counts as finished before it was validated, so the
 resumed run would skip that validation. The end-of-epoch ``last.ckpt`` is written after every callback has seen the
 validation (early stopping, a tune trial's pruning), so a resumed run continues from their state too. ``publish``
-is called with each checkpoint rank 0 saved (an ``s3://`` run dir uploads it: ``rundir.RemoteRunDir``)."""
+is called with each checkpoint rank 0 saved (an ``s3://`` run dir uploads it: ``rundir.RemoteRunDir``).
+
+Each checkpoint records the identity of the training that wrote it (``training_identity``: train.yaml, the shared
+parameters and the inputs). A run dir whose checkpoints another configuration wrote -- train.yaml edited and the
+node rerun -- is not resumed from them: they and that run's logs are kept aside under ``*.config-<identity>`` and
+training starts afresh (resuming would carry the old epoch count and learning-rate schedule into the new one)."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import time
 from collections.abc import Callable
@@ -31,8 +38,9 @@ class RunDirCheckpoints(pl.Callback):
     """Write ``last.ckpt``/``best.ckpt`` under ``run_dir``; raise ``CheckpointAndRequeue`` past ``max_wallclock``."""
 
     def __init__(self, run_dir: Path, every_seconds: float, max_wallclock: float | None = None,
-                 publish: Callable[[Path], None] | None = None) -> None:
+                 publish: Callable[[Path], None] | None = None, identity: str | None = None) -> None:
         self.run_dir = Path(run_dir)
+        self.identity = identity
         self.publish = publish
         self.every = every_seconds
         self.max_wallclock = max_wallclock
@@ -41,7 +49,7 @@ class RunDirCheckpoints(pl.Callback):
         self.best: float | None = None
 
     def state_dict(self) -> dict[str, Any]:
-        return {"best": self.best}
+        return {"best": self.best, "identity": self.identity}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self.best = state_dict.get("best")
@@ -102,9 +110,34 @@ def best_score(run_dir: Path) -> float | None:
     return state.get(RunDirCheckpoints.__qualname__, {}).get("best")
 
 
-def usable_checkpoint(run_dir: Path) -> Path | None:
+def training_identity(*parts: Any) -> str:
+    """A short digest of what defines one training (config, shared parameters, inputs): JSON-able parts."""
+    text = json.dumps(parts, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def _written_by(state: dict[str, Any]) -> str | None:
+    """The training identity a checkpoint records (None for checkpoints from before identities were recorded)."""
+    for value in state.get("callbacks", {}).values():
+        if isinstance(value, dict) and value.get("identity"):
+            return value["identity"]
+    return None
+
+
+def _set_aside(run_dir: Path, identity: str) -> None:
+    """Keep another configuration's checkpoints and logs under *.config-<identity>; nothing is deleted."""
+    for name in (LAST, BEST, "logs"):
+        path = run_dir / name
+        if path.exists():
+            path.replace(run_dir / f"{name}.config-{identity}")
+    log.warning("%s holds checkpoints of another training configuration (%s): kept as *.config-%s, starting "
+                "afresh", run_dir, identity, identity)
+
+
+def usable_checkpoint(run_dir: Path, identity: str | None = None) -> Path | None:
     """The checkpoint to resume from: ``last.ckpt``, else ``best.ckpt``; an unreadable one is moved aside with a
-    warning (so a corrupt file never makes the node fail again and again)."""
+    warning (so a corrupt file never makes the node fail again and again), and one that another configuration
+    wrote is set aside with its run's logs."""
     for name in (LAST, BEST):
         path = Path(run_dir) / name
         if not path.exists():
@@ -113,12 +146,17 @@ def usable_checkpoint(run_dir: Path) -> Path | None:
             state = torch.load(path, map_location="cpu", weights_only=False)
             if not isinstance(state, dict) or "state_dict" not in state or "loops" not in state:
                 raise ValueError("not a Lightning checkpoint")
-            return path
         except Exception as exc:  # a torn or foreign file: keep it for inspection, resume from the next one
             aside = path.with_name(f"{path.name}.corrupt-{int(time.time())}")
             path.replace(aside)
             log.warning("%s is unreadable (%s: %s); moved to %s and falling back", path, type(exc).__name__,
                         str(exc).splitlines()[0] if str(exc) else "", aside.name)
+            continue
+        written_by = _written_by(state)
+        if identity is not None and written_by is not None and written_by != identity:
+            _set_aside(Path(run_dir), written_by)
+            return None
+        return path
     return None
 
 

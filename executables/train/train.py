@@ -35,7 +35,14 @@ from executables.common.cli import node_options
 from executables.common.errors import InputError
 from executables.common.seeding import node_seed
 from executables.data.background import require_device
-from executables.train.checkpoints import BEST, LAST, RunDirCheckpoints, StepProgress, usable_checkpoint
+from executables.train.checkpoints import (
+    BEST,
+    LAST,
+    RunDirCheckpoints,
+    StepProgress,
+    training_identity,
+    usable_checkpoint,
+)
 from executables.train.config import Shared, read_config
 from executables.train.rundir import RemoteRunDir, working_copy
 
@@ -168,6 +175,7 @@ def train(*, config: dict[str, Any], shared: Shared, waveforms: str, validation:
     datamodule = AframeData(config, shared, local_background, local_waveforms, local_validation)
     module = AframeModule(config, shared_dict(shared))
     trainer_config = config["trainer"]
+    identity = training_identity(config, shared, waveforms, validation, list(background))
     devices, strategy = lightning_devices(device, torch.cuda.device_count() if device == "cuda" else 0)
     trainer = pl.Trainer(
         accelerator="gpu" if device == "cuda" else "cpu",
@@ -179,7 +187,7 @@ def train(*, config: dict[str, Any], shared: Shared, waveforms: str, validation:
         log_every_n_steps=int(trainer_config["log_every_n_steps"]),
         logger=CSVLogger(run_dir / "logs", name=""),  # logs/version_N: a resumed start keeps the earlier rows
         callbacks=[RunDirCheckpoints(run_dir, 60.0 * checkpoint_minutes, max_wallclock,
-                                     publish=remote.publish if remote else None), StepProgress(),
+                                     publish=remote.publish if remote else None, identity=identity), StepProgress(),
                    EarlyStopping("valid_auroc", mode="max", patience=int(trainer_config["patience"]),
                                  check_on_train_epoch_end=False, strict=False), *callbacks],
         enable_checkpointing=False,
@@ -188,7 +196,7 @@ def train(*, config: dict[str, Any], shared: Shared, waveforms: str, validation:
         enable_model_summary=False,
         deterministic=True if device == "cpu" else "warn",  # cuBLAS/scatter kernels: warn, do not fail
     )
-    resume = usable_checkpoint(run_dir)
+    resume = usable_checkpoint(run_dir, identity)
     if resume is not None:
         log.info("resuming from %s", resume)
     trainer.fit(module, datamodule=datamodule, ckpt_path=resume)

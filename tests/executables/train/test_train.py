@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import shutil
 import signal
 import subprocess
 import sys
@@ -109,6 +110,22 @@ def test_max_wallclock_exits_85_then_completes(tiny_inputs, tmp_path):
     # every step after the requeue, none twice (Lightning logs a step after its callbacks, so the row of the step
     # that ended the first start is lost with it)
     assert steps == list(range(1, 2 * TINY_CONFIG["data"]["batches_per_epoch"]))
+
+
+def test_checkpoints_of_another_config_are_kept_aside_and_training_starts_afresh(tiny_inputs, trained, tmp_path):
+    """An edited train.yaml reruns the node on the old run dir: resuming would drag in the old epoch count and
+    learning-rate schedule (Lightning refuses a OneCycle stepped past its end), so it starts afresh."""
+    run_dir = tmp_path / "run"
+    shutil.copytree(trained, run_dir)
+    config = tmp_path / "longer.yaml"
+    longer = {**TINY_CONFIG, "trainer": {**TINY_CONFIG["trainer"], "max_epochs": 3, "patience": 3}}
+    config.write_text(yaml.safe_dump(longer))
+    result = run(cli_args(tiny_inputs, run_dir, **{"--config": str(config)}))
+    assert result.exit_code == 0, result.output
+    final = torch.load(run_dir / "last.ckpt", map_location="cpu", weights_only=False)
+    assert final["global_step"] == 3 * TINY_CONFIG["data"]["batches_per_epoch"]
+    kept = sorted(path.name.split(".config-")[0] for path in run_dir.glob("*.config-*"))
+    assert kept == ["best.ckpt", "last.ckpt", "logs"]
 
 
 def test_corrupt_last_checkpoint_falls_back(tiny_inputs, trained, tmp_path, caplog):
