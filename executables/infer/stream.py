@@ -16,7 +16,8 @@ peaks the integrated output about there.
 Whitening reuses training's preprocessing (``executables.train.data.Injector``: ml4gw's ``SpectralDensity`` with
 mean averaging and ``Whiten`` with the run's fduration / highpass / lowpass). Outputs are computed in blocks of
 ``M`` raw outputs (whole batches, about ``psd_length`` s); block ``b`` is whitened by the PSD of the background
-stream's ``psd_length`` s before ``start + b * M * S`` -- for the first block exactly the dead time the plan set
+stream's ``psd_length`` s before ``start + b * M * S`` (or before the end of the data the block whitens, if that
+comes first) -- for the first block exactly the dead time the plan set
 aside, the span the injections' SNRs were computed on. The PSD always comes from the background stream, never
 from injected data; the foreground stream is the same data with the branch's injections added.
 """
@@ -235,7 +236,8 @@ class Preprocessor:
         geo = self.geometry
         data_lo = self.end(branch, first) - geo.kernel - geo.pad
         data_hi = self.end(branch, last - 1) + geo.pad
-        psd_hi = branch.start + (first // geo.block) * geo.block * geo.stride
+        # a last block that holds only integration warm-up outputs would start past the data: its PSD ends there
+        psd_hi = min(branch.start + (first // geo.block) * geo.block * geo.stride, data_hi)
         lo, hi = min(data_lo, psd_hi - geo.psd), max(data_hi, psd_hi)
         strain = self._read(branch, lo, hi)
         background = torch.from_numpy(strain[:, psd_hi - geo.psd - lo: psd_hi - lo]).to(self.device)

@@ -123,6 +123,18 @@ def test_injections_other_than_the_plan_exit_2(bundle, tmp_path):
     assert "injections.hdf5" in result.output and "expected-injections" in result.output
 
 
+def test_a_last_block_of_warm_up_outputs_reads_no_further_than_the_file(bundle, tmp_path):
+    """40 s at shift 1 with 1.5 s integration: the last block starts after the last analysed output, where its PSD
+    used to end past the data (and, one shift later, past the file)."""
+    path = write_file(tmp_path, T0 + 1000, 40, seed=3)
+    args = bundle_arguments(bundle, tmp_path / "out.hdf5", branches=[(1, path)], expected_livetime=livetime(40, 1),
+                            expected_injections=0)
+    args[args.index("--integration-length") + 1] = "1.5"
+    result = run(args)
+    assert result.exit_code == 0, result.output
+    assert read_node_events(tmp_path / "out.hdf5").background.Tb == livetime(40, 1)
+
+
 def test_short_file_exits_2_naming_it(bundle, tmp_path):
     short = write_file(tmp_path, T0 + 128, 64, seed=3, held=60)
     result = run(bundle_arguments(bundle, tmp_path / "out.hdf5", branches=[(1, short)],
