@@ -86,7 +86,7 @@ def test_permanent_failure_leaves_a_rescue_file_and_resubmission_completes(condo
     finish(condor, condor_pool, skip={"sv"})
     condor_pool.submit_dag(condor / "aframe.dag", "-batch-name", "micro")
     assert condor_pool.wait_dag(condor / "aframe.dag", timeout=DAG_TIMEOUT) != 0
-    assert "not implemented yet (issue 11)" in (condor / "logs" / "sv.err").read_text()
+    assert "not a readable HDF5 file" in (condor / "logs" / "sv.err").read_text()  # the stand-in events
     assert submitted_jobs(condor) == 2  # sv once (exit 2: UNLESS-EXIT, no retry) and FINAL
     summary = json.loads((pool_dir / "results_dir" / "summary.json").read_text())
     assert summary["dag_status"] != 0 and summary["nodes"]["sv"]["done"] is False
