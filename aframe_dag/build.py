@@ -16,6 +16,7 @@ from .lifecycle.stale import stale_refusal
 from .plan import Workflow, plan
 from .plan.segments import query_segments, read_segments, segments_text
 from .render import DAG_FILE, RESOLVED, find_bin_dir, render
+from .reuse import copy_markers, find_reusable
 
 SEGMENT_CACHE = "segments.txt"
 VERSIONED = ("aframe-dag", "htcondor", "click", "jinja2", "igwn-segments")
@@ -31,6 +32,7 @@ class BuildResult:
     estimates: Estimates | None = None
     written: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    reused: list[str] = field(default_factory=list)
 
 
 def package_versions() -> dict[str, str]:
@@ -101,7 +103,8 @@ def build(run_ini, overrides=(), outdir=None, segments_file=None, force=False, d
     files[RESOLVED] = resolved_text(config, package_versions()) + estimates.comment()
     if segment_text is not None:
         files[SEGMENT_CACHE] = segment_text
-    result = BuildResult(workflow, condor_dir, files, estimates)
+    reuse = find_reusable(workflow, config["run"]["reuse"], config["train"]["model"])
+    result = BuildResult(workflow, condor_dir, files, estimates, reused=reuse.lines(workflow))
     submittable = config["condor"]["site"] != "local"
     if submittable and (condor_dir == Path("/tmp") or Path("/tmp") in condor_dir.parents):
         raise ConfigError("is under /tmp, where DAGMan refuses to keep its node log; choose another directory "
@@ -120,8 +123,12 @@ def build(run_ini, overrides=(), outdir=None, segments_file=None, force=False, d
             if not path.exists() or path.read_text() != files[name]:
                 _write(path, files[name])
                 result.written.append(name)
+        copied = copy_markers(reuse, workflow, condor_dir)
     except OSError as exc:
         raise UserError(f"cannot write the condor dir: {exc.filename}: {exc.strerror}") from None
+    if copied:
+        result.notes.append(f"copied {len(copied)} done-marker(s) of earlier runs into {condor_dir / 'done'}: "
+                            "those nodes are skipped")
     note = _rescue_note(condor_dir, files) if force else None
     if note:
         result.notes.append(note)

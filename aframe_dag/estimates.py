@@ -159,6 +159,7 @@ def estimate(config, workflow: Workflow) -> Estimates:
                        "float32; HDF5 overhead is ignored")
     train_seconds, test_seconds = _file_seconds(workflow, "train"), _file_seconds(workflow, "test")
     trials = config["tune"]["num_trials"] if config["tune"]["enabled"] else 1
+    trains = not config["train"]["model"]  # a reused model: no training data, checkpoints or training hours
     checkpoint = network.parameters * FLOAT32
     batch_size = _train_value(config, "data.batch_size", assumptions)
     assumptions.append(f"the network has {network.parameters:,} parameters; last.ckpt and best.ckpt hold "
@@ -166,8 +167,8 @@ def estimate(config, workflow: Workflow) -> Estimates:
     disk = {
         "train_data_dir": {
             "background": sum(train_seconds) * rate * ifos * FLOAT32,
-            "waveforms": 2 * waveforms["num_train"] * (2 * row + parameters),
-            "validation": 2 * waveforms["num_val"] * (ifos * row + parameters),
+            "waveforms": trains * 2 * waveforms["num_train"] * (2 * row + parameters),
+            "validation": trains * 2 * waveforms["num_val"] * (ifos * row + parameters),
         },
         "test_data_dir": {
             "background": sum(test_seconds) * rate * ifos * FLOAT32,
@@ -175,8 +176,8 @@ def estimate(config, workflow: Workflow) -> Estimates:
             "rejected": 2 * rejected * parameters,
         },
         "train_run_dir": {
-            "checkpoints": trials * checkpoint * (2 * CHECKPOINT_COPIES + 1) + (trials > 1) * checkpoint,
-            "batch": trials * batch_size * ifos * samples * FLOAT32,
+            "checkpoints": trains * (trials * checkpoint * (2 * CHECKPOINT_COPIES + 1) + (trials > 1) * checkpoint),
+            "batch": trains * trials * batch_size * ifos * samples * FLOAT32,
         },
         "results_dir": {
             "model_repo": checkpoint * (2 if device == "cuda" else 1),
@@ -195,7 +196,7 @@ def estimate(config, workflow: Workflow) -> Estimates:
                   + waveforms["num_val"] * _train_value(config, "validation.num_views", assumptions))
     epochs = (config["tune"]["max_epochs"] * trials if config["tune"]["enabled"]
               else _train_value(config, "trainer.max_epochs", assumptions))
-    train_hours = epochs * (epoch + validation * FORWARD_SHARE) / step_rate / 3600
+    train_hours = trains * epochs * (epoch + validation * FORWARD_SHARE) / step_rate / 3600
     assumptions.append(f"training runs all {epochs} epochs{' (all trials)' if trials > 1 else ''} of "
                        f"{epoch:,} samples plus {validation:,.0f} validation windows (early stopping ends sooner)")
     zero_lag = sum(max(0.0, s - infer["psd_length"]) for s in test_seconds)

@@ -15,7 +15,7 @@ def _livetime(seconds: float) -> str:
 
 
 def build_report(result, dry_run: bool) -> str:
-    """Nodes per stage, GPU nodes, livetime and injections, what was written, and how to run it."""
+    """Nodes per stage, GPU nodes, livetime and injections, what is reused, what was written, and how to run it."""
     workflow = result.workflow
     stages = workflow.by_stage()
     lines = [f'run "{workflow.name}": {len(workflow.nodes)} nodes in {result.condor_dir}', ""]
@@ -32,6 +32,8 @@ def build_report(result, dry_run: bool) -> str:
               f"  injections: {totals['injections']:.0f}", ""]
     if result.estimates is not None:
         lines += result.estimates.lines() + [""]
+    if result.reused:
+        lines += ["reused:"] + [f"  {line}" for line in result.reused] + [""]
     if dry_run:
         lines.append("dry run: nothing written")
     elif result.written:

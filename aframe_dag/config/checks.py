@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from ..errors import ConfigError
 
 
@@ -78,7 +80,30 @@ def _check_training(config) -> None:
                      config, "run", key)
 
 
+def _check_model(config) -> None:
+    """A model to export replaces training, so it must exist (export checks what it holds) and nothing may train."""
+    model = config["train"]["model"]
+    if model is None:
+        return
+    if not model.startswith("s3://"):
+        _require(Path(model).is_file(), f"no such file: {model} (the model.pt to export)", config, "train", "model")
+    for section, key, training, wanted in (("tune", "enabled", config["tune"]["enabled"], "false"),
+                                           ("train", "remote", config["train"]["remote"] != "none", "none")):
+        _require(not training, f"must be {wanted}: [train] model = {model} skips training", config, section, key)
+
+
+def _check_reuse(config) -> None:
+    """Each run to reuse must be another run's condor dir, whose done-markers build reads."""
+    condor_dir = Path(config["run"]["condor_dir"])
+    for directory in map(Path, config["run"]["reuse"]):
+        _require(directory.is_absolute(), f"must list absolute paths (got '{directory}')", config, "run", "reuse")
+        _require(directory != condor_dir, f"{directory} is this run's own condor dir", config, "run", "reuse")
+        _require((directory / "done").is_dir(), f"{directory} has no done/ directory: not the condor dir of an "
+                 "aframe-dag run", config, "run", "reuse")
+
+
 def check_config(config) -> None:
     """Raise ConfigError for the first impossible combination of values."""
-    for check in (_check_data, _check_waveforms, _check_testing, _check_condor, _check_training):
+    for check in (_check_data, _check_waveforms, _check_testing, _check_condor, _check_model, _check_reuse,
+                  _check_training):
         check(config)

@@ -52,6 +52,9 @@ RUN = {
                       "The DAG, submit files, logs, done-markers and executor state"),
     "results_dir": Key(Location(), "$AFRAME_RESULTS_DIR", "Exported model, inference events, sensitive volume, report"),
     "tmp_dir": Key(Location(), "$AFRAME_TMPDIR", "Scratch space for node programs"),
+    "reuse": Key(Words(r"[^\s,]+", nonempty=False), "",
+                 "Condor dirs (absolute, comma-separated) of earlier runs: a node done there with the same node hash "
+                 "(same arguments, same data dirs) and intact outputs is marked done here at build"),
 }
 
 CONDOR = {
@@ -126,6 +129,9 @@ TRAIN = {
     "checkpoint_minutes": Key(POSITIVE, "30", "Save last.ckpt this often; the node may then exit 85", "min"),
     "max_wallclock": Key(Number(minimum=0), "0", "Train this long, then save last.ckpt and exit 85 to be requeued by "
                          "HTCondor (0: no limit)", "s"),
+    "model": Key(Optional(Location(allow_s3=True)), "",
+                 "Trained TorchScript model.pt to export instead of training (plans no training-data, train or tune "
+                 "nodes; empty: train one)"),
 }
 
 TUNE = {

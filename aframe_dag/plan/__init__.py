@@ -10,7 +10,7 @@ from .layout import Layout
 from .model import Node, Stage, Workflow, link
 from .segments import analysis_segments, chunks
 from .stages import category_limits, make_stage
-from .training import export_node, training_nodes
+from .training import export_node, trained_model, training_nodes
 
 __all__ = ["plan", "Workflow", "Node", "Stage", "Layout"]
 
@@ -41,17 +41,21 @@ def _branches(config, test_files):
 def plan(config, available=None) -> Workflow:
     """Plan the whole run; `available` is the segment list where real data exist (None for simulated noise)."""
     layout = Layout.from_config(config)
-    train_files, test_files = _files(config, "train", available), _files(config, "test", available)
+    training = config["train"]["model"] is None  # a reused model needs no training data and no training
+    train_files = _files(config, "train", available) if training else []
+    test_files = _files(config, "test", available)
     branches = _branches(config, test_files)
     train_backgrounds = [layout.background("train", *f) for f in train_files]
 
     nodes: list[Node] = []
     nodes += background_nodes(config, layout, "train", train_files)
     nodes += background_nodes(config, layout, "test", test_files)
-    nodes += training_waveform_nodes(config, layout)
-    nodes += validation_waveform_nodes(config, layout, train_backgrounds[-1])
+    if training:
+        nodes += training_waveform_nodes(config, layout)
+        nodes += validation_waveform_nodes(config, layout, train_backgrounds[-1])
     nodes += injection_nodes(config, layout, branches)
-    nodes += training_nodes(config, layout, train_backgrounds)
+    if training:
+        nodes += training_nodes(config, layout, train_backgrounds)
     nodes.append(export_node(config, layout))
     infers = infer_nodes(config, layout, bundle(branches, config["infer"]["seconds_per_node"]))
     livetime = sum(b.livetime for b in branches if b.background)
@@ -59,7 +63,7 @@ def plan(config, available=None) -> Workflow:
     nodes += infers
     nodes.append(aggregate_node(config, layout, infers, livetime, injections))
     nodes.append(sv_node(config, layout))
-    nodes.append(summary_node(config, layout))
+    nodes.append(summary_node(config, layout, trained_model(config, layout).rpartition("/")[0]))
 
     stages = {name: make_stage(config, name) for name in dict.fromkeys(node.stage for node in nodes)}
     totals = {

@@ -71,10 +71,13 @@ def sv_node(config, layout: Layout) -> Node:
     return Node("sv", "sv", arguments, inputs, (layout.sensitive_volume,))
 
 
-def summary_node(config, layout: Layout) -> Node:
-    """The FINAL node: always runs, reports every node and what the run found, and fails when the DAG did."""
+def summary_node(config, layout: Layout, train_run: str) -> Node:
+    """The FINAL node: always runs, reports every node and what the run found, and fails when the DAG did.
+
+    `train_run` is the directory of the model the run exports, where its training curve is (a reused model's own).
+    """
     arguments = options(
-        condor_dir=layout.condor, results_dir=layout.results, train_run_dir=layout.train_run,
+        condor_dir=layout.condor, results_dir=layout.results, train_run_dir=train_run,
         injections=layout.injections, unblind=config["sv"]["unblind"], output=layout.summary,
     ) + DAG_STATUS_ARGUMENTS
     return Node("summary", "summary", arguments, final=True)

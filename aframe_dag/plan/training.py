@@ -85,13 +85,36 @@ def _tune_nodes(config, layout: Layout, arguments, inputs, salt) -> list[Node]:
     return trials + [select]
 
 
+def model_digest(config) -> str:
+    """A digest of a reused local model's bytes, so pointing [train] model at another file, or replacing the file,
+    reruns export; an s3:// model is known by its URL alone (replaced in place, it needs `aframe-dag invalidate`)."""
+    model = config["train"]["model"]
+    if model.startswith("s3://"):
+        return ""
+    digest = hashlib.sha256()
+    try:
+        with open(model, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    except OSError as exc:
+        raise ConfigError(f"cannot read {model}: {exc.strerror}", config.path, "train", "model") from None
+    return digest.hexdigest()[:16]
+
+
+def trained_model(config, layout: Layout) -> str:
+    """The model export reads: [train] model when set, else what this run's training writes."""
+    return config["train"]["model"] or layout.model
+
+
 def export_node(config, layout: Layout) -> Node:
     """The trained network as a Triton model repository (ONNX, and TensorRT where it can be built)."""
     shared, export = config.shared(), config["export"]
+    model = trained_model(config, layout)
     arguments = options(
-        model=layout.model, repository=layout.model_repository, model_name=export["model_name"],
+        model=model, repository=layout.model_repository, model_name=export["model_name"],
         batch_size=config["infer"]["batch_size"], ifos=shared["ifos"], sample_rate=shared["sample_rate"],
         kernel_length=shared["kernel_length"], inference_sampling_rate=shared["inference_sampling_rate"],
         tensorrt=export["tensorrt"], tolerance=export["tolerance"], device=node_device(config, "export"),
     )
-    return Node("export", "export", arguments, (layout.model,), (layout.model_repository,))
+    salt = model_digest(config) if config["train"]["model"] else ""
+    return Node("export", "export", arguments, (model,), (layout.model_repository,), salt=salt)

@@ -75,3 +75,13 @@ def test_build_prints_estimates_and_writes_them_as_comments(micro_ini, run_env):
     assert "# Assumptions:" in comments and "BENCHMARKS.md" in comments
     assert load_config(run_env / "condor" / RESOLVED)["run"]["name"] == "micro"
     assert build(run_env / "condor" / RESOLVED).written == []  # same estimates: byte-identical rebuild
+
+
+def test_a_reused_model_costs_no_training(micro_ini, run_env):
+    model = run_env / "model.pt"
+    model.write_bytes(b"torchscript")
+    config, workflow = micro(micro_ini, [f"train.model={model}"])
+    estimates = estimate(config, workflow)
+    assert estimates.hours["training"] == 0
+    assert estimates.disk["train_data_dir"]["waveforms"] == estimates.disk["train_run_dir"]["checkpoints"] == 0
+

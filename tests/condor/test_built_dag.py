@@ -30,15 +30,17 @@ DAG_TIMEOUT = 120.0
 NODE_DONE = 5
 
 
-def build_micro(pool: Pool, directory: Path) -> Path:
-    """Build the micro run as the pool's user, with every directory under `directory`; returns the condor dir."""
+def build_micro(pool: Pool, directory: Path, data_from: Path | None = None, *overrides: str) -> Path:
+    """Build the micro run as the pool's user, with every directory under `directory` (the data and training
+    directories under `data_from` when given); returns the condor dir."""
     text = (REPO_ROOT / "tests" / "data" / "micro.ini").read_text()
     for name in ["TRAIN_DATA_DIR", "TEST_DATA_DIR", "TRAIN_RUN_DIR", "CONDOR_DIR", "RESULTS_DIR", "TMPDIR"]:
-        text = text.replace(f"$AFRAME_{name}", str(directory / name.lower()))
+        shared = data_from is not None and name in ("TRAIN_DATA_DIR", "TEST_DATA_DIR", "TRAIN_RUN_DIR")
+        text = text.replace(f"$AFRAME_{name}", str((data_from if shared else directory) / name.lower()))
     (directory / "run.ini").write_text(text)
     (directory / "train.yaml").write_text((REPO_ROOT / "tests" / "data" / "train_micro.yaml").read_text())
     pool.own(directory)
-    pool.run([AFRAME_DAG, "build", directory / "run.ini"], cwd=directory)
+    pool.run([AFRAME_DAG, "build", directory / "run.ini", *(f"--set={item}" for item in overrides)], cwd=directory)
     return directory / "condor_dir"
 
 
@@ -117,6 +119,23 @@ def test_build_submit_goes_through_the_schedd(condor_pool: Pool, pool_dir: Path)
     assert condor_pool.wait_dag(condor / "aframe.dag", timeout=DAG_TIMEOUT, cluster=int(match.group(1))) == 0
     history = condor_pool.run(["condor_history", match.group(1), "-af", "JobBatchName"]).stdout.split()
     assert history == ["micro"]
+
+
+def test_a_run_reusing_another_s_data_and_training_starts_at_export(condor_pool: Pool, pool_dir: Path) -> None:
+    """`[run] reuse`: the done-markers of the first run's data and training nodes are copied at build, so DAGMan's
+    PRE scripts skip them; export is the first job (and fails here on the stand-in model, exit 2)."""
+    (first := pool_dir / "first").mkdir()
+    (second := pool_dir / "second").mkdir()
+    old = build_micro(condor_pool, first)
+    finish(old, condor_pool)
+    condor = build_micro(condor_pool, second, first, f"run.reuse={old}")
+    reused = {path.stem for path in (condor / "done").glob("*.json")}
+    assert "train" in reused and "export" not in reused and not any(name.startswith("infer") for name in reused)
+    condor_pool.submit_dag(condor / "aframe.dag", "-batch-name", "micro-reuse")
+    assert condor_pool.wait_dag(condor / "aframe.dag", timeout=DAG_TIMEOUT) != 0
+    dagman = statuses(condor)
+    assert all(dagman[name] == NODE_DONE for name in reused)
+    assert dagman["export"] == 6 and submitted_jobs(condor) == 2  # export and FINAL: nothing reused ran
 
 
 def test_micro_run_under_dagman_ends_with_the_local_run_s_results(condor_pool: Pool, pool_dir: Path,
