@@ -128,7 +128,7 @@ def test_a_run_reusing_another_s_data_and_training_starts_at_export(condor_pool:
     (second := pool_dir / "second").mkdir()
     old = build_micro(condor_pool, first)
     finish(old, condor_pool)
-    condor = build_micro(condor_pool, second, first, f"run.reuse={old}")
+    condor = build_micro(condor_pool, second, first, f"run.reuse={old}", f"train.config={first / 'train.yaml'}")
     reused = {path.stem for path in (condor / "done").glob("*.json")}
     assert "train" in reused and "export" not in reused and not any(name.startswith("infer") for name in reused)
     condor_pool.submit_dag(condor / "aframe.dag", "-batch-name", "micro-reuse")
