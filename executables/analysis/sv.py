@@ -41,7 +41,7 @@ from executables.analysis.volume import (
     support_fraction,
 )
 from executables.common.atomic import atomic_path, cleanup_stale_temporaries
-from executables.common.cli import node_options
+from executables.common.cli import device_option, node_options
 from executables.common.errors import InputError
 from executables.data.background import require_device
 from executables.data.ledger import RejectedSet, open_hdf5
@@ -242,8 +242,7 @@ OUTPUT_NAMES = ("sensitive_volume.png", "sensitive_distance.png", "found-missed.
               help="Largest false-alarm rate of the curves, per year.")
 @click.option("--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="sensitive_volume.h5 to write; the PNGs and found-missed tables go beside it.")
-@click.option("--device", type=click.Choice(("cpu", "cuda")), default="cpu", show_default=True,
-              help="Checked like every node's (cuda must exist); this node computes on the CPU.")
+@device_option("Checked like every node's (cuda must exist); this node computes on the CPU.")
 def main(background: Path, foreground: Path, rejected: Path, mass_combos: str, source_prior: str, max_far: float,
          output: Path, device: str) -> list[Path]:
     """Sensitive volume and distance against FAR for each mass population, with plots and the found-missed table."""

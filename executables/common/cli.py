@@ -123,6 +123,12 @@ def node_options(body: NodeBody) -> Callable[..., None]:
     return callback
 
 
+def device_option(help: str = "Where the work runs; cuda must be usable when asked for.",
+                  default: str = "cpu") -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """The ``--device cpu|cuda`` every node program takes (DESIGN §12: told cuda without a usable GPU, it exits 2)."""
+    return click.option("--device", type=click.Choice(("cpu", "cuda")), default=default, show_default=True, help=help)
+
+
 def not_implemented(program: str, issue: int) -> click.Command:
     """A stand-in entry point for a node program a later issue builds: it accepts anything and exits 2."""
 

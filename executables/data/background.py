@@ -39,7 +39,7 @@ import numpy as np
 
 from executables.common import storage
 from executables.common.atomic import cleanup_stale_temporaries
-from executables.common.cli import node_options
+from executables.common.cli import device_option, node_options
 from executables.common.errors import PermanentError, TransientError
 from executables.common.logs import Progress
 from executables.common.seeding import node_rng
@@ -474,8 +474,7 @@ def _split(value: str) -> list[str]:
                                    "ifo; empty: the best type holding each channel (frames source).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Run seed; the noise depends on it, the ifo "
                                                                       "and --start.")
-@click.option("--device", type=click.Choice(("cpu", "cuda")), default="cpu", show_default=True,
-              help="Checked like every node's (cuda must exist); generation runs on the CPU.")
+@device_option("Checked like every node's (cuda must exist); generation runs on the CPU.")
 @click.option("--output", type=storage.PathOrUrl(), required=True,
               help="Background file to write (background-{t0}-{dur}.hdf5); an s3:// URL is written locally, then "
                    "uploaded.")

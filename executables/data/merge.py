@@ -14,7 +14,7 @@ import click
 
 from executables.common import storage
 from executables.common.atomic import cleanup_stale_temporaries
-from executables.common.cli import node_options
+from executables.common.cli import device_option, node_options
 from executables.common.errors import InputError
 from executables.data.background import require_device
 from executables.data.ledger import MERGE_KINDS, merge
@@ -28,8 +28,7 @@ log = logging.getLogger("aframe-merge")
               help="Ledger kind of the shards: waveforms (training or validation), injections or rejected.")
 @click.option("--output", type=storage.PathOrUrl(), required=True,
               help="Merged file to write (an s3:// URL is written locally, then uploaded).")
-@click.option("--device", type=click.Choice(("cpu", "cuda")), default="cpu", show_default=True,
-              help="Checked like every node's (cuda must exist); merging runs on the CPU.")
+@device_option("Checked like every node's (cuda must exist); merging runs on the CPU.")
 @click.option("--input", "inputs", multiple=True, type=storage.PathOrUrl(),
               help="A shard to merge (local or s3://, fetched to scratch); repeat once per shard, in order.")
 def main(kind: str, output: Path | str, device: str, inputs: tuple[Path | str, ...]) -> list[Path | str]:

@@ -36,7 +36,7 @@ import numpy as np
 
 from executables.common import storage
 from executables.common.atomic import cleanup_stale_temporaries
-from executables.common.cli import node_options
+from executables.common.cli import device_option, node_options
 from executables.common.errors import InputError
 from executables.common.logs import Progress
 from executables.common.seeding import node_rng
@@ -219,8 +219,7 @@ def waveform_options(function: Callable[..., Any]) -> Callable[..., Any]:
                      show_default=True, help="Hz; must be the background file's rate where one is read."),
         click.option("--seed", type=int, default=0, show_default=True,
                      help="Run seed; the draws depend on it and on this node's key."),
-        click.option("--device", type=click.Choice(("cpu", "cuda")), default="cpu", show_default=True,
-                     help="Checked like every node's (cuda must exist); lalsimulation runs on the CPU."),
+        device_option("Checked like every node's (cuda must exist); lalsimulation runs on the CPU."),
         click.option("--workers", type=click.IntRange(min=1), default=None,
                      help="Processes generating waveforms [default: usable CPUs, at most $OMP_NUM_THREADS]; the "
                           "output does not depend on it."),

@@ -21,7 +21,7 @@ import torch
 
 from executables.common import storage
 from executables.common.atomic import atomic_directory, cleanup_stale_temporaries
-from executables.common.cli import node_options
+from executables.common.cli import device_option, node_options
 from executables.common.errors import InputError, PermanentError
 from executables.data.background import require_device
 from executables.export.tensorrt import build_plan, plan_wanted
@@ -165,8 +165,7 @@ def _positive(name: str, value: float) -> None:
               help="Also build a TensorRT plan: auto = when TensorRT and a CUDA device are present.")
 @click.option("--tolerance", type=float, default=1e-4, show_default=True,
               help="Largest |ONNX - torch| output difference accepted.")
-@click.option("--device", type=click.Choice(("cpu", "cuda")), default="cpu", show_default=True,
-              help="Where Triton runs the model (instance kind); cuda must exist.")
+@device_option("Where Triton runs the model (instance kind); cuda must exist.")
 @click.option("--instances", type=click.IntRange(min=1), default=1, show_default=True,
               help="Model instances Triton runs at once.")
 @click.option("--fp16/--no-fp16", default=False, show_default=True, help="Build the TensorRT plan in FP16.")

@@ -18,7 +18,7 @@ from typing import TypeVar
 import click
 
 from executables.common.atomic import cleanup_stale_temporaries
-from executables.common.cli import node_options
+from executables.common.cli import device_option, node_options
 from executables.common.errors import InputError, PermanentError
 from executables.data.background import require_device
 from executables.infer.events import (
@@ -126,8 +126,7 @@ def aggregate(inputs: Sequence[Path], expected_livetime: float, expected_injecti
               help="RecoveredInjectionSet of every accepted injection.")
 @click.option("--zero-lag", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="EventSet of the unshifted branches.")
-@click.option("--device", type=click.Choice(("cpu", "cuda")), default="cpu", show_default=True,
-              help="Checked like every node's (cuda must exist); aggregation runs on the CPU.")
+@device_option("Checked like every node's (cuda must exist); aggregation runs on the CPU.")
 @click.option("--input", "inputs", multiple=True, type=click.Path(dir_okay=False, path_type=Path),
               help="An infer node's events file; repeat once per node.")
 def main(expected_livetime: float, expected_injections: int, background: Path, foreground: Path, zero_lag: Path,

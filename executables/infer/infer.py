@@ -28,7 +28,7 @@ from pathlib import Path
 import click
 
 from executables.common.atomic import cleanup_stale_temporaries
-from executables.common.cli import node_options
+from executables.common.cli import device_option, node_options
 from executables.common.errors import InputError, PermanentError
 from executables.data.background import require_device
 from executables.data.waveforms import parse_ifos, split
@@ -116,7 +116,7 @@ def open_bundle(specs: Sequence[tuple[int, Path]], settings: Settings, geometry:
 @click.option("--tensorrt-fp16", is_flag=True, default=False,
               help="Build this GPU's TensorRT plan in FP16 (--server triton on cuda, with TensorRT).")
 @click.option("--triton-url", default=None, help="HOST:PORT of a running Triton server (gRPC) to use instead.")
-@click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)
+@device_option()
 @click.option("--expected-livetime", type=click.FloatRange(min=0), required=True,
               help="Background livetime (s) of this bundle's shifted branches, from the plan.")
 @click.option("--expected-injections", type=click.IntRange(min=0), required=True,

@@ -21,7 +21,7 @@ import click
 import yaml
 
 from executables.common import storage
-from executables.common.cli import node_options
+from executables.common.cli import device_option, node_options
 from executables.common.errors import InputError, PermanentError, TransientError
 from executables.remote.manifest import (
     CONFIG_DIR,
@@ -92,8 +92,7 @@ def _terminate(signum: int, frame: Any) -> None:
 @click.option("--kernel-length", required=True)
 @click.option("--inference-sampling-rate", required=True)
 @click.option("--seed", required=True)
-@click.option("--device", type=click.Choice(("cpu", "cuda")), default="cuda", show_default=True,
-              help="Device of the training pod.")
+@device_option("Device of the training pod.", default="cuda")
 @click.option("--checkpoint-minutes")
 @click.option("--run-dir", required=True, help="S3 prefix the pod writes checkpoints and model.pt to.")
 @click.option("--job-name", required=True, help="Deterministic Job name, aframe-<run>-train: a retry adopts it.")

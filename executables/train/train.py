@@ -31,7 +31,7 @@ import torch
 
 from executables.common import storage
 from executables.common.atomic import atomic_file, atomic_path, cleanup_stale_temporaries
-from executables.common.cli import node_options
+from executables.common.cli import device_option, node_options
 from executables.common.errors import InputError
 from executables.common.seeding import node_seed
 from executables.data.background import require_device
@@ -222,7 +222,7 @@ TRAINING_OPTIONS = (
     click.option("--kernel-length", type=float, required=True),
     click.option("--inference-sampling-rate", type=float, required=True),
     click.option("--seed", type=int, required=True),
-    click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True),
+    device_option(),
     click.option("--checkpoint-minutes", type=float, default=30.0, show_default=True,
                  help="Save last.ckpt at least this often."),
     click.option("--max-wallclock", type=float, default=None,

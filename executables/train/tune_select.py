@@ -23,7 +23,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from executables.common.atomic import atomic_file, atomic_path
-from executables.common.cli import node_options
+from executables.common.cli import device_option, node_options
 from executables.common.errors import InputError, PermanentError
 from executables.data.background import require_device
 from executables.train.study import DAG_TRIAL, METRIC, RUN_DIR, storage
@@ -108,8 +108,7 @@ def select(*, journal: Path, study_name: str, sampler: str, max_epochs: int, out
               help="The study's sampler (recorded in the summary).")
 @click.option("--max-epochs", type=click.IntRange(min=1), required=True,
               help="Epoch budget of each trial (recorded in the summary).")
-@click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True,
-              help="Selection only copies files; cuda must still be usable when asked for.")
+@device_option("Selection only copies files; cuda must still be usable when asked for.")
 @click.option("--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="model.pt of the run; the other files go next to it.")
 @click.option("--trial", "trial_models", type=click.Path(dir_okay=False, path_type=Path), multiple=True,
