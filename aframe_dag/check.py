@@ -17,7 +17,7 @@ What each layer was seen to catch (HTCondor 25.0.13 tools, htcondor 25.14.1 whee
 * ``htcondor2.Submit.from_dag`` (condor_submit_dag's own pre-parse, with a stub ``condor_dagman`` on PATH): unknown
   DAG commands (file:line), CONFIG problems (a second CONFIG, a missing config file, extra words after the file
   name), SET_JOB_ATTR and ENV syntax. Not undefined or duplicate nodes, cycles, FINAL misuse or VARS quoting:
-  condor_dagman itself parses those. It writes ``<dag>.condor.sub`` beside the DAG, so it runs on a copy.
+  condor_dagman itself parses those. It writes ``<dag>.condor.sub`` beside the DAG, so it reads a link in scratch.
 * ``condor_dag_checker -json`` (HTCondor >= 24.10): DAGMan's parser and graph checks: undefined nodes in
   PARENT/CHILD, a node defined twice, a second FINAL, FINAL in PARENT/CHILD, ``+`` in a node name, VARS quoting,
   inline comments (as "Unexpected token '#'"), CONFIG problems, cycles (the cycle path, or "No initial nodes
@@ -34,7 +34,6 @@ import configparser
 import json
 import os
 import re
-import shlex
 import shutil
 import subprocess
 import sys
@@ -164,6 +163,7 @@ class Run:
     submits: dict[Path, SubmitFile] = field(default_factory=dict)
     require_accounting: bool = True
     resolved_error: str | None = None
+    started: dict[str, subprocess.Popen | OSError] = field(default_factory=dict)
 
     def where(self, path, line: int | None = None) -> str:
         """A path as findings show it: relative to the condor dir when inside it, with :line when known."""
@@ -175,16 +175,6 @@ class Run:
         except ValueError:
             shown = str(path)
         return f"{shown}:{line}" if line else shown
-
-    def dag_lines(self, command: str) -> Iterator[tuple[int, list[str]]]:
-        """The DAG's lines that start with command (its words split as DAGMan does; unsplittable lines skipped)."""
-        for number, raw in enumerate(self.dag_text.splitlines(), 1):
-            words = raw.split(None, 1)
-            if words and words[0].upper() == command:
-                try:
-                    yield number, _split(raw)
-                except ValueError:
-                    continue
 
     def submit_path(self, node: DagNode) -> Path:
         """Where DAGMan finds a node's submit file (relative paths start at the DAG's dir, or its DIR)."""
@@ -206,10 +196,6 @@ def rule(function: Rule) -> Rule:
     """Register a rule; check_run runs them in this order."""
     RULES.append(function)
     return function
-
-
-def _split(line: str) -> list[str]:
-    return shlex.split(line, comments=False, posix=True)
 
 
 def _error(where: str, message: str) -> Finding:
@@ -275,12 +261,13 @@ def load_run(run: Run) -> None:
         run.dag_error = f"cannot read the DAG: {exc}"
         return
     run.dag = parse_dag(run.dag_text, run.dag_file, run.dag_problems)
-    paths: dict[tuple[str, str | None], Path] = {}  # thousands of nodes share a handful of submit files
+    by_name: dict[tuple[str, str | None], SubmitFile] = {}  # thousands of nodes share a handful of submit files
     for node in run.dag.nodes.values():
-        key = (node.submit, node.directory)
-        if key not in paths:
-            paths[key] = run.submit_path(node)
-        run.submits.setdefault(paths[key], SubmitFile(paths[key], [])).nodes.append(node)
+        submit = by_name.get((node.submit, node.directory))
+        if submit is None:
+            path = run.submit_path(node)
+            submit = by_name[node.submit, node.directory] = run.submits.setdefault(path, SubmitFile(path, []))
+        submit.nodes.append(node)
     for submit in run.submits.values():
         try:
             submit.text = submit.path.read_text()
@@ -335,12 +322,11 @@ def final_node(run: Run) -> Iterator[Finding]:
                      f"second FINAL node '{extra.name}' (the first is '{finals[0].name}' at line "
                      f"{finals[0].line}); DAGMan allows one")
     names = {node.name for node in finals}
-    reported = set()
-    for name, line, where in run.dag.references:
-        if where == "PARENT/CHILD" and name in names and (name, line) not in reported:
-            reported.add((name, line))
-            yield _error(run.where(run.dag_file, line),
-                         f"FINAL node '{name}' in PARENT/CHILD: a FINAL node can have no parents or children")
+    lines = {(name, line) for (parent, child), line in run.dag.edge_lines.items()
+             for name in (parent, child) if name in names}
+    for name, line in sorted(lines, key=lambda found: found[1]):
+        yield _error(run.where(run.dag_file, line),
+                     f"FINAL node '{name}' in PARENT/CHILD: a FINAL node can have no parents or children")
 
 
 def find_cycle(names: Iterable[str], children: dict[str, list[str]]) -> list[str] | None:
@@ -370,7 +356,10 @@ def no_cycles(run: Run) -> Iterator[Finding]:
     """PARENT/CHILD edges form no cycle (one cycle is reported, at the line of the edge that closes it)."""
     if run.dag is None:
         return
-    cycle = find_cycle(run.dag.nodes, run.dag.children())
+    nodes = run.dag.nodes
+    if all(nodes[parent].line < nodes[child].line for child, parents in run.dag.parents.items() for parent in parents):
+        return  # every edge points down the file, as in every DAG build writes: no cycle can close
+    cycle = find_cycle(nodes, run.dag.children())
     if cycle:
         line = run.dag.edge_lines.get((cycle[-2], cycle[-1]))
         yield _error(run.where(run.dag_file, line), "cycle: " + " -> ".join(cycle))
@@ -381,7 +370,7 @@ def one_config(run: Run) -> Iterator[Finding]:
     """Exactly one CONFIG line, naming a file that exists."""
     if run.dag is None:
         return
-    lines = list(run.dag_lines("CONFIG"))
+    lines = run.dag.setting_lines("CONFIG")
     if not lines:
         yield _error(run.where(run.dag_file), "no CONFIG line (the DAG must name its dagman.config)")
     for number, _ in lines[1:]:
@@ -428,7 +417,7 @@ def not_under_tmp(run: Run) -> Iterator[Finding]:
         return run.condor_dir == path or run.condor_dir in path.parents
 
     for command in ("NODE_STATUS_FILE", "JOBSTATE_LOG"):
-        for number, words in run.dag_lines(command):
+        for number, words in run.dag.setting_lines(command) if run.dag else ():
             path = Path(os.path.abspath(run.dag_file.parent / words[1])) if len(words) > 1 else None
             if path and _under_tmp(path) and not inside(path):
                 yield _error(run.where(run.dag_file, number), f"{command} {words[1]} is under /tmp")
@@ -566,6 +555,8 @@ def no_getenv(run: Run) -> Iterator[Finding]:
 
 SECRET_VARIABLES = ("AWS_SECRET_ACCESS_KEY", "AWS_ACCESS_KEY_ID", "AWS_SESSION_TOKEN")
 SECRET_ASSIGNMENT = re.compile(r"\b(" + "|".join(SECRET_VARIABLES) + r")\s*=")
+# The same without its leading \b, which makes re try every position of a 50 MB DAG (seconds, not ms).
+SECRET_HINT = re.compile("(" + "|".join(SECRET_VARIABLES) + r")\s*=")
 ENV_MACRO = re.compile(r"\$ENV\(\s*(AWS_\w*)", re.IGNORECASE)
 MIN_SECRET_LENGTH = 8  # shorter values of those variables (test stubs) would match by chance
 
@@ -573,7 +564,7 @@ MIN_SECRET_LENGTH = 8  # shorter values of those variables (test stubs) would ma
 def _secret_lines(text: str, values: dict[str, str]) -> Iterator[tuple[int, str]]:
     """(line, message) for each line that would hand a job a secret (its first problem); a value found is named,
     never shown."""
-    if not (ENV_MACRO.search(text) or SECRET_ASSIGNMENT.search(text) or any(v in text for v in values.values())):
+    if not (ENV_MACRO.search(text) or SECRET_HINT.search(text) or any(v in text for v in values.values())):
         return  # the usual case, decided in one pass over the file instead of one per line
     for number, line in enumerate(text.splitlines(), 1):
         found = [name for name, value in values.items() if value in line]
@@ -627,7 +618,7 @@ def macros_defined(run: Run) -> Iterator[Finding]:
 def _tool_env(run: Run, path_first: Path | None = None) -> dict[str, str]:
     """The environment for HTCondor's tools: an empty config when no HTCondor config is installed."""
     env = dict(os.environ)
-    if "CONDOR_CONFIG" not in env and not any(Path(p).expanduser().exists() for p in STANDARD_CONFIGS):
+    if "CONDOR_CONFIG" not in env and not any(os.path.exists(os.path.expanduser(p)) for p in STANDARD_CONFIGS):
         empty = run.scratch / "condor_config"
         empty.touch()
         env["CONDOR_CONFIG"] = str(empty)
@@ -659,23 +650,63 @@ def _located(run: Run, text: str) -> tuple[str, str]:
     return run.where(run.dag_file), text.strip()
 
 
-@rule
-def real_dag_parser(run: Run) -> Iterator[Finding]:
-    """condor_submit_dag's own pre-parse (htcondor2.Submit.from_dag with a stub condor_dagman), on a copy."""
-    if run.dag_error:
-        return
+def _start(run: Run, name: str, argv: list[str], env: dict[str, str]) -> None:
+    """Launch one of HTCondor's DAG parsers now; its rule collects it after our own rules have run."""
+    try:
+        run.started[name] = subprocess.Popen(argv, cwd=run.dag_file.parent, env=env, stdin=subprocess.DEVNULL,
+                                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    except OSError as exc:
+        run.started[name] = exc
+
+
+def _finish(run: Run, name: str) -> subprocess.CompletedProcess:
+    """Wait for a started tool (raising OSError or TimeoutExpired, as subprocess.run does)."""
+    process = run.started.pop(name)
+    if isinstance(process, OSError):
+        raise process
+    try:
+        stdout, stderr = process.communicate(timeout=TOOL_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.communicate()
+        raise
+    return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
+
+
+def _stop_started(run: Run) -> None:
+    """End tools a rule never collected (a rule failed, or the DAG could not be read)."""
+    for process in run.started.values():
+        if isinstance(process, subprocess.Popen):
+            process.kill()
+            process.communicate()
+    run.started.clear()
+
+
+def start_parsers(run: Run) -> None:
+    """HTCondor's DAG parsers read the file on the other core while our own parser and rules run."""
     stub_dir = run.scratch / "stub"
-    stub_dir.mkdir(exist_ok=True)
+    stub_dir.mkdir()
     stub = stub_dir / "condor_dagman"
     stub.write_text("#!/bin/sh\nexit 0\n")
     stub.chmod(0o755)
-    copy_dir = Path(tempfile.mkdtemp(dir=run.scratch))
-    copy = copy_dir / run.dag_file.name
-    copy.write_text(run.dag_text)
+    # from_dag writes <dag>.condor.sub beside the file it reads: give it a link in scratch, not the run's DAG.
+    (run.scratch / "dag").mkdir()
+    link = run.scratch / "dag" / run.dag_file.name
+    link.symlink_to(run.dag_file)
+    _start(run, "from_dag", [sys.executable, "-c", _FROM_DAG, str(link)], _tool_env(run, stub_dir))
+    checker = shutil.which("condor_dag_checker") if run.htcondor_tools else None
+    if checker:
+        _start(run, "condor_dag_checker", [checker, "-json", str(run.dag_file)], _tool_env(run))
+
+
+@rule
+def real_dag_parser(run: Run) -> Iterator[Finding]:
+    """condor_submit_dag's own pre-parse (htcondor2.Submit.from_dag with a stub condor_dagman), through a link."""
+    if "from_dag" not in run.started or run.dag_error:
+        return
+    link = run.scratch / "dag" / run.dag_file.name
     try:
-        result = subprocess.run([sys.executable, "-c", _FROM_DAG, str(copy)], cwd=run.dag_file.parent,
-                                env=_tool_env(run, stub_dir), capture_output=True, text=True, timeout=TOOL_TIMEOUT,
-                                stdin=subprocess.DEVNULL)
+        result = _finish(run, "from_dag")
     except (OSError, subprocess.TimeoutExpired) as exc:
         yield _warning(run.where(run.dag_file), f"htcondor2.Submit.from_dag did not run: {exc}")
         return
@@ -688,7 +719,7 @@ def real_dag_parser(run: Run) -> Iterator[Finding]:
     # Its stderr names the cause ("Unable to read config file ..."); the exception sometimes only the effect.
     messages = [line[len("ERROR: "):] for line in result.stderr.splitlines() if line.startswith("ERROR: ")]
     for message in messages or [result.stdout.strip() or f"exit status {result.returncode}"]:
-        where, text = _located(run, message.replace(str(copy), str(run.dag_file)))
+        where, text = _located(run, message.replace(str(link), str(run.dag_file)))
         yield _error(where, f"htcondor2.Submit.from_dag: {text}")
 
 
@@ -713,12 +744,10 @@ def _checker_findings(run: Run, results: list[dict]) -> Iterator[Finding]:
 @rule
 def condor_dag_checker(run: Run) -> Iterator[Finding]:
     """HTCondor's condor_dag_checker (>= 24.10), when asked for and on PATH."""
-    program = shutil.which("condor_dag_checker") if run.htcondor_tools else None
-    if program is None or run.dag_error:
+    if "condor_dag_checker" not in run.started or run.dag_error:
         return
     try:
-        result = subprocess.run([program, "-json", str(run.dag_file)], cwd=run.dag_file.parent, env=_tool_env(run),
-                                capture_output=True, text=True, timeout=TOOL_TIMEOUT, stdin=subprocess.DEVNULL)
+        result = _finish(run, "condor_dag_checker")
     except (OSError, subprocess.TimeoutExpired) as exc:
         yield _warning(run.where(run.dag_file), f"condor_dag_checker did not run: {exc}")
         return
@@ -807,14 +836,17 @@ def check_run(condor_dir, *, submittable: bool = True, htcondor_tools: bool = Tr
     with tempfile.TemporaryDirectory(prefix="aframe-check-") as scratch:
         run = Run(condor_dir, dag_file, Path(scratch), submittable, htcondor_tools)
         try:
+            start_parsers(run)
             load_run(run)
+            for check in RULES:
+                try:
+                    findings.update(check(run))
+                except Exception as exc:  # noqa: BLE001 - one broken rule must not hide the others' findings
+                    findings.add(_error(DAG_FILE, f"rule {check.__name__} failed: {type(exc).__name__}: {exc}"))
         except Exception as exc:  # noqa: BLE001 - a run dir broken in a way we did not foresee is still a finding
             return [_error(DAG_FILE, f"cannot load the run: {type(exc).__name__}: {exc}")]
-        for check in RULES:
-            try:
-                findings.update(check(run))
-            except Exception as exc:  # noqa: BLE001 - one broken rule must not hide the others' findings
-                findings.add(_error(DAG_FILE, f"rule {check.__name__} failed: {type(exc).__name__}: {exc}"))
+        finally:
+            _stop_started(run)
     return sorted(findings, key=_order)
 
 

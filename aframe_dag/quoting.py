@@ -26,21 +26,31 @@ def checked(value: str, what: str) -> str:
 
 
 _SPACE = re.compile(r"\s")
-_UNSAFE = re.compile(r"[\n\r\"']|\$\(")
 
 
 def _word(text: str) -> str:
     return f"'{text}'" if _SPACE.search(text) or text == "" else text
 
 
+def _unsafe(text: str) -> bool:
+    """Whether text holds a newline, a quote or `$(`: substring tests, many times faster than one regex here."""
+    return "\n" in text or "\r" in text or '"' in text or "'" in text or "$(" in text
+
+
 def arguments(values, what: str) -> str:
     """HTCondor's quoted argument list (without the outer double quotes): args with spaces single-quoted."""
-    values = [str(value) for value in values]
-    plain = " ".join(values)
-    if _UNSAFE.search(plain):  # the slow path only to find and name the offending value
+    values = tuple(values)
+    try:
+        plain = " ".join(values)
+    except TypeError:  # numbers among the strings
+        values = tuple(map(str, values))
+        plain = " ".join(values)
+    if _unsafe(plain):  # the slow path only to find and name the offending value
         for value in values:
             checked(value, what)
-    if len(values) == len(plain.split()):  # no argument holds whitespace or is empty
+    # No argument is empty or holds whitespace: every space is a joining one, and isprintable() is False for every
+    # other whitespace character. (Counting split() words is not enough: "a\tb" and "" cancel out.)
+    if plain.isprintable() and plain.count(" ") == len(values) - 1 and "" not in values:
         return plain
     return " ".join(_word(value) for value in values)
 

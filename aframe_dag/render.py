@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-import re
 import shlex
 import shutil
+import string
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import jinja2
 
 from . import __version__, quoting
+from .bulk import without_cyclic_gc
 from .errors import UserError
 from .plan.model import Stage, Workflow
 from .templating import environment
@@ -126,22 +128,30 @@ def full_arguments(workflow: Workflow, node) -> tuple[str, ...]:
                              "--done-marker", f"{workflow.condor_dir}/done/{node.name}.json")
 
 
-def _node_commands(workflow: Workflow, node, site: Site) -> list[str]:
-    stage = workflow.stages[node.stage]
-    what = f"node {node.name}"
-    args = quoting.arguments(full_arguments(workflow, node), what)
-    commands = [f"VARS {node.name} node={quoting.dag_value(node.name)} nodeargs={quoting.dag_value(args)}"]
+def _dag_block(workflow: Workflow, node, submit: str, node_check: str) -> str:
+    """A node's lines of aframe.dag: JOB (or FINAL) and VARS, then the retry policy and PRE check of a non-FINAL."""
+    stage, name = workflow.stages[node.stage], node.name
+    args = quoting.arguments(full_arguments(workflow, node), f"node {name}")
+    head = f"FINAL {name} {submit}" if node.final else f"JOB {name} {submit}"
+    lines = [head, f"VARS {name} node={quoting.dag_value(name)} nodeargs={quoting.dag_value(args)}"]
     if node.final:
-        return commands
-    commands.append(f"RETRY {node.name} {stage.retries} UNLESS-EXIT 2")
-    node_check = site.executable(NODE_CHECK)  # PRE scripts run on the access point, outside any container
-    commands.append(f"SCRIPT PRE {node.name} {node_check} {workflow.condor_dir} {node.name} {node.hash}")
-    commands.append(f"PRE_SKIP {node.name} {SKIP_EXIT}")
+        return "\n".join(lines)
+    lines += [f"RETRY {name} {stage.retries} UNLESS-EXIT 2",
+              f"SCRIPT PRE {name} {node_check} {workflow.condor_dir} {name} {node.hash}",
+              f"PRE_SKIP {name} {SKIP_EXIT}"]
     if stage.priority:
-        commands.append(f"PRIORITY {node.name} {stage.priority}")
+        lines.append(f"PRIORITY {name} {stage.priority}")
     if stage.category:
-        commands.append(f"CATEGORY {node.name} {stage.category}")
-    return commands
+        lines.append(f"CATEGORY {name} {stage.category}")
+    return "\n".join(lines)
+
+
+class LocalCommand(NamedTuple):
+    """One node of run_local.sh: its name, its environment as NAME=value words, and its command line."""
+
+    name: str
+    environment: str
+    command: str
 
 
 def _edges(workflow: Workflow) -> list[dict]:
@@ -171,18 +181,21 @@ def _by_hand(argument: str) -> str:
     return "0" if argument in quoting.DAGMAN_MACROS else argument
 
 
-_SHELL_SAFE = re.compile(r"[\w@%+=:,./ -]*")
+# What shlex.quote leaves alone, plus the space that joins words: bytes deleted to test a line in one C call.
+_SHELL_SAFE = (string.ascii_letters + string.digits + "_@%+=:,./- ").encode()
 
 
 def shell_command(words) -> str:
     """shlex.join, with a fast path for the common case of words that need no quoting."""
     words = list(words)
     plain = " ".join(words)
-    if _SHELL_SAFE.fullmatch(plain) and len(plain.split()) == len(words):
+    safe = plain.isascii() and not plain.encode().translate(None, _SHELL_SAFE)  # so its only whitespace is " "
+    if safe and plain.count(" ") == len(words) - 1 and "" not in words:
         return plain
     return shlex.join(words)
 
 
+@without_cyclic_gc
 def render(workflow: Workflow, condor: dict, bin_dir: str | None) -> dict[str, str]:
     """Every file of the condor dir, by name; nothing is written here."""
     site = Site(condor, bin_dir)
@@ -193,29 +206,35 @@ def render(workflow: Workflow, condor: dict, bin_dir: str | None) -> dict[str, s
             version=__version__, run=workflow.name, stage=stage.name, program=stage.program,
             commands=submit_commands(stage, site, logs),
         )
-    jobs = [{"name": node.name, "submit": f"{workflow.condor_dir}/{node.stage}.sub",
-             "commands": _node_commands(workflow, node, site)} for node in workflow.nodes]
-    final = next(job for job, node in zip(jobs, workflow.nodes, strict=True) if node.final)
+    node_check = site.executable(NODE_CHECK)  # PRE scripts run on the access point, outside any container
+    submits = {name: f"{workflow.condor_dir}/{name}.sub" for name in workflow.stages}
+    blocks = {node.name: _dag_block(workflow, node, submits[node.stage], node_check) for node in workflow.nodes}
+    final = workflow.final
     used = {stage.category for stage in workflow.stages.values()}
     categories = {name: limit for name, limit in workflow.limits.items() if name in used}
     files[DAG_FILE] = environment().get_template("aframe.dag.j2").render(
         version=__version__, run=workflow.name, submit_command=submit_line(workflow),
         config_file=f"{workflow.condor_dir}/dagman.config", status_file=f"{workflow.condor_dir}/aframe.status",
         jobstate_log=f"{workflow.condor_dir}/aframe.jobstate.log", dot_file=f"{workflow.condor_dir}/aframe.dot",
-        jobs=[job for job in jobs if job is not final], edges=_edges(workflow), categories=categories,
-        save_points=_save_points(workflow), final=final,
+        jobs=[block for name, block in blocks.items() if name != final.name], edges=_edges(workflow),
+        categories=categories, save_points=_save_points(workflow), final=blocks[final.name],
     )
     files["dagman.config"] = environment().get_template("dagman.config.j2").render(
         version=__version__, run=workflow.name,
         settings={"DAGMAN_MAX_JOBS_IDLE": condor["max_idle"], "DAGMAN_MAX_PRE_SCRIPTS": 20},
     )
     files["run_local.sh"] = environment().get_template("run_local.sh.j2").render(
-        run=workflow.name,
-        nodes=[{"name": node.name,
-                "environment": " ".join(f"{k}={v}" for k, v in workflow.stages[node.stage].environment.items()),
-                "command": shell_command([site.executable(workflow.stages[node.stage].program),
-                                          *(map(_by_hand, node.arguments) if node.final
-                                            else full_arguments(workflow, node))])}
-               for node in workflow.nodes],
+        run=workflow.name, nodes=_local_commands(workflow, site),
     )
     return files
+
+
+def _local_commands(workflow: Workflow, site: Site) -> list[LocalCommand]:
+    """run_local.sh's entries: each node's command as the executor would run it (FINAL as if the DAG succeeded)."""
+    programs = {name: site.executable(stage.program) for name, stage in workflow.stages.items()}
+    environments = {name: " ".join(f"{key}={value}" for key, value in stage.environment.items())
+                    for name, stage in workflow.stages.items()}
+    return [LocalCommand(node.name, environments[node.stage],
+                         shell_command([programs[node.stage], *(map(_by_hand, node.arguments) if node.final
+                                                                else full_arguments(workflow, node))]))
+            for node in workflow.nodes]

@@ -10,7 +10,7 @@ node knows a branch's role from its shift alone.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 
 def offsets(shifts, index: int) -> tuple[float, ...]:
@@ -29,17 +29,21 @@ def livetime(duration: float, shifts, index: int, dead_time: float) -> float:
     return stop - start
 
 
-def injection_times(duration: float, shifts, index: int, dead_time: float, spacing: float, buffer: float):
-    """Offsets after t0 of the injections in one branch: every `spacing` s, `buffer` s clear of the span's edges."""
+def injection_count(duration: float, shifts, index: int, dead_time: float, spacing: float, buffer: float) -> int:
+    """How many injections one branch holds (the length of injection_times, without making the list)."""
     start, stop = analysed_span(duration, shifts, index, dead_time)
     first, last = start + buffer, stop - buffer
-    count = int((last - first) // spacing) + 1 if last >= first else 0
-    return [first + k * spacing for k in range(count)]
+    return int((last - first) // spacing) + 1 if last >= first else 0
 
 
-@dataclass(frozen=True)
-class Branch:
-    """One (file, shift index) pair an infer node analyses."""
+def injection_times(duration: float, shifts, index: int, dead_time: float, spacing: float, buffer: float):
+    """Offsets after t0 of the injections in one branch: every `spacing` s, `buffer` s clear of the span's edges."""
+    first = analysed_span(duration, shifts, index, dead_time)[0] + buffer
+    return [first + k * spacing for k in range(injection_count(duration, shifts, index, dead_time, spacing, buffer))]
+
+
+class Branch(NamedTuple):
+    """One (file, shift index) pair an infer node analyses (a tuple: plans make one per branch, 100k and more)."""
 
     start: int
     duration: int
@@ -58,8 +62,8 @@ class Unreachable(ValueError):
     """The test data cannot give the requested livetime or injection count with any number of shifts."""
 
 
-def _accumulate(files, shifts, dead_time, minimum, target, amount):
-    """Shift indices 1..N: the fewest whose summed amount over usable branches reaches target."""
+def _shifts_needed(files, shifts, dead_time, minimum, target, amount) -> int:
+    """The fewest shift indices 1..N whose summed amount over usable branches reaches target: N."""
     total, index = 0, 0
     while total < target:
         index += 1
@@ -68,7 +72,7 @@ def _accumulate(files, shifts, dead_time, minimum, target, amount):
         if not usable:
             raise Unreachable(f"reached only {total:g} of {target:g} after {index - 1} shifts")
         total += sum(usable)
-    return list(range(1, index + 1))
+    return index
 
 
 def plan_branches(files, shifts, dead_time: float, minimum: float, Tb: float, num_injections: int,
@@ -77,18 +81,17 @@ def plan_branches(files, shifts, dead_time: float, minimum: float, Tb: float, nu
 
     `files` are (t0, duration) pairs; a branch shorter than `minimum` seconds is left out.
     """
-    background = _accumulate(files, shifts, dead_time, minimum, Tb,
-                             lambda d, i: livetime(d, shifts, i, dead_time))
-    injected = _accumulate(files, shifts, dead_time, minimum, num_injections,
-                           lambda d, i: len(injection_times(d, shifts, i, dead_time, spacing, buffer)))
+    background = _shifts_needed(files, shifts, dead_time, minimum, Tb,
+                                lambda d, i: livetime(d, shifts, i, dead_time))
+    injected = _shifts_needed(files, shifts, dead_time, minimum, num_injections,
+                              lambda d, i: injection_count(d, shifts, i, dead_time, spacing, buffer))
     branches = []
     for start, duration in files:
-        for index in range(0, max(background[-1], injected[-1]) + 1):
+        for index in range(max(background, injected) + 1):
             live = livetime(duration, shifts, index, dead_time)
             if live < minimum:
                 continue
-            times = injection_times(duration, shifts, index, dead_time, spacing, buffer) if index in injected else []
-            count = len(times)
+            count = injection_count(duration, shifts, index, dead_time, spacing, buffer) if 0 < index <= injected else 0
             branches.append(Branch(start, duration, index, live, index > 0, count))
     return branches
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..bulk import without_cyclic_gc
 from ..errors import ConfigError
 from ..timeslides import Unreachable, bundle, plan_branches
 from .analysis import aggregate_node, infer_nodes, summary_node, sv_node
@@ -38,6 +39,7 @@ def _branches(config, test_files):
                           "lower them or lengthen the testing span", config.path, "testing") from None
 
 
+@without_cyclic_gc
 def plan(config, available=None) -> Workflow:
     """Plan the whole run; `available` is the segment list where real data exist (None for simulated noise)."""
     layout = Layout.from_config(config)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from aframe_dag import check
 from aframe_dag.build import RESOLVED
 from aframe_dag.check import Finding, check_run, find_cycle, format_findings, read_submit
 from aframe_dag.config import load_config, resolved_text
@@ -248,6 +249,25 @@ def test_vars_without_nodeargs(run_dir):
     assert [f.where for f in found] == [f"aframe.dag:{line}", f"sv.sub:{line_of(run_dir / 'sv.sub', 'arguments')}"]
     assert "node 'extra' has no VARS nodeargs" in found[0].message
     assert "$(nodeargs) is undefined" in found[1].message and "'extra'" in found[1].message
+
+
+
+def test_a_failing_rule_leaves_no_parser_running(run_dir, monkeypatch):
+    """HTCondor's parser starts before our rules run; whatever they do, it is ended and reaped."""
+    started = []
+
+    def recording(run, name, argv, env):
+        real_start(run, name, argv, env)
+        started.append(run.started[name])
+
+    def broken(run):
+        raise RuntimeError("boom")
+
+    real_start = check._start
+    monkeypatch.setattr(check, "_start", recording)
+    monkeypatch.setattr(check, "RULES", [broken])
+    assert only(lint(run_dir)).message == "rule broken failed: RuntimeError: boom"
+    assert started and all(process.returncode is not None for process in started)
 
 
 def test_the_real_dag_parser_catches_what_ours_does_not(run_dir):

@@ -39,6 +39,24 @@ def test_reads_every_command():
     assert dag.maxjobs == {"gpu": 2} and dag.config == ["dagman.config"] and dag.final.name == "s"
 
 
+
+@pytest.mark.parametrize("values, expected", [
+    ('a="1" b="two words"', {"a": "1", "b": "two words"}),
+    ('a = "x#y"   b="$(z)"  ', {"a": "x#y", "b": "$(z)"}),
+    ('a="say \\"hi\\" now" b="c:\\\\d"', {"a": 'say "hi" now', "b": "c:\\d"}),
+    ('a="" b="\\"', None),
+    ('a="x" stray', None),
+])
+def test_vars_values(values, expected):
+    """Plain values are found with str.find, escaped ones by the full pattern; both agree with DAGMan's quoting."""
+    text = f"JOB a a.sub\nVARS a {values}\n"
+    if expected is None:
+        with pytest.raises(DagSyntaxError, match="x.dag:2: cannot read VARS"):
+            parse_dag(text, "x.dag")
+    else:
+        assert parse_dag(text, "x.dag").nodes["a"].variables == expected
+
+
 @pytest.mark.parametrize("line, message", [
     ("PARENT a CHILD nope", r"x.dag:16: PARENT/CHILD names node 'nope'"),
     ("JOB a again.sub", r"x.dag:16: node 'a' is defined twice \(first at line 3\)"),

@@ -1,6 +1,5 @@
 """The plan: the sandbox's shape, edges from declared files, hashes that follow changes, invariants over configs."""
 
-import dataclasses
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -150,4 +149,4 @@ def test_invariants_over_small_configs(sandbox_ini, train_length, test_length, m
     assert planned == pytest.approx(workflow.totals["livetime"])
     # names and hashes are a pure function of the config
     again = plan(load_config(sandbox_ini, overrides))
-    assert [dataclasses.astuple(n) for n in again.nodes] == [dataclasses.astuple(n) for n in workflow.nodes]
+    assert again.nodes == workflow.nodes

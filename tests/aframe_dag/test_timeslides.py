@@ -2,7 +2,7 @@
 
 import pytest
 
-from aframe_dag.timeslides import Unreachable, bundle, injection_times, livetime, plan_branches
+from aframe_dag.timeslides import Unreachable, bundle, injection_count, injection_times, livetime, plan_branches
 
 FILES = [(1000, 4000), (6000, 3000), (10000, 200)]
 SHIFTS = (0, 1)
@@ -19,6 +19,15 @@ def test_injection_times_are_spaced_inside_the_buffered_span():
     assert times[0] == 64 + 16
     assert times[-1] <= 4000 - 2 - 16 and times[-1] + 16 > 4000 - 2 - 16
     assert all(b - a == 16 for a, b in zip(times, times[1:], strict=False))
+
+
+
+@pytest.mark.parametrize("duration", [100, 127, 128, 129, 4000, 4001])
+@pytest.mark.parametrize("index", [0, 1, 7])
+def test_injection_count_is_the_length_of_the_times(duration, index):
+    for spacing, buffer in [(16, 16), (7.5, 3), (100, 0)]:
+        times = injection_times(duration, SHIFTS, index, 64, spacing, buffer)
+        assert injection_count(duration, SHIFTS, index, 64, spacing, buffer) == len(times)
 
 
 def test_fewest_background_shifts_reach_tb():
