@@ -134,7 +134,7 @@ def _int(dag: Dag, word: str, number: int) -> int:
         raise _refused(dag, number, f"'{word}' is not an integer") from None
 
 
-def _job(dag: Dag, words: list[str], line: str, number: int) -> None:
+def _job(dag: Dag, words: list[str], number: int) -> None:
     if len(words) < 3:
         raise _refused(dag, number, f"{words[0]} needs a node name and a submit file")
     name = words[1]
@@ -148,7 +148,7 @@ def _job(dag: Dag, words: list[str], line: str, number: int) -> None:
         node.noop, node.done = "NOOP" in rest, "DONE" in rest
 
 
-def _vars(dag: Dag, words: list[str], line: str, number: int) -> None:
+def _vars(dag: Dag, words: list[str], number: int) -> None:
     node = _node(dag, words[1], "VARS", number)
     try:
         _parse_vars(words[2] if len(words) > 2 else "", node.variables)
@@ -156,7 +156,7 @@ def _vars(dag: Dag, words: list[str], line: str, number: int) -> None:
         raise _refused(dag, number, str(exc)) from None
 
 
-def _parent(dag: Dag, words: list[str], line: str, number: int) -> None:
+def _parent(dag: Dag, words: list[str], number: int) -> None:
     upper = [w.upper() for w in words]
     if "CHILD" not in upper:
         raise _refused(dag, number, "PARENT without CHILD")
@@ -172,14 +172,14 @@ def _parent(dag: Dag, words: list[str], line: str, number: int) -> None:
             dag.edge_lines.setdefault((parent, child), number)
 
 
-def _retry(dag: Dag, words: list[str], line: str, number: int) -> None:
+def _retry(dag: Dag, words: list[str], number: int) -> None:
     node = _node(dag, words[1], "RETRY", number)
     node.retries = _int(dag, words[2], number)
     if len(words) > 4 and words[3].upper() == "UNLESS-EXIT":
         node.unless_exit = _int(dag, words[4], number)
 
 
-def _script(dag: Dag, words: list[str], line: str, number: int) -> None:
+def _script(dag: Dag, words: list[str], number: int) -> None:
     rest = words[1:]
     if rest and rest[0].upper() == "DEFER":
         rest = rest[3:]
@@ -193,39 +193,39 @@ def _script(dag: Dag, words: list[str], line: str, number: int) -> None:
         node.post = script
 
 
-def _pre_skip(dag: Dag, words: list[str], line: str, number: int) -> None:
+def _pre_skip(dag: Dag, words: list[str], number: int) -> None:
     _node(dag, words[1], "PRE_SKIP", number).pre_skip = _int(dag, words[2], number)
 
 
-def _category(dag: Dag, words: list[str], line: str, number: int) -> None:
+def _category(dag: Dag, words: list[str], number: int) -> None:
     _node(dag, words[1], "CATEGORY", number).category = words[2]
 
 
-def _maxjobs(dag: Dag, words: list[str], line: str, number: int) -> None:
+def _maxjobs(dag: Dag, words: list[str], number: int) -> None:
     dag.maxjobs[words[1]] = _int(dag, words[2], number)
 
 
-def _priority(dag: Dag, words: list[str], line: str, number: int) -> None:
+def _priority(dag: Dag, words: list[str], number: int) -> None:
     _node(dag, words[1], "PRIORITY", number).priority = _int(dag, words[2], number)
 
 
-def _abort_on(dag: Dag, words: list[str], line: str, number: int) -> None:
+def _abort_on(dag: Dag, words: list[str], number: int) -> None:
     node = _node(dag, words[1], "ABORT-DAG-ON", number)
     returns = _int(dag, words[4], number) if len(words) > 4 and words[3].upper() == "RETURN" else None
     node.abort_on[_int(dag, words[2], number)] = returns
 
 
-def _done(dag: Dag, words: list[str], line: str, number: int) -> None:
+def _done(dag: Dag, words: list[str], number: int) -> None:
     _node(dag, words[1], "DONE", number).done = True
 
 
-def _setting(dag: Dag, words: list[str], line: str, number: int) -> None:
+def _setting(dag: Dag, words: list[str], number: int) -> None:
     if len(words) < 2:
         raise _refused(dag, number, f"{words[0]} is missing an argument")
     dag.settings.append((number, words))
 
 
-def _save_point(dag: Dag, words: list[str], line: str, number: int) -> None:
+def _save_point(dag: Dag, words: list[str], number: int) -> None:
     _node(dag, words[1], "SAVE_POINT_FILE", number)
     dag.save_points[words[1]] = words[2] if len(words) > 2 else None
 
@@ -245,7 +245,7 @@ def _apply(dag: Dag, command: str, words: list[str], line: str, number: int) -> 
     if "#" in line and command != "VARS":  # only VARS values are quoted (read by _parse_vars)
         raise _refused(dag, number, "inline comment (DAGMan only allows comments on their own line)")
     try:
-        handler(dag, words, line, number)
+        handler(dag, words, number)
     except IndexError:
         raise _refused(dag, number, f"{words[0]} is missing an argument") from None
 

@@ -232,7 +232,7 @@ def render(workflow: Workflow, condor: dict, bin_dir: str | None) -> dict[str, s
 def _local_commands(workflow: Workflow, site: Site) -> list[LocalCommand]:
     """run_local.sh's entries: each node's command as the executor would run it (FINAL as if the DAG succeeded)."""
     programs = {name: site.executable(stage.program) for name, stage in workflow.stages.items()}
-    environments = {name: " ".join(f"{key}={value}" for key, value in stage.environment.items())
+    environments = {name: shell_command(f"{key}={value}" for key, value in stage.environment.items())
                     for name, stage in workflow.stages.items()}
     return [LocalCommand(node.name, environments[node.stage],
                          shell_command([programs[node.stage], *(map(_by_hand, node.arguments) if node.final

@@ -6,6 +6,7 @@ Regenerate the golden files after an intended change with AFRAME_DAG_UPDATE_GOLD
 import os
 import re
 import shlex
+import subprocess
 from importlib import resources
 from pathlib import Path
 
@@ -163,6 +164,27 @@ def test_paths_with_spaces_survive_both_quoting_layers(golden_env, monkeypatch):
     sv = parse_dag(files["aframe.dag"]).nodes["sv"]
     assert "'/srv/my results/sensitive_volume.h5'" in sv.variables["nodeargs"]
     assert "/srv/my results/sensitive_volume.h5" in shlex.split(sv.variables["nodeargs"])
+
+
+
+def test_run_local_sh_keeps_values_with_spaces(golden_env, monkeypatch, tmp_path):
+    """run_local.sh runs a node by hand with the DAG's environment and arguments, spaces included."""
+    monkeypatch.setenv("AFRAME_TMPDIR", "/srv/my tmp")
+    monkeypatch.setenv("AFRAME_RESULTS_DIR", "/srv/my results")
+    ini = golden_env / "sandbox.ini"
+    ini.write_text(run_ini_text("sandbox", "golden", "local", "cpu", None))
+    config = load_config(ini)
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    probe = bin_dir / "aframe-sv"  # stands in for the node program: prints what it was given
+    probe.write_text('#!/bin/sh\nprintf "%s\\n" "$MPLCONFIGDIR" "$@"\n')
+    probe.chmod(0o755)
+    script = tmp_path / "run_local.sh"
+    script.write_text(render(plan(config), config["condor"], str(bin_dir))["run_local.sh"])
+    result = subprocess.run(["bash", str(script), "sv"], capture_output=True, text=True, check=True)
+    lines = result.stdout.splitlines()
+    assert lines[0] == "/srv/my tmp/matplotlib"
+    assert lines[lines.index("--output") + 1] == "/srv/my results/sensitive_volume.h5"
 
 
 def test_expressions_are_classads():
