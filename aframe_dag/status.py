@@ -450,8 +450,13 @@ def local_lock_holder(condor_dir) -> dict[str, Any] | None:
 
 
 def _submitted_state(ad: dict, attempt: Attempt | None) -> str:
+    """A node the status file calls submitted: the node log tells idle, running or held; a job that has ended since
+    DAGMan last wrote the file (every 30 s) leaves the node done or failed as its exit says (a retry, if any, shows
+    up in the log as a new attempt within seconds)."""
     if attempt is not None and attempt.state in ("idle", "running", "held"):
         return attempt.state
+    if attempt is not None and attempt.state in ("exited", "removed"):
+        return "done" if attempt.exit_code == 0 else "failed"
     if ad.get("JobProcsHeld"):
         return "held"
     return "running" if ad.get("StatusDetails") == "not_idle" else "idle"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -285,6 +286,24 @@ def test_status_of_recorded_successful_run_with_retry_and_hold(tmp_path):
     assert run.nodes["sleeper"].host.startswith("slot1_")
     assert "held 1x before" in format_status(run, every_node=True)
     assert "held 1 time(s) and released" in explain(condor, "sleeper", run)
+
+
+
+@pytest.mark.parametrize("fixture, node, expected", [(SUCCESS, "after", ("done", 0)),
+                                                     (FAILED, "background-0", ("failed", 2))])
+def test_a_job_that_ended_since_dagman_last_wrote_the_status_file(tmp_path, fixture, node, expected):
+    """DAGMan rewrites the status file every 30 s: one that still says submitted yields to the job's end in the log."""
+    condor = tmp_path / "condor"
+    shutil.copytree(fixture, condor)
+    status = condor / "aframe.status"
+    text = status.read_text()
+    start = text.index(f'Node = "{node}";')
+    end = text.index("]", start)
+    ad = re.sub(r"NodeStatus = \d+;[^\n]*", "NodeStatus = 3;", text[start:end])
+    ad = re.sub(r'StatusDetails = "[^"]*";', 'StatusDetails = "not_idle";', ad)
+    status.write_text(text[:start] + ad + text[end:])
+    state = read_status(condor, schedd=False).nodes[node]
+    assert (state.status, state.exit_code) == expected and state.source == "status file"
 
 
 # -- against a real DAGMan -------------------------------------------------------------------------------------------
