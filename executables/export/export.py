@@ -19,7 +19,7 @@ import click
 import numpy as np
 import torch
 
-from executables.common import storage
+from executables.common import storage, trained
 from executables.common.atomic import atomic_directory, cleanup_stale_temporaries
 from executables.common.cli import device_option, node_options
 from executables.common.errors import InputError, PermanentError
@@ -39,16 +39,31 @@ CHECK_ROWS = 16
 VERSION = "1"
 
 
-def load_torchscript(path: Path) -> torch.jit.ScriptModule:
-    """The network in ``model.pt`` on the CPU in eval mode; a missing or corrupt file is an ``InputError``."""
+def load_torchscript(path: Path) -> tuple[torch.jit.ScriptModule, dict | None]:
+    """The network in ``model.pt`` on the CPU in eval mode and what it was trained for (None: not recorded);
+    a missing or corrupt file is an ``InputError``."""
     if not path.is_file():
         raise InputError(path, None, "no such file (the TorchScript model aframe-train writes)")
+    extra = {trained.EXTRA_FILE: ""}
     try:
-        module = torch.jit.load(str(path), map_location="cpu")
+        module = torch.jit.load(str(path), map_location="cpu", _extra_files=extra)
+        record = trained.read_record(extra[trained.EXTRA_FILE])
     except (RuntimeError, ValueError, OSError) as exc:
         message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise InputError(path, None, f"not a TorchScript model ({message})") from None
-    return module.eval()
+    return module.eval(), record
+
+
+def check_trained_for(path: Path, record: dict | None, **given) -> None:
+    """The model must have been trained for the data settings it is exported with (when training recorded them)."""
+    if record is None:
+        log.warning("%s records no training data settings (trained outside aframe-dag?): cannot check that it was "
+                    "trained for %s", path, ", ".join(f"{key} {value}" for key, value in given.items()))
+        return
+    found = trained.differences(record, given)
+    if found:
+        raise InputError(path, None, "was trained for other data settings (" + "; ".join(found) + "): retrain, "
+                                     "or export it with the settings it was trained for")
 
 
 def check_shape(path: Path, module: torch.jit.ScriptModule, num_ifos: int, kernel_samples: int) -> None:
@@ -112,7 +127,8 @@ def export(model: Path, repository: Path, model_name: str, batch_size: int, ifos
     """Build the model repository in a staging directory and swap it in; return ``[repository]``."""
     require_device(device)
     kernel_samples = kernel_samples_of(kernel_length, sample_rate)
-    module = load_torchscript(model)
+    module, record = load_torchscript(model)
+    check_trained_for(model, record, ifos=list(ifos), sample_rate=sample_rate, kernel_length=kernel_length)
     check_shape(model, module, len(ifos), kernel_samples)
     with_plan = plan_wanted(tensorrt, device)
     cleanup_stale_temporaries(repository.parent, [repository.name])

@@ -29,7 +29,7 @@ import click
 import h5py
 import torch
 
-from executables.common import storage
+from executables.common import storage, trained
 from executables.common.atomic import atomic_file, atomic_path, cleanup_stale_temporaries
 from executables.common.cli import device_option, node_options
 from executables.common.errors import InputError
@@ -127,6 +127,7 @@ def lightning_devices(device: str, visible_gpus: int) -> tuple[int, str]:
 def write_outputs(module: Any, datamodule: Any, run_dir: Path) -> None:
     """batch.hdf5, metrics.csv, training.png and, last, model.pt: the network of the best validation."""
     from executables.train.model import to_torchscript
+    from executables.train.module import shared_dict
 
     best = run_dir / BEST
     if best.exists():
@@ -146,7 +147,7 @@ def write_outputs(module: Any, datamodule: Any, run_dir: Path) -> None:
         plot_metrics(rows, run_dir / "training.png")
     scripted = to_torchscript(module.model, X[:1])
     with atomic_path(run_dir / "model.pt") as temporary:
-        torch.jit.save(scripted, str(temporary))
+        torch.jit.save(scripted, str(temporary), _extra_files=trained.extra_files(shared_dict(module.shared)))
 
 
 def finished_outputs(run_dir: Path) -> list[Path]:

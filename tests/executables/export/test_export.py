@@ -12,6 +12,7 @@ from click.testing import CliRunner
 from google.protobuf import text_format
 from tritonclient.grpc import model_config_pb2 as pb
 
+from executables.common import trained
 from executables.export.export import export_onnx, main, onnx_difference
 from executables.export.triton import model_config
 from executables.train.model import build_resnet, to_torchscript
@@ -23,10 +24,14 @@ IFO_LIST = ",".join(IFOS)
 SAMPLES = int(FS * KERNEL)
 
 
-def tiny_torchscript(path, seed=0):
+def tiny_torchscript(path, seed=0, recorded=True, **trained_for):
+    """A tiny network as aframe-train saves it: with the record of its data settings (unless not `recorded`)."""
     torch.manual_seed(seed)
     model = build_resnet(len(IFOS), [1, 1], norm_groups=2)
-    torch.jit.save(to_torchscript(model, torch.zeros(1, len(IFOS), SAMPLES)), str(path))
+    settings = {"ifos": list(IFOS), "sample_rate": FS, "kernel_length": KERNEL, "fduration": 1, "highpass": 32,
+                "lowpass": None, "inference_sampling_rate": 4, **trained_for}
+    extra = trained.extra_files(settings) if recorded else {}
+    torch.jit.save(to_torchscript(model, torch.zeros(1, len(IFOS), SAMPLES)), str(path), _extra_files=extra)
     return path
 
 
@@ -102,8 +107,28 @@ def test_a_scripted_network_exports_too(tmp_path):
     assert (tmp_path / "repo/aframe/1/model.onnx").is_file()
 
 
+@pytest.mark.parametrize("setting, message", [({"kernel_length": 2.0}, "kernel_length: trained for 2.0, given 1.5"),
+                                              ({"sample_rate": 128}, "sample_rate: trained for 128, given 64.0"),
+                                              ({"ifos": ["H1", "V1"]}, "ifos: trained for ['H1', 'V1'], given")])
+def test_a_model_trained_for_other_data_exits_2_naming_the_setting(tmp_path, setting, message):
+    """The ResNet takes windows of any length: without the record, another run's model would export silently."""
+    path = tiny_torchscript(tmp_path / "model.pt", **setting)
+    result = run(path, tmp_path / "repo")
+    assert result.exit_code == 2
+    assert f"{path}: was trained for other data settings ({message}" in result.output
+    assert not (tmp_path / "repo").exists()
+
+
+def test_a_model_without_a_record_exports_with_a_warning(tmp_path, caplog):
+    path = tiny_torchscript(tmp_path / "model.pt", recorded=False)
+    result = run(path, tmp_path / "repo")
+    assert result.exit_code == 0, result.output
+    assert "records no training data settings" in caplog.text
+
+
 @pytest.mark.parametrize("ifos", ["H1,L1,V1", "H1"])
-def test_network_that_does_not_take_the_ifos_exits_2_naming_the_model(model, tmp_path, ifos):
+def test_network_that_does_not_take_the_ifos_exits_2_naming_the_model(tmp_path, ifos):
+    model = tiny_torchscript(tmp_path / "model.pt", recorded=False)  # trained elsewhere: the shape check decides
     result = run(model, tmp_path / "repo", ifos=ifos)
     assert result.exit_code == 2
     assert f"{model}: does not take whitened input of shape (batch, {len(ifos.split(','))} ifos" in result.output

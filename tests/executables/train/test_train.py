@@ -16,9 +16,10 @@ import torch
 import yaml
 from click.testing import CliRunner
 
+from executables.common import trained as trained_for
 from executables.train.train import main
 
-from .conftest import TINY_CONFIG, cli_args, write_inputs
+from .conftest import IFOS, SAMPLE_RATE, TINY_CONFIG, cli_args, write_inputs
 
 
 def run(args: list[str]):
@@ -43,9 +44,13 @@ def test_writes_every_output_and_model_runs_on_the_batch(trained):
     with h5py.File(trained / "batch.hdf5", "r") as handle:
         X, y = torch.from_numpy(handle["X"][:]), torch.from_numpy(handle["y"][:])
     assert X.shape == (TINY_CONFIG["data"]["batch_size"], 2, 256) and y.shape == (X.shape[0], 1)
-    model = torch.jit.load(str(trained / "model.pt"))
+    extra = {trained_for.EXTRA_FILE: ""}
+    model = torch.jit.load(str(trained / "model.pt"), _extra_files=extra)
     with torch.no_grad():
         assert model(X).shape == (X.shape[0], 1)
+    assert trained_for.read_record(extra[trained_for.EXTRA_FILE]) == {
+        "ifos": list(IFOS), "sample_rate": SAMPLE_RATE, "kernel_length": 1.0, "fduration": 0.5, "highpass": 16.0,
+        "lowpass": None, "inference_sampling_rate": 4.0}
 
 
 def test_short_fit_learns(trained):

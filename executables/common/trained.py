@@ -1,0 +1,39 @@
+"""What a network was trained for, recorded inside its model.pt, so that export refuses a mismatched reuse.
+
+The ResNet's adaptive pooling takes windows of any length and its first layer any batch, so a model trained on
+other data settings (`[train] model = PATH` from another run) would export and run without an error and analyse
+the data wrongly. Training writes the data settings into TorchScript's extra files; export compares the ones it
+is given.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+#: The name of the record among model.pt's TorchScript extra files.
+EXTRA_FILE = "aframe_trained_for.json"
+#: The settings a record holds: what decides a network's input and what its input means.
+RECORDED = ("ifos", "sample_rate", "kernel_length", "fduration", "highpass", "lowpass", "inference_sampling_rate")
+
+
+def extra_files(shared: dict[str, Any]) -> dict[str, str]:
+    """The `_extra_files` argument of torch.jit.save: the record of these shared data settings."""
+    return {EXTRA_FILE: json.dumps({key: shared[key] for key in RECORDED}, sort_keys=True)}
+
+
+def read_record(text: str) -> dict[str, Any] | None:
+    """The record from the extra file's text, None when the file was not there (a model trained elsewhere)."""
+    return json.loads(text) if text else None
+
+
+def differences(record: dict[str, Any], given: dict[str, Any]) -> list[str]:
+    """`key: trained for A, given B` for each given setting the record disagrees with (numbers compared as floats)."""
+    found = []
+    for key, value in given.items():
+        trained = record.get(key)
+        same = (float(trained) == float(value) if isinstance(value, (int, float)) and trained is not None
+                else list(trained or []) == list(value) if isinstance(value, (list, tuple)) else trained == value)
+        if not same:
+            found.append(f"{key}: trained for {trained}, given {value}")
+    return found
