@@ -305,12 +305,16 @@ class Ledger:
     def write(self, path: PathLike) -> Path:
         """Write this set to ``path`` atomically (a temporary sibling renamed at the end); return the path."""
         with atomic_path(path) as temporary, h5py.File(temporary, "w") as handle:
-            for name, array in self.datasets().items():
-                _create(handle, name, array.shape, array.dtype)[...] = array
-            for group in GROUPS.values():
-                handle.require_group(group)
-            _write_attrs(handle, type(self).__name__, len(self), self.metadata_values())
+            self.write_to(handle)
         return Path(path)
+
+    def write_to(self, group: h5py.Group) -> None:
+        """Write this set into an open file or a group of one (a file that holds several sets)."""
+        for name, array in self.datasets().items():
+            _create(group, name, array.shape, array.dtype)[...] = array
+        for name in GROUPS.values():
+            group.require_group(name)
+        _write_attrs(group, type(self).__name__, len(self), self.metadata_values())
 
     # -- reading
 
@@ -326,6 +330,12 @@ class Ledger:
         with open_hdf5(path) as handle:
             layout = cls._layout(path, handle)
             return cls._read_rows(path, handle, layout, _normalize_rows(rows, layout.length))
+
+    @classmethod
+    def read_from(cls: type[LedgerT], path: PathLike, group: h5py.Group) -> LedgerT:
+        """Every row of the set in an open file or group (``path`` names the file in errors)."""
+        layout = cls._layout(path, group)
+        return cls._read_rows(path, group, layout, slice(0, layout.length))
 
     @classmethod
     def read_parameters(cls, path: PathLike, names: Sequence[str] | None = None,

@@ -28,14 +28,11 @@ from scipy.constants import Julian_year
 from executables.common.atomic import atomic_path
 from executables.common.errors import InputError
 from executables.data.ledger import (
-    GROUPS,
     METADATA,
     PARAMETER,
     Ledger,
     _as_str_list,
-    _create,
     _read,
-    _write_attrs,
     metadata,
     open_hdf5,
     parameter,
@@ -211,14 +208,6 @@ class NodeEvents:
 # -- one ledger set inside a group of an HDF5 file ------------------------------------------------------------------
 
 
-def _write_set(group: h5py.Group, events: Ledger) -> None:
-    for name, array in events.datasets().items():
-        _create(group, name, array.shape, array.dtype)[...] = array
-    for name in GROUPS.values():
-        group.require_group(name)
-    _write_attrs(group, type(events).__name__, len(events), events.metadata_values())
-
-
 @contextmanager
 def _within(path: PathLike, prefix: str) -> Iterator[None]:
     """Re-raise an ``InputError`` about a group of ``path`` with the group's name before the dataset's."""
@@ -234,8 +223,7 @@ def _read_set(path: PathLike, handle: h5py.File, name: str, cls: type[Detections
     if not isinstance(group, h5py.Group):
         raise InputError(path, name, "group missing")
     with _within(path, name):
-        layout = cls._layout(path, group)
-        return cls._read_rows(path, group, layout, slice(0, layout.length))
+        return cls.read_from(path, group)
 
 
 # -- per-node files --------------------------------------------------------------------------------------------------
@@ -250,7 +238,7 @@ def write_node_events(path: PathLike, branches: Sequence[BranchRecord], backgrou
     with atomic_path(path) as temporary, h5py.File(temporary, "w") as handle:
         handle.create_dataset(BRANCHES, data=table, track_times=False)
         for field, name in NODE_GROUPS.items():
-            _write_set(handle.create_group(name), getattr(events, field))
+            getattr(events, field).write_to(handle.create_group(name))
     return Path(path)
 
 
