@@ -555,7 +555,7 @@ def no_getenv(run: Run) -> Iterator[Finding]:
 
 SECRET_VARIABLES = ("AWS_SECRET_ACCESS_KEY", "AWS_ACCESS_KEY_ID", "AWS_SESSION_TOKEN")
 SECRET_ASSIGNMENT = re.compile(r"\b(" + "|".join(SECRET_VARIABLES) + r")\s*=")
-# The same without its leading \b, which makes re try every position of a 50 MB DAG (seconds, not ms).
+# The same without its leading \b, which makes re try every position of a 100 MB DAG (seconds, not ms).
 SECRET_HINT = re.compile("(" + "|".join(SECRET_VARIABLES) + r")\s*=")
 ENV_MACRO = re.compile(r"\$ENV\(\s*(AWS_\w*)", re.IGNORECASE)
 MIN_SECRET_LENGTH = 8  # shorter values of those variables (test stubs) would match by chance
@@ -618,6 +618,7 @@ def macros_defined(run: Run) -> Iterator[Finding]:
 def _tool_env(run: Run, path_first: Path | None = None) -> dict[str, str]:
     """The environment for HTCondor's tools: an empty config when no HTCondor config is installed."""
     env = dict(os.environ)
+    # os.path.expanduser leaves ~condor alone where no such user exists; Path.expanduser raises there.
     if "CONDOR_CONFIG" not in env and not any(os.path.exists(os.path.expanduser(p)) for p in STANDARD_CONFIGS):
         empty = run.scratch / "condor_config"
         empty.touch()
