@@ -37,6 +37,12 @@ def _unsafe(text: str) -> bool:
     return "\n" in text or "\r" in text or '"' in text or "'" in text or "$(" in text
 
 
+def joined_plainly(plain: str, words) -> bool:
+    """Whether every space in `plain` (the words joined by spaces) is a joining one and no word is empty; the caller
+    has made sure no other whitespace is there. (Counting split() words is not enough: "a b" and "" cancel out.)"""
+    return plain.count(" ") == len(words) - 1 and "" not in words
+
+
 def arguments(values, what: str) -> str:
     """HTCondor's quoted argument list (without the outer double quotes): args with spaces single-quoted."""
     values = tuple(values)
@@ -48,9 +54,7 @@ def arguments(values, what: str) -> str:
     if _unsafe(plain):  # the slow path only to find and name the offending value
         for value in values:
             checked(value, what)
-    # No argument is empty or holds whitespace: every space is a joining one, and isprintable() is False for every
-    # other whitespace character. (Counting split() words is not enough: "a\tb" and "" cancel out.)
-    if plain.isprintable() and plain.count(" ") == len(values) - 1 and "" not in values:
+    if plain.isprintable() and joined_plainly(plain, values):  # isprintable() is False for any other whitespace
         return plain
     return " ".join(_word(value) for value in values)
 

@@ -190,7 +190,7 @@ def shell_command(words) -> str:
     words = list(words)
     plain = " ".join(words)
     safe = plain.isascii() and not plain.encode().translate(None, _SHELL_SAFE)  # so its only whitespace is " "
-    if safe and plain.count(" ") == len(words) - 1 and "" not in words:
+    if safe and quoting.joined_plainly(plain, words):
         return plain
     return shlex.join(words)
 

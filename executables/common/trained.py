@@ -27,13 +27,16 @@ def read_record(text: str) -> dict[str, Any] | None:
     return json.loads(text) if text else None
 
 
+def _comparable(value: Any) -> Any:
+    """Numbers as floats (a record's 2048 is --sample-rate 2048.0), sequences as lists (JSON has no tuples)."""
+    if isinstance(value, (list, tuple)):
+        return list(value)
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    return value
+
+
 def differences(record: dict[str, Any], given: dict[str, Any]) -> list[str]:
-    """`key: trained for A, given B` for each given setting the record disagrees with (numbers compared as floats)."""
-    found = []
-    for key, value in given.items():
-        trained = record.get(key)
-        same = (float(trained) == float(value) if isinstance(value, (int, float)) and trained is not None
-                else list(trained or []) == list(value) if isinstance(value, (list, tuple)) else trained == value)
-        if not same:
-            found.append(f"{key}: trained for {trained}, given {value}")
-    return found
+    """`key: trained for A, given B` for each given setting the record disagrees with."""
+    return [f"{key}: trained for {record.get(key)}, given {value}" for key, value in given.items()
+            if _comparable(record.get(key)) != _comparable(value)]
