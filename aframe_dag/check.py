@@ -42,7 +42,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .dagfile import Dag, DagNode, DagSyntaxError, parse_dag
+from .dagfile import SUBDAG, Dag, DagNode, DagSyntaxError, parse_dag
 from .errors import did_you_mean
 from .plan.model import NODE_NAME, RESERVED_NAMES
 from .render import DAG_FILE, RESOLVED
@@ -263,6 +263,8 @@ def load_run(run: Run) -> None:
     run.dag = parse_dag(run.dag_text, run.dag_file, run.dag_problems)
     by_name: dict[tuple[str, str | None], SubmitFile] = {}  # thousands of nodes share a handful of submit files
     for node in run.dag.nodes.values():
+        if node.inline is not None or node.kind == SUBDAG:
+            continue  # a description in the DAG itself, or a sub-DAG: no submit file to read
         submit = by_name.get((node.submit, node.directory))
         if submit is None:
             path = run.submit_path(node)

@@ -10,9 +10,24 @@ from .errors import UserError
 from .render import DAG_FILE
 
 
-def load_dag(condor_dir) -> Dag:
-    """The run's parsed aframe.dag; a missing or broken one is the user's error, named."""
-    path = Path(condor_dir) / DAG_FILE
+def dag_path(place) -> Path:
+    """The DAG a command means: a DAG file as given, or in a directory its aframe.dag (else its only *.dag)."""
+    place = Path(place)
+    if not place.is_dir():
+        return place
+    if (place / DAG_FILE).exists():
+        return place / DAG_FILE
+    found = [path for path in sorted(place.glob("*.dag")) if path.is_file()]
+    if len(found) == 1:
+        return found[0]
+    if found:
+        raise UserError(f"{place}: more than one DAG here ({', '.join(p.name for p in found)}): name the one you mean")
+    return place / DAG_FILE
+
+
+def load_dag(place) -> Dag:
+    """The parsed DAG of a condor dir (or a DAG file); a missing or broken one is the user's error, named."""
+    path = dag_path(place)
     try:
         return read_dag(path)
     except FileNotFoundError:

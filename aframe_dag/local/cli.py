@@ -11,6 +11,7 @@ from pathlib import Path
 import click
 
 from ..errors import UserError
+from ..rundir import dag_path
 from .executor import Executor
 from .state import LOG_NAME, RunLock, lock_record
 
@@ -35,13 +36,14 @@ def _holds_the_run(condor_dir: Path, process: subprocess.Popen, timeout: float =
     return True
 
 
-def _detach(condor_dir: Path, workers: int, gpus: str, only: list[str]) -> int:
+def _detach(dag: Path, workers: int, gpus: str, only: list[str]) -> int:
     """Start the same run in a new session, its output in the condor dir; say how to follow it."""
+    condor_dir = dag.parent
     lock = RunLock(condor_dir)
     lock.acquire()  # refuse now, in the terminal, if another executor holds the run
     lock.release()
     log_path = condor_dir / LOG_NAME
-    command = [sys.executable, "-m", "aframe_dag.cli", "run", str(condor_dir), "--workers", str(workers)]
+    command = [sys.executable, "-m", "aframe_dag.cli", "run", str(dag), "--workers", str(workers)]
     command += ["--gpus", gpus] if gpus else []
     command += [item for node in only for item in ("--only", node)]
     with open(log_path, "a") as output:
@@ -58,27 +60,27 @@ def _detach(condor_dir: Path, workers: int, gpus: str, only: list[str]) -> int:
     return 0
 
 
-def _refuse_stale_rescue(condor_dir: Path) -> None:
+def _refuse_stale_rescue(dag: Path) -> None:
     """The executor resumes from the newest rescue file as DAGMan does: refuse one that marks undone nodes DONE."""
     from ..lifecycle.stale import stale_refusal
     from ..rundir import load_dag
 
-    refusal = stale_refusal(condor_dir, load_dag(condor_dir), then="run")
+    refusal = stale_refusal(dag.parent, load_dag(dag), then="run")
     if refusal:
         raise UserError(refusal)
 
 
 def run_local(condor_dir, workers: int, gpus: str, only: list[str], detach: bool, dry_run: bool) -> int:
     """The `run` command's work; returns its exit code."""
-    condor_dir = Path(condor_dir).absolute()
+    dag = dag_path(Path(condor_dir).absolute())
     gpu_ids = _gpu_ids(gpus)
     if not only:
-        _refuse_stale_rescue(condor_dir)
+        _refuse_stale_rescue(dag)
     if detach and not dry_run:
-        Executor(condor_dir, workers, gpu_ids, only or None)  # validate the DAG and --only before detaching
-        return _detach(condor_dir, workers, gpus, only)
+        Executor(dag, workers, gpu_ids, only or None)  # validate the DAG and --only before detaching
+        return _detach(dag, workers, gpus, only)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S", stream=sys.stderr)
-    executor = Executor(condor_dir, workers, gpu_ids, only or None)
+    executor = Executor(dag, workers, gpu_ids, only or None)
     if dry_run:
         for node, what in executor.pending():
             click.echo(f"{node:40s} {what}")

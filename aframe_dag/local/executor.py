@@ -10,12 +10,14 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..dagfile import DagNode, apply_rescue, rescue_files
+from ..dagfile import DagNode, Script, apply_rescue, rescue_files
 from ..errors import UserError
 from ..nodecheck import why_not_done
-from ..render import DAG_FILE
-from ..rundir import load_dag
-from .jobs import Job, expand_job
+from ..rundir import dag_path, load_dag
+from .jobids import JobIds
+from .jobs import Job, appends_vars, expand_job
+from .macros import script_arguments
+from .preflight import Descriptions, node_dir, refusals
 from .records import (
     DONE,
     ERROR,
@@ -36,6 +38,7 @@ log = logging.getLogger("aframe-dag.run")
 
 # DAGMan's $(DAG_STATUS) values
 DAG_OK, DAG_NODE_FAILED, DAG_ABORTED, DAG_REMOVED = 0, 2, 3, 4
+NOOP_JOB = (0, 2147483647)  # DAGMan logs a NOOP node's pretend job under this id, with a running sub-number
 STATUS_EVERY = 1.0
 GRACE = 10.0
 
@@ -76,6 +79,7 @@ class Running:
     cluster: int = 0
     gpus: list[str] = field(default_factory=list)
     started: float = field(default_factory=time.monotonic)
+    code: int = 0  # what the job returned, for the POST script that follows it
 
 
 class Executor:
@@ -83,9 +87,9 @@ class Executor:
 
     def __init__(self, condor_dir, workers: int = 1, gpus: list[str] = (), only: list[str] | None = None,
                  poll: float = 0.05):
-        self.condor_dir = Path(condor_dir).absolute()
-        self.dag = load_dag(self.condor_dir)
-        self.dag_path = self.condor_dir / DAG_FILE
+        self.dag_path = dag_path(Path(condor_dir).absolute())
+        self.condor_dir = self.dag_path.parent
+        self.dag = load_dag(self.dag_path)
         self.workers = max(1, workers)
         self.machine = Machine.here(list(gpus))
         self.poll = poll
@@ -93,19 +97,29 @@ class Executor:
         if unknown:
             raise UserError(f"{self.dag_path}: no node(s) {', '.join(unknown)}")
         self.only = set(only) if only else None
+        problems = refusals(self.dag, self.condor_dir)
+        if problems:
+            raise UserError(f"{self.dag_path}: `aframe-dag run` cannot run this DAG as DAGMan would:\n  "
+                            + "\n  ".join(problems))
+        self.descriptions = Descriptions(self.condor_dir)
+        self.append_vars = appends_vars(self.dag, self.condor_dir)
+        self.ids = JobIds(self.condor_dir)
+        self.dagman_id = 0
+        self.pre_returns: dict[str, int] = {}
+        self.noops = 0
         self.order = {name: index for index, name in enumerate(self.dag.nodes)}
         self.records = {name: NodeRecord(name) for name in self.dag.nodes}
         self.children = self.dag.children()
         self.running: dict[str, Running] = {}
         self.free_gpus = list(self.machine.gpus)
-        self.cluster = 0
         self.skips = 0
         self.interrupted: int | None = None
         self.aborted = False
         self.kill_at: float | None = None
-        self.final_macros: dict[str, str] | None = None
+        self.final_status: int | None = None  # DAG_STATUS once the FINAL node's turn has come
+        self.abort_return: int | None = None
         self.status_written = 0.0
-        self.events = EventLog([self.condor_dir / f"{DAG_FILE}.nodes.log"])
+        self.events = EventLog([self.condor_dir / f"{self.dag_path.name}.nodes.log"])
         self.groups = ProcessGroups(self.condor_dir)
 
     # -- the run -----------------------------------------------------------------------------------------------
@@ -119,6 +133,7 @@ class Executor:
             ended = self.groups.end_leftovers(GRACE)
             if ended:
                 log.warning("ended %d node(s) a previous executor left running: %s", len(ended), ", ".join(ended))
+            self.dagman_id = self.ids.take()  # the executor's own id, as DAGMan's job has one: $(DAGManJobId)
             self._start()
             self._loop()
             return self._finish()
@@ -158,8 +173,7 @@ class Executor:
 
     def _finish(self) -> int:
         final = self.dag.final if self.only is None else None
-        failed = [name for name, record in self.records.items() if record.state == ERROR and name != getattr(
-            final, "name", None)]
+        failed = self._failed_nodes()
         body = [name for name in self.records if (final is None or name != final.name)
                 and (self.only is None or name in self.only)]
         all_done = all(self.records[name].state == DONE for name in body)
@@ -173,16 +187,26 @@ class Executor:
             self._write_rescue(failed)
         if final is None:
             self._write_status(final_state=DONE if all_done else ERROR, force=True)
-            return 0 if all_done else 1
-        self._run_final(final, dag_status, len(failed))
+            return 0 if all_done else self.abort_return if self.abort_return is not None else 1
+        self._run_final(final, dag_status)
         succeeded = self.records[final.name].state == DONE
         self._write_status(final_state=DONE if succeeded else ERROR, force=True)
         return 0 if succeeded else 1
 
-    def _run_final(self, final: DagNode, dag_status: int, failed_count: int) -> None:
-        log.info("FINAL %s (DAG_STATUS %d, FAILED_COUNT %d)", final.name, dag_status, failed_count)
+    def _failed_nodes(self) -> list[str]:
+        return [name for name, record in self.records.items()
+                if record.state == ERROR and not self.dag.nodes[name].final]
+
+    def _dag_status(self) -> int:
+        """$(DAG_STATUS) as DAGMan gives it to a job it submits now (FINAL sees the DAG's end state)."""
+        if self.final_status is not None:
+            return self.final_status
+        return DAG_ABORTED if self.aborted else DAG_NODE_FAILED if self._failed_nodes() else DAG_OK
+
+    def _run_final(self, final: DagNode, dag_status: int) -> None:
+        log.info("FINAL %s (DAG_STATUS %d, FAILED_COUNT %d)", final.name, dag_status, len(self._failed_nodes()))
         self.records[final.name].state = READY
-        self.final_macros = {"DAG_STATUS": str(dag_status), "FAILED_COUNT": str(failed_count)}
+        self.final_status = dag_status
         while self.records[final.name].state not in (DONE, ERROR) and self.interrupted is None:
             if not self._reap() and final.name not in self.running:
                 self._begin(final.name)
@@ -245,19 +269,27 @@ class Executor:
             node = self.dag.nodes[name]
             if self._category_full(node):
                 continue
-            job = self._expand(node)
-            if job is None:
+            job = None if node.noop else self._expand(node)
+            if job is None and not node.noop:
                 started = True
                 continue
-            if not self._fits(job):
+            if job is not None and not self._fits(job):
                 continue
             self._begin(name, job)
             started = True
         return started
 
-    def _expand(self, node: DagNode, extra=None) -> Job | None:
+    def _macros(self, node: DagNode, cluster: int) -> dict[str, str]:
+        """DAGMan's submit macros for the node's job, as DAGMan and condor_submit define them."""
+        ids = {"Cluster": cluster, "ClusterId": cluster, "Process": 0, "ProcId": 0}
+        return {"JOB": node.name, "RETRY": str(self.records[node.name].retries), "DAGManJobId": str(self.dagman_id),
+                "DAG_STATUS": str(self._dag_status()), "FAILED_COUNT": str(len(self._failed_nodes())),
+                **{name: str(value) for name, value in ids.items()}}
+
+    def _expand(self, node: DagNode, cluster: int | None = None) -> Job | None:
         """The node's job, or None after failing the node when the machine can never run it."""
-        job = expand_job(node, self.condor_dir, extra)
+        macros = self._macros(node, self.ids.peek() if cluster is None else cluster)
+        job = expand_job(node, self.condor_dir, macros, self.descriptions, self.append_vars)
         refusal = self.machine.refusal(job)
         if refusal:
             log.error("%s cannot run here: %s", node.name, refusal)
@@ -265,10 +297,40 @@ class Executor:
             return None
         return job
 
+    def _script_values(self, node: DagNode, code: int | None = None, cluster: int = 0) -> dict[str, str]:
+        """What a script's $JOB, $RETRY, ... stand for now ($RETURN and the like only after the job)."""
+        values = {"JOB": node.name, "RETRY": str(self.records[node.name].retries), "MAX_RETRIES": str(node.retries),
+                  "FAILED_COUNT": str(len(self._failed_nodes())), "DAG_STATUS": str(self._dag_status()),
+                  "NODE_COUNT": str(len(self.records)), "DAGID": str(self.dagman_id),
+                  "QUEUED_COUNT": str(sum(run.kind == "job" for run in self.running.values()))}
+        if code is not None:
+            values.update(JOBID=f"{cluster}.0", RETURN=str(code), SUCCESS=str(code == 0),
+                          EXIT_CODES=str(max(code, 0)), JOB_ABORT_COUNT="0",
+                          PRE_SCRIPT_RETURN=str(self.pre_returns.get(node.name, -1)))
+        return values
+
+    def _script(self, name: str, kind: str, script: Script, job: Job | None, values: dict[str, str]) -> None:
+        """Start a PRE or POST script in the node's directory, with the DAG's ENV SET, as DAGMan runs it."""
+        node = self.dag.nodes[name]
+        argv = [script.executable, *script_arguments(script.arguments, values, post=kind == "post")]
+        output = subprocess.DEVNULL
+        if script.debug is not None:
+            output = open(node_dir(node, self.condor_dir) / script.debug[0], "a")
+        try:
+            process = subprocess.Popen(
+                argv, cwd=node_dir(node, self.condor_dir), env={**os.environ, **self.dag.environment},
+                stdin=subprocess.DEVNULL, start_new_session=True,
+                stdout=output if script.debug is None or script.debug[1] in ("STDOUT", "ALL") else subprocess.DEVNULL,
+                stderr=output if script.debug is not None and script.debug[1] in ("STDERR", "ALL") else None)
+        finally:
+            if output is not subprocess.DEVNULL:
+                output.close()
+        self.running[name] = Running(name, kind, process, job)
+
     def _begin(self, name: str, job: Job | None = None) -> None:
         node = self.dag.nodes[name]
-        if job is None:
-            job = self._expand(node, self.final_macros if node.final else None)
+        if job is None and not node.noop:
+            job = self._expand(node)
             if job is None:
                 return
         if node.pre is None:
@@ -279,12 +341,11 @@ class Executor:
             reason = why_not_done(*node.pre.arguments)  # the PRE script's own test, without a process
             self._after_pre(name, job, node.pre_skip if reason is None else 0)
             return
-        process = subprocess.Popen([node.pre.executable, *node.pre.arguments], cwd=self.condor_dir,
-                                   stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, start_new_session=True)
-        self.running[name] = Running(name, "pre", process, job)
+        self._script(name, "pre", node.pre, job, self._script_values(node))
 
-    def _after_pre(self, name: str, job: Job, code: int) -> None:
+    def _after_pre(self, name: str, job: Job | None, code: int) -> None:
         node = self.dag.nodes[name]
+        self.pre_returns[name] = code
         if node.pre_skip is not None and code == node.pre_skip:
             self.skips += 1
             self.events.pre_skip(self.skips, name)
@@ -299,12 +360,24 @@ class Executor:
         base = {key: os.environ[key] for key in ("PATH", "HOME", "LANG", "TMPDIR", "USER") if key in os.environ}
         return {**base, **job.environment, "CUDA_VISIBLE_DEVICES": ",".join(gpus)}
 
-    def _start_job(self, name: str, job: Job, requeue: Running | None = None) -> None:
+    def _noop(self, name: str) -> None:
+        """A NOOP node: DAGMan logs a pretend job that succeeds at once, then runs its POST script if any."""
+        self.noops += 1
+        job_id = (*NOOP_JOB, self.noops)
+        self.events.submitted(job_id, name, noop=True)
+        self.events.terminated(job_id, 0, (0, 0, []))
+        self._after_job(Running(name, "job", None, None, 0), 0)
+
+    def _start_job(self, name: str, job: Job | None, requeue: Running | None = None) -> None:
         """Start a node's job; a checkpoint requeue keeps its job id and GPUs, as HTCondor does."""
+        if job is None:
+            self._noop(name)
+            return
         gpus = requeue.gpus if requeue else [self.free_gpus.pop(0) for _ in range(job.gpus)]
+        cluster = requeue.cluster if requeue else self.ids.take()
         if requeue is None:
-            self.cluster += 1
-        cluster = requeue.cluster if requeue else self.cluster
+            job = expand_job(self.dag.nodes[name], self.condor_dir, self._macros(self.dag.nodes[name], cluster),
+                             self.descriptions, self.append_vars)
         extra = [job.log] if job.log else []
         for path in [job.output, job.error, *extra]:
             if path:
@@ -340,36 +413,41 @@ class Executor:
         return bool(finished)
 
     def _after_job(self, run: Running, code: int) -> None:
+        """A job ended: requeue a checkpoint, else hand the outcome to the POST script (which DAGMan runs whatever
+        the job returned, and whose exit decides the node), or decide the node from the job's exit."""
+        node = self.dag.nodes[run.node]
+        if run.job is not None:
+            if not self._job_ended(run, code):
+                return
+        if node.post is not None:
+            self._set(run.node, POSTRUN)
+            self._script(run.node, "post", node.post, run.job, self._script_values(node, code, run.cluster))
+            return
+        if code != 0:
+            what = f"exit {code}" if code > 0 else f"signal {-code}"
+            self._failed(run.node, code, f"Job proc ({run.cluster}.0.0) failed with status {code}", what)
+            return
+        self._set(run.node, DONE)
+        log.info("%s: done in %.1fs (%s)", run.node, time.monotonic() - run.started, self._progress())
+
+    def _job_ended(self, run: Running, code: int) -> bool:
+        """Log the job's end and free what it held; False when the node goes no further now (requeued, stopped)."""
         self.groups.forget(run.node)
         extra = [run.job.log] if run.job.log else []
-        elapsed = time.monotonic() - run.started
         checkpointed = run.job.checkpoint_exit_code is not None and code == run.job.checkpoint_exit_code
         if checkpointed and self.interrupted is None:
             self.events.checkpointed((run.cluster, 0), code, extra)
-            log.info("%s: checkpointed after %.1fs, starting it again", run.node, elapsed)
+            log.info("%s: checkpointed after %.1fs, starting it again", run.node, time.monotonic() - run.started)
             self._start_job(run.node, run.job, requeue=run)
-            return
+            return False
         self.free_gpus += run.gpus
         self.free_gpus.sort(key=self.machine.gpus.index)
         if self.interrupted is not None:
             self.events.aborted((run.cluster, 0), "stopped by aframe-dag run", extra)
             self._set(run.node, READY, "")
-            return
+            return False
         self.events.terminated((run.cluster, 0), code, (run.job.cpus, run.job.memory, run.gpus), extra)
-        if code != 0:
-            what = f"exit {code}" if code > 0 else f"signal {-code}"
-            self._failed(run.node, code, f"Job proc ({run.cluster}.0.0) failed with status {code}", what)
-            return
-        node = self.dag.nodes[run.node]
-        if node.post is not None:
-            self._set(run.node, POSTRUN)
-            arguments = [str(code) if arg == "$RETURN" else arg for arg in node.post.arguments]
-            process = subprocess.Popen([node.post.executable, *arguments], cwd=self.condor_dir,
-                                       stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, start_new_session=True)
-            self.running[run.node] = Running(run.node, "post", process, run.job)
-            return
-        self._set(run.node, DONE)
-        log.info("%s: done in %.1fs (%s)", run.node, elapsed, self._progress())
+        return True
 
     def _progress(self) -> str:
         """How far the run is, for the line each finished node logs."""
@@ -387,6 +465,8 @@ class Executor:
         if code in node.abort_on:
             log.error("%s: %s; ABORT-DAG-ON %d stops the DAG", name, what or details, code)
             self.aborted = True
+            returned = node.abort_on[code]
+            self.abort_return = returned if returned is not None else code
             self._set(name, ERROR, details)
             self._stop_running()
             return
@@ -416,10 +496,10 @@ class Executor:
         self.status_written = time.monotonic()
         ordered = [self.records[name] for name in self.dag.nodes if not self.dag.nodes[name].final]
         ordered += [self.records[node.name] for node in [self.dag.final] if node is not None]
-        status_file = self.dag.status_file or f"{DAG_FILE}.status"
+        status_file = self.dag.status_file or f"{self.dag_path.name}.status"
         path = Path(status_file) if Path(status_file).is_absolute() else self.condor_dir / status_file
         next_update = time.time() + STATUS_EVERY if final_state is None else 0
-        write_status_file(path, DAG_FILE, SUBMITTED if final_state is None else final_state, ordered, next_update)
+        write_status_file(path, self.dag_path.name, SUBMITTED if final_state is None else final_state, ordered, next_update)
 
     def _write_rescue(self, failed: list[str]) -> None:
         final = self.dag.final
@@ -427,7 +507,7 @@ class Executor:
         retries = {name: (node.retries, node.unless_exit) for name, node in self.dag.nodes.items()
                    if node.retries and (final is None or name != final.name)}
         path = next_rescue_path(self.dag_path)
-        path.write_text(rescue_text(DAG_FILE, nodes, retries, failed))
+        path.write_text(rescue_text(self.dag_path.name, nodes, retries, failed))
         log.info("wrote %s: run again to resume", path.name)
 
     def _signal_running(self, sig: int) -> None:

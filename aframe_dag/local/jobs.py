@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from ..config.types import BadValue, Size
-from ..dagfile import DagNode
+from ..dagfile import Dag, DagNode
 from ..errors import UserError
+from .preflight import Descriptions, node_dir, submit_source
 
 
 @dataclass(frozen=True)
@@ -27,7 +28,6 @@ class Job:
     gpus: int = 0
     checkpoint_exit_code: int | None = None
     universe: str = "vanilla"
-    variables: dict[str, str] = field(default_factory=dict)
 
 
 def split_arguments(text: str) -> list[str]:
@@ -88,25 +88,60 @@ def _memory(text: str) -> int:
         return int(value)
 
 
-def expand_job(node: DagNode, dag_dir: Path, extra: dict[str, str] | None = None) -> Job:
-    """Expand the node's submit file with its VARS (and `extra` macros, e.g. DAG_STATUS for FINAL)."""
+def appends_vars(dag: Dag, dag_dir: Path) -> bool:
+    """DAGMAN_DEFAULT_APPEND_VARS from the DAG's CONFIG file, else HTCondor's configuration (default: false)."""
+    value = None
+    for name in dag.config:
+        path = Path(name) if Path(name).is_absolute() else dag_dir / name
+        try:
+            lines = path.read_text().splitlines()
+        except OSError:
+            continue
+        for line in lines:
+            key, sep, setting = line.partition("=")
+            if sep and key.strip().upper() == "DAGMAN_DEFAULT_APPEND_VARS":
+                value = setting.strip()
+    if value is None:
+        import htcondor2
+
+        value = str(htcondor2.param.get("DAGMAN_DEFAULT_APPEND_VARS", "false"))
+    return value.lower() in ("true", "1", "yes")
+
+
+def _placed(node: DagNode, append_by_default: bool) -> tuple[dict[str, str], dict[str, str]]:
+    """The node's VARS split into those set before its submit description is read and those set after."""
+    default = "APPEND" if append_by_default else "PREPEND"
+    before, after = {}, {}
+    for name, value in node.variables.items():
+        (after if node.placed.get(name, default) == "APPEND" else before)[name] = value
+    return before, after
+
+
+def expand_job(node: DagNode, dag_dir: Path, macros: dict[str, str], descriptions: Descriptions,
+               append_by_default: bool = False) -> Job:
+    """Expand the node's submit description as DAGMan submits it: VARS before (PREPEND, DAGMan's default) or after
+    it (APPEND), then DAGMan's own macros ($(JOB), $(RETRY), $(Cluster), ...)."""
     import htcondor2
 
-    submit_path = Path(node.submit) if Path(node.submit).is_absolute() else dag_dir / node.submit
+    source = submit_source(node, dag_dir) or f"{node.where} (in the DAG)"
     try:
-        description = htcondor2.Submit(submit_path.read_text())
+        text = descriptions.text(node)
     except OSError as exc:
-        raise UserError(f"{submit_path}: cannot read the submit file of node {node.name}: {exc.strerror}") from None
-    variables = {**node.variables, **(extra or {})}
-    for name, value in variables.items():
+        raise UserError(f"{source}: cannot read the submit file of node {node.name}: {exc.strerror}") from None
+    before, after = _placed(node, append_by_default)
+    description = htcondor2.Submit("".join(f"{name} = {value}\n" for name, value in before.items()) + text)
+    for name, value in {**after, **macros}.items():
         description[name] = value
 
     def get(key: str, default: str | None = None) -> str | None:
-        return description.expand(key) if key in description else default
+        try:
+            return description.expand(key) if key in description else default
+        except KeyError:  # htcondor2's answer for a value that expands to nothing
+            return default
 
-    cwd = Path(get("initialdir") or (dag_dir / node.directory if node.directory else dag_dir))
-    paths = {key: (Path(value) if Path(value).is_absolute() else cwd / value) if value else None
-             for key in ("output", "error", "log") for value in [get(key)]}
+    home = node_dir(node, dag_dir)
+    cwd = home / get("initialdir") if get("initialdir") else home
+    paths = {key: cwd / value if value else None for key in ("output", "error", "log") for value in [get(key)]}
     checkpoint = get("checkpoint_exit_code")
     try:
         return Job(
@@ -114,9 +149,9 @@ def expand_job(node: DagNode, dag_dir: Path, extra: dict[str, str] | None = None
             argv=[get("executable"), *split_arguments(get("arguments", ""))],
             environment=split_environment(get("environment", "")),
             output=paths["output"], error=paths["error"], log=paths["log"], cwd=cwd,
-            cpus=int(get("request_cpus", "1")), memory=_memory(get("request_memory", "0MB") or "0MB"),
+            cpus=int(get("request_cpus", "1")), memory=_memory(get("request_memory")) if get("request_memory") else 0,
             gpus=int(get("request_gpus", "0")), checkpoint_exit_code=int(checkpoint) if checkpoint else None,
-            universe=get("universe", "vanilla"), variables=variables,
+            universe=get("universe", "vanilla"),
         )
     except (TypeError, ValueError) as exc:
-        raise UserError(f"{submit_path}: node {node.name}: {exc}") from None
+        raise UserError(f"{source}: node {node.name}: {exc}") from None

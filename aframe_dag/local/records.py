@@ -80,8 +80,9 @@ class EventLog:
             with open(path, "a") as handle:
                 handle.write(entry)
 
-    def submitted(self, job, node: str, extra=()) -> None:
-        self._write(0, job, f"Job submitted from host: {HOST}", [f"    DAG Node: {node}"], list(extra))
+    def submitted(self, job, node: str, extra=(), noop: bool = False) -> None:
+        host = "<dummy-submit-for-noop-job>" if noop else HOST  # what DAGMan writes for a NOOP node
+        self._write(0, job, f"Job submitted from host: {host}", [f"    DAG Node: {node}"], list(extra))
 
     def executing(self, job, gpus: list[str], extra=()) -> None:
         body = [f"\tSlotName: local@{socket.gethostname()}"]

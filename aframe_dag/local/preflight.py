@@ -1,0 +1,100 @@
+"""What `aframe-dag run` refuses before it starts anything: DAG features only DAGMan can run, and jobs it cannot
+expand as HTCondor would (undefined macros, several jobs per node)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..dagfile import PROVISIONER, SERVICE, SUBDAG, Dag, DagNode
+from .macros import DAGMAN_SUBMIT_MACROS, JOB_ID_MACROS, undefined_macros, unknown_script_macros
+
+NEEDS_DAGMAN = {SUBDAG: "SUBDAG EXTERNAL", SERVICE: "SERVICE", PROVISIONER: "PROVISIONER"}
+GIVEN = DAGMAN_SUBMIT_MACROS + JOB_ID_MACROS
+
+
+def node_dir(node: DagNode, dag_dir: Path) -> Path:
+    """Where DAGMan submits a node from and runs its scripts: its DIR, relative to the DAG's directory."""
+    return dag_dir / node.directory if node.directory else dag_dir
+
+
+def submit_source(node: DagNode, dag_dir: Path) -> Path | None:
+    """The node's submit file, or None when the DAG itself holds its description."""
+    if node.inline is not None:
+        return None
+    path = Path(node.submit)
+    return path if path.is_absolute() else node_dir(node, dag_dir) / path
+
+
+class Descriptions:
+    """Each submit description's text, read once however many nodes share it."""
+
+    def __init__(self, dag_dir: Path):
+        self.dag_dir = dag_dir
+        self.texts: dict[Path, str] = {}
+
+    def text(self, node: DagNode) -> str:
+        """The node's submit description (OSError when its file cannot be read)."""
+        path = submit_source(node, self.dag_dir)
+        if path is None:
+            return node.inline
+        if path not in self.texts:
+            self.texts[path] = path.read_text()
+        return self.texts[path]
+
+
+def _node_refusals(dag: Dag, node: DagNode) -> list[str]:
+    where = f"{node.source or dag.path}:{node.line}"
+    if node.kind in NEEDS_DAGMAN:
+        return [f"{where}: {NEEDS_DAGMAN[node.kind]} {node.name}: only DAGMan runs it (condor_submit_dag)"]
+    problems = []
+    for kind, script in (("PRE", node.pre), ("POST", node.post)):
+        if script is None:
+            continue
+        if script.defer is not None:
+            problems.append(f"{dag.path}:{script.line}: SCRIPT DEFER ({kind} {node.name}): not supported here")
+        for word in unknown_script_macros(script.arguments):
+            problems.append(f"{dag.path}:{script.line}: SCRIPT {kind} {node.name}: DAGMan knows no macro {word}")
+    return problems
+
+
+def _job_refusals(dag: Dag, node: DagNode, descriptions: Descriptions, needed: dict) -> list[str]:
+    """Undefined macros and multi-job clusters, each description examined once."""
+    import htcondor2
+
+    key = submit_source(node, descriptions.dag_dir) or node.name
+    if key not in needed:
+        try:
+            text = descriptions.text(node)
+        except OSError as exc:
+            return [f"node {node.name}: cannot read its submit file {key}: {exc.strerror}"]
+        queue = htcondor2.Submit(text).getQArgs().strip()
+        many = queue not in ("", "1")
+        needed[key] = (undefined_macros(text, GIVEN), f"queue {queue}" if many else None)
+    macros, queue = needed[key]
+    problems = [f"node {node.name} ({key}): '{queue}' makes several jobs; the local executor runs one per node"] \
+        if queue else []
+    if not macros:
+        return problems
+    given = {name.lower() for name in node.variables}
+    missing = [name for name in macros if name.lower() not in given]
+    if missing:
+        problems.append(f"node {node.name} ({key}): no value for " + ", ".join(f"$({name})" for name in missing)
+                        + " (HTCondor would leave it empty): give it with VARS or in the submit file")
+    return problems
+
+
+def refusals(dag: Dag, dag_dir: Path) -> list[str]:
+    """Everything that keeps the local executor from running this DAG as DAGMan would, one line each."""
+    problems = []
+    if dag.rejected is not None:
+        problems.append(f"{dag.path}:{dag.rejected}: REJECT: the DAG is marked not to be run (DAGMan refuses it too)")
+    finals = [node.name for node in dag.nodes.values() if node.final]
+    if len(finals) > 1:
+        problems.append(f"{dag.path}: more than one FINAL node ({', '.join(finals)})")
+    descriptions, needed = Descriptions(dag_dir), {}
+    for node in dag.nodes.values():
+        found = _node_refusals(dag, node)
+        if not found and not node.noop and not node.done:
+            found = _job_refusals(dag, node, descriptions, needed)
+        problems += found
+    return problems
