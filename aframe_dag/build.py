@@ -17,6 +17,7 @@ from .plan import Workflow, plan
 from .plan.segments import query_segments, read_segments, segments_text
 from .render import DAG_FILE, RESOLVED, find_bin_dir, render
 from .reuse import copy_markers, find_reusable
+from .running import refuse_while_running
 
 SEGMENT_CACHE = "segments.txt"
 VERSIONED = ("aframe-dag", "htcondor", "click", "jinja2", "igwn-segments")
@@ -80,13 +81,18 @@ def _stale_rescue(condor_dir: Path, files: dict[str, str]) -> str | None:
 
 
 def _refusal(condor_dir: Path, files: dict[str, str], force: bool) -> str | None:
+    """Why the condor dir's files must stay as they are: a DAG runs there (UserError, also with --force), or it
+    holds a different DAG and there is no --force."""
     dag = condor_dir / DAG_FILE
-    if not dag.exists() or force:
+    if not dag.exists():
         return None
     if all((condor_dir / name).exists() and (condor_dir / name).read_text() == text for name, text in files.items()):
         return None
+    refuse_while_running(condor_dir, "replace its files")
+    if force:
+        return None
     lock = condor_dir / f"{DAG_FILE}.lock"
-    running = " (and aframe.dag.lock says DAGMan may be running it)" if lock.exists() else ""
+    running = f" (and {lock.name} says DAGMan may be running it)" if lock.exists() else ""
     return (f"{condor_dir} already holds a different DAG{running}; nothing written. Use --force to replace it "
             "(node names stay the same, so an existing rescue file still applies), or --outdir for a new one")
 

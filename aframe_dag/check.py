@@ -43,9 +43,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .dagfile import SUBDAG, Dag, DagNode, DagSyntaxError, parse_dag
-from .errors import did_you_mean
+from .errors import UserError, did_you_mean
 from .plan.model import NODE_NAME, RESERVED_NAMES
 from .render import DAG_FILE, RESOLVED
+from .rundir import dag_path
 
 NODE_VARS = ("node", "nodeargs")
 TOOL_TIMEOUT = 120
@@ -176,6 +177,16 @@ class Run:
             shown = str(path)
         return f"{shown}:{line}" if line else shown
 
+    @property
+    def built(self) -> bool:
+        """Whether `aframe-dag build` wrote the DAG: its conventions (CONFIG, VARS node/nodeargs, names, a FINAL
+        summary, accounting) are checked only then; any other DAG is held to DAGMan's rules alone."""
+        return self.dag_text.startswith("# aframe-dag ")
+
+    def node_where(self, node: DagNode) -> str:
+        """Where a node is defined: the DAG, or the INCLUDE or SPLICE file it came from."""
+        return self.where(node.source or self.dag_file, node.line)
+
     def submit_path(self, node: DagNode) -> Path:
         """Where DAGMan finds a node's submit file (relative paths start at the DAG's dir, or its DIR)."""
         path = Path(node.submit)
@@ -303,7 +314,7 @@ def dag_parses(run: Run) -> Iterator[Finding]:
 @rule
 def node_names(run: Run) -> Iterator[Finding]:
     """Node names use only [A-Za-z0-9_-] (DAGMan reserves '+' for splices; '.' breaks our file names)."""
-    for node in run.dag.nodes.values() if run.dag else ():
+    for node in run.dag.nodes.values() if run.dag and run.built else ():
         if not NODE_NAME.fullmatch(node.name):
             yield _error(run.where(run.dag_file, node.line),
                          f"node name '{node.name}' has characters outside [A-Za-z0-9_-]")
@@ -317,7 +328,7 @@ def final_node(run: Run) -> Iterator[Finding]:
     if run.dag is None:
         return
     finals = [node for node in run.dag.nodes.values() if node.final]
-    if not finals:
+    if not finals and run.built:
         yield _warning(run.where(run.dag_file), "no FINAL node (an aframe DAG ends with its summary FINAL node)")
     for extra in finals[1:]:
         yield _error(run.where(run.dag_file, extra.line),
@@ -373,7 +384,7 @@ def one_config(run: Run) -> Iterator[Finding]:
     if run.dag is None:
         return
     lines = run.dag.setting_lines("CONFIG")
-    if not lines:
+    if not lines and run.built:
         yield _error(run.where(run.dag_file), "no CONFIG line (the DAG must name its dagman.config)")
     for number, _ in lines[1:]:
         yield _error(run.where(run.dag_file, number), f"second CONFIG line (the first is line {lines[0][0]})")
@@ -434,7 +445,7 @@ def not_under_tmp(run: Run) -> Iterator[Finding]:
 @rule
 def node_vars(run: Run) -> Iterator[Finding]:
     """Every node's VARS gives node (its own name) and nodeargs, which the submit files use."""
-    for node in run.dag.nodes.values() if run.dag else ():
+    for node in run.dag.nodes.values() if run.dag and run.built else ():
         missing = [name for name in NODE_VARS if name not in node.variables]
         if missing:
             yield _error(run.where(run.dag_file, node.line), f"node '{node.name}' has no VARS " + ", ".join(missing))
@@ -529,7 +540,7 @@ def accounting(run: Run) -> Iterator[Finding]:
     if run.resolved_error:
         yield _warning(run.where(run.condor_dir / RESOLVED),
                        f"cannot read it ({run.resolved_error}); accounting is checked as required")
-    if not run.require_accounting:
+    if not run.require_accounting or not run.built:
         return
     submits = list(run.readable_submits())
     with_user = [s for s in submits if (c := s.get("accounting_group_user")) and c.value]
@@ -611,7 +622,7 @@ def macros_defined(run: Run) -> Iterator[Finding]:
                 others = f" and {len(lacking) - 1} more" if len(lacking) > 1 else ""
                 yield _error(run.where(submit.path, command.line),
                              f"$({match.group(2)}) is undefined: neither this file, HTCondor nor the VARS of node "
-                             f"'{node.name}' ({run.where(run.dag_file, node.line)}){others} define it")
+                             f"'{node.name}' ({run.node_where(node)}){others} define it")
 
 
 # ---- HTCondor's parsers
@@ -828,11 +839,16 @@ def _order(finding: Finding) -> tuple:
 
 
 def check_run(condor_dir, *, submittable: bool = True, htcondor_tools: bool = True) -> list[Finding]:
-    """Lint a built condor dir: every rule's findings, errors first, then by file and line; never raises."""
-    condor_dir = Path(os.path.abspath(condor_dir))
-    dag_file = condor_dir / DAG_FILE
-    if not condor_dir.is_dir():
-        return [_error(str(condor_dir), "no such directory")]
+    """Lint a built condor dir (or any DAG file): every rule's findings, errors first, then by file and line; never
+    raises."""
+    place = Path(os.path.abspath(condor_dir))
+    if not place.exists():
+        return [_error(str(place), "no such directory")]
+    try:
+        dag_file = dag_path(place)
+    except UserError as exc:
+        return [_error(str(place), str(exc).split(": ", 1)[-1])]
+    condor_dir = dag_file.parent
     if not dag_file.is_file():
         return [_error(str(dag_file), "no DAG here (build one with `aframe-dag build RUN.ini`)")]
     findings: set[Finding] = set()

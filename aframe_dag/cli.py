@@ -106,8 +106,10 @@ def build(run_ini, overrides, outdir, segments_file, force, dry_run, submit) -> 
     result = build_run(run_ini, overrides, outdir=outdir, segments_file=segments_file, force=force, dry_run=dry_run)
     click.echo(build_report(result, dry_run))
     if submit and not dry_run:
+        from .running import refuse_while_running
         from .submit import submit_dag
 
+        refuse_while_running(result.condor_dir, "submit it")  # an unchanged build still reaches here
         click.echo(submit_dag(result.condor_dir, result.workflow.name))
 
 
@@ -127,7 +129,7 @@ def node_check(condor_dir, node, node_hash) -> None:
 
 
 @cli.command()
-@click.argument("condor_dir", type=click.Path(file_okay=False))
+@click.argument("condor_dir", type=click.Path(), metavar="CONDOR_DIR|DAG_FILE")
 @click.option("--output", "-o", type=click.Path(dir_okay=False), help="Picture to write (.png, .svg, .pdf or .dot).")
 @click.option("--every-node", is_flag=True, help="One box per node instead of one per stage.")
 def graph(condor_dir, output, every_node) -> None:
@@ -135,16 +137,16 @@ def graph(condor_dir, output, every_node) -> None:
     from pathlib import Path
 
     from .graph import draw
-    from .rundir import load_dag
+    from .rundir import dag_path, load_dag
 
-    wanted = Path(output or Path(condor_dir) / "aframe-graph.png")
+    wanted = Path(output or dag_path(condor_dir).with_suffix(".png").with_stem(f"{dag_path(condor_dir).stem}-graph"))
     written = draw(load_dag(condor_dir), wanted, every_node)
     missing = "" if written == wanted else " (graphviz's dot is not installed: render it elsewhere)"
     click.echo(f"wrote {written}{missing}")
 
 
 @cli.command()
-@click.argument("condor_dir", type=click.Path(file_okay=False))
+@click.argument("condor_dir", type=click.Path(), metavar="CONDOR_DIR|DAG_FILE")
 @click.option("--local", "local_only", is_flag=True,
               help="The run is for `aframe-dag run` only: a condor dir under /tmp is fine.")
 @click.option("--no-htcondor-tools", is_flag=True, help="Skip condor_dag_checker and condor_submit -dry-run.")
@@ -161,7 +163,7 @@ def check(condor_dir, local_only, no_htcondor_tools) -> None:
 
 
 @cli.command()
-@click.argument("condor_dir", type=click.Path(file_okay=False), envvar="AFRAME_CONDOR_DIR")
+@click.argument("condor_dir", type=click.Path(), envvar="AFRAME_CONDOR_DIR", metavar="CONDOR_DIR|DAG_FILE")
 @click.option("--workers", "-j", type=click.IntRange(min=1), default=1, show_default=True,
               help="Nodes running at once.")
 @click.option("--gpus", default="", metavar="0,1", help="GPU ids the GPU nodes may use (CUDA_VISIBLE_DEVICES).")
@@ -169,7 +171,10 @@ def check(condor_dir, local_only, no_htcondor_tools) -> None:
 @click.option("--detach", is_flag=True, help="Run in the background; output goes to CONDOR_DIR/aframe-run.log.")
 @click.option("--dry-run", is_flag=True, help="Say which nodes would run and which are done; run nothing.")
 def run(condor_dir, workers, gpus, only, detach, dry_run) -> None:
-    """Run the DAG in CONDOR_DIR on this machine, as DAGMan would; run it again to resume."""
+    """Run the DAG in CONDOR_DIR (or any DAG file) on this machine, as DAGMan would; run it again to resume.
+
+    What only DAGMan can run (SUBDAG EXTERNAL, SERVICE, PROVISIONER, SCRIPT DEFER) is refused before anything
+    starts, with its file and line."""
     from .local.cli import run_local
 
     raise SystemExit(run_local(condor_dir, workers, gpus, list(only), detach, dry_run))

@@ -11,6 +11,7 @@ from .errors import UserError
 
 CONDOR_DIR_VARIABLE = "AFRAME_CONDOR_DIR"
 _condor_dir = click.argument("condor_dir", required=False, type=click.Path(file_okay=False))
+_any_dag = click.argument("condor_dir", required=False, type=click.Path(), metavar="[CONDOR_DIR|DAG_FILE]")
 
 
 def condor_dir_or_default(condor_dir: str | None) -> str:
@@ -22,7 +23,7 @@ def condor_dir_or_default(condor_dir: str | None) -> str:
 
 
 @click.command("status")
-@_condor_dir
+@_any_dag
 @click.option("--watch", "watch_it", is_flag=True,
               help="Redraw every few seconds, with a progress bar, until the DAG finishes (Ctrl-C stops).")
 @click.option("--interval", default=5.0, show_default=True, type=click.FloatRange(min=0.5),
@@ -31,7 +32,8 @@ def condor_dir_or_default(condor_dir: str | None) -> str:
 @click.option("--nodes", "every_node", is_flag=True, help="List every node, not only those that need a look.")
 def status(condor_dir, watch_it, interval, as_json, every_node) -> None:
     """Show a run's progress per stage from its files (node status file, node log, rescue files, done-markers),
-    with live job states from the schedd when one answers. CONDOR_DIR defaults to $AFRAME_CONDOR_DIR."""
+    with live job states from the schedd when one answers. CONDOR_DIR defaults to $AFRAME_CONDOR_DIR; any DAG file
+    (a DAG `build` did not write, a SUBDAG's own DAG) reads the same way."""
     from .status import format_status, read_status, watch
 
     directory = condor_dir_or_default(condor_dir)
@@ -55,7 +57,7 @@ def status(condor_dir, watch_it, interval, as_json, every_node) -> None:
 
 @click.command("why")
 @click.argument("node")
-@_condor_dir
+@_any_dag
 def why(node, condor_dir) -> None:
     """Explain NODE: exit code or hold reason, retries, command line, host/GPU and the end of its stderr; for a
     waiting node, what it waits for."""

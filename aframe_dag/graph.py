@@ -9,13 +9,9 @@ from pathlib import Path
 from .dagfile import Dag
 
 
-def _stage(dag: Dag, name: str) -> str:
-    return Path(dag.nodes[name].submit).stem
-
-
 def dot_text(dag: Dag, every_node: bool = False) -> str:
     """Graphviz source: stages with their node counts, or every node when asked."""
-    label = (lambda name: name) if every_node else (lambda name: _stage(dag, name))
+    label = (lambda name: name) if every_node else (lambda name: dag.nodes[name].stage)
     counts: dict[str, int] = {}
     for name in dag.nodes:
         counts[label(name)] = counts.get(label(name), 0) + 1

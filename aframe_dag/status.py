@@ -2,9 +2,9 @@
 
 Works the same for a DAG run by DAGMan and one run by the local executor, because both write the same files into the
 condor dir: the node status file (`aframe.status`, DAGMan's NODE_STATUS_FILE ClassAds), the node log
-(`aframe.dag.nodes.log`, an HTCondor user log whose submit events carry `DAG Node: NAME`), rescue files
-(`aframe.dag.rescueNNN`) and the nodes' own done-markers (`done/NODE.json`). A schedd, when one answers, adds what
-is happening right now.
+(`aframe.dag.nodes.log`, an HTCondor user log whose submit events carry `DAG Node: NAME`), each submit file's own
+log (`logs/STAGE.log`, kept across runs: aframe_dag.nodelog), rescue files (`aframe.dag.rescueNNN`) and the nodes'
+own done-markers (`done/NODE.json`). A schedd, when one answers, adds what is happening right now.
 
 Which source wins, node by node (later rules override earlier ones):
 
@@ -14,30 +14,31 @@ Which source wins, node by node (later rules override earlier ones):
 3. The node status file (DAGMan's own view): the node's state, its retry count and DAGMan's StatusDetails; its
    DagStatus ad gives the DAG's state. For a submitted node it cannot tell idle from running reliably (and it says
    "idle" for a held job), so:
-4. the node log decides idle / running / held for a node the status file calls submitted (or when there is no
-   status file), and it alone gives each attempt's exit code, hold reason, host, GPUs and start/end times;
-   a node whose PRE script skipped it (event 034) is `done`.
+4. the node log (this run's jobs) decides idle / running / held for a node the status file calls submitted (or when
+   there is no status file); a node whose PRE script skipped it (event 034) is `done`. The node log and the submit
+   files' logs together give every attempt of every run: its exit code or signal, hold and removal reasons, host,
+   GPUs and start/end times (a done-marker closes a last job whose end no log has).
 5. A valid done-marker (readable, and with the node hash the DAG passes the node, its outputs still in place —
    what the PRE script checks) makes the node `done`, even when the status file is stale or absent, unless the
    node is active right now (pre / idle / running / held / post) in a live DAG.
-6. The schedd, when reachable: its job ads (batch name = run name, DAGMan job in this condor dir) are the live
-   truth for idle / running / held, and a DAGMan job in the queue means the DAG is running.
+6. The schedd, when reachable: the node jobs of the DAGMan job that runs this condor dir's aframe.dag (found by
+   the DAG file it runs, wherever it was submitted from: aframe_dag.running) are the live truth for idle /
+   running / held and for each node's current job and retries, and a DAGMan job in the queue means the DAG is
+   running.
 
 The DAG's state: the schedd's DAGMan job or a held local-executor lock means `running`; otherwise the status
 file's DagStatus (`running`, `done`, `failed`, ...); with no status file, a rescue file means `failed`, all nodes
 done means `done`, else `not-started`. A status file that says running while the schedd answers without a DAGMan
-job and no local executor holds the lock is `stopped` (DAGMan was removed or killed).
+job, no DAGMan holds aframe.dag.lock and no local executor holds its lock is `stopped` (DAGMan was removed or
+killed).
 """
 
 from __future__ import annotations
 
 import configparser
-import fcntl
-import json
 import os
 import re
 import shlex
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -45,17 +46,35 @@ from pathlib import Path
 from typing import Any
 
 from .dagfile import JOIN_NODE_PREFIX, Dag, rescue_files
+from .descriptions import Descriptions, expand, node_dir, submit_source
 from .errors import UserError, did_you_mean
+from .local.state import holder_words
 from .nodecheck import marker_path, read_done_marker, why_not_done
+from .nodelog import (
+    EXIT_WORDS,
+    Attempt,
+    close_by_marker,
+    marker_finished,
+    node_logs,
+    outcomes,
+    ran_for,
+    read_history,
+    this_run,
+)
 from .render import DAG_FILE, RESOLVED
-from .rundir import load_dag
+from .rundir import dag_path, load_dag
+from .running import (
+    LOCAL_LOCK,
+    dagman_file,
+    dagman_jobs,
+    dagman_lock_held,
+    local_lock_holder,
+    refuse_while_running,
+    schedd_jobs,
+)
 
 STATUS_FILE = "aframe.status"
-NODES_LOG = f"{DAG_FILE}.nodes.log"
-DAGMAN_LOCK = f"{DAG_FILE}.lock"
-LOCAL_LOCK = Path(".aframe-run") / "lock"
 STDERR_LINES = 30
-SCHEDD_TIMEOUT = 5.0
 STALE_AFTER = 120.0  # seconds past the status file's NextUpdate before we call it stale
 
 # DAGMan's node status codes (NODE_STATUS_FILE NodeStatus, and DagStatus for the whole DAG)
@@ -67,36 +86,12 @@ FINISHED = ("done", "failed", "stopped")
 COUNTED = ("done", "running", "idle", "held", "failed")
 # HTCondor JobStatus
 SCHEDD_STATES = {1: "idle", 2: "running", 5: "held", 6: "running", 7: "running"}
-DAGMAN_UNIVERSE = 7  # the scheduler universe DAGMan runs in
-SCHEDD_PROJECTION = ["ClusterId", "ProcId", "JobStatus", "JobUniverse", "JobBatchName", "DAGNodeName",
-                     "DAGManJobId", "Iwd", "HoldReason", "HoldReasonCode", "RemoteHost", "EnteredCurrentStatus",
-                     "JobCurrentStartDate", "AssignedGPUs"]
 
-_NODE_NOTE = re.compile(r"DAG Node:\s*(\S+)")
 _STATUS_EXIT = re.compile(r"failed with status (-?\d+)")
 _STATUS_SIGNAL = re.compile(r"failed with signal (\d+)")
 
 
 # -- model ------------------------------------------------------------------------------------------------------------
-
-
-@dataclass
-class Attempt:
-    """One job of a node, as the node log tells it (a retry is a new job; a hold/release stays the same job)."""
-
-    job: str
-    submitted: float | None = None
-    started: float | None = None
-    ended: float | None = None
-    state: str = "idle"  # idle, running, held, exited, removed
-    exit_code: int | None = None
-    signal: int | None = None
-    hold_reason: str | None = None
-    hold_code: int | None = None
-    host: str | None = None
-    gpus: str | None = None
-    holds: int = 0
-    removed_reason: str | None = None
 
 
 @dataclass
@@ -116,15 +111,16 @@ class NodeState:
     removed_reason: str | None = None
     host: str | None = None
     gpus: str | None = None
-    start: float | None = None
-    end: float | None = None
-    elapsed: float | None = None
+    start: float | None = None  # the first attempt's start, over every run
+    end: float | None = None  # the last attempt's end
+    elapsed: float | None = None  # seconds its jobs ran, over every attempt and run
     details: str = ""
     job: str | None = None
     holds: int = 0
     pre_skipped: bool = False
     post_exit: int | None = None
     marker: dict[str, Any] | None = field(default=None, repr=False)
+    attempts: list[Attempt] = field(default_factory=list)  # its history, first job first (nodelog)
 
 
 @dataclass
@@ -156,6 +152,12 @@ class RunStatus:
     rescue: Path | None = None
     notes: list[str] = field(default_factory=list)
     now: float = field(default_factory=time.time)
+    dag: Path | None = None  # the DAG file (aframe.dag in the condor dir, or any DAG file given)
+
+    @property
+    def where(self) -> str:
+        """How commands name this run: its condor dir, or the DAG file when it is not the dir's aframe.dag."""
+        return where_of(self.dag or Path(self.condor_dir) / DAG_FILE)
 
     @property
     def finished(self) -> bool:
@@ -238,109 +240,6 @@ def read_status_file(path) -> tuple[dict, dict[str, dict], dict] | None:
     return dag, nodes, end
 
 
-def _event_node(event) -> str | None:
-    for key in ("LogNotes", "SkipEventLogNotes"):
-        match = _NODE_NOTE.search(str(event.get(key, "") or ""))
-        if match:
-            return match.group(1)
-    name = event.get("DAGNodeName")
-    return str(name) if name else None
-
-
-def _host(event) -> str | None:
-    slot = event.get("SlotName")
-    if slot:
-        return str(slot)
-    address = str(event.get("ExecuteHost", "") or "")
-    alias = re.search(r"alias=([^&>]+)", address)
-    if alias:
-        return alias.group(1)
-    return address.strip("<>").split("?")[0] or None
-
-
-def _execute_gpus(event) -> str | None:
-    """GPUs of an execute event: AssignedGPUs / CUDA_VISIBLE_DEVICES (the local executor), or the slot's GPU ids."""
-    props = event.get("ExecuteProps")
-    props = dict(props.items()) if props is not None and hasattr(props, "items") else {}
-    for source in (event, props):
-        for key in ("AssignedGPUs", "CUDA_VISIBLE_DEVICES"):
-            value = source.get(key)
-            if value not in (None, ""):
-                return str(value)
-    if not props.get("GPUs"):
-        return None
-    ids = [str(ad.get("Id")) for key, ad in props.items()
-           if key.startswith("GPUs_") and hasattr(ad, "get") and ad.get("Id")]
-    return ",".join(ids) or None
-
-
-def read_nodes_log(path) -> tuple[dict[str, list[Attempt]], set[str], dict[str, int]]:
-    """The node log as ({node: attempts in order}, nodes skipped by PRE_SKIP, {node: POST script exit code})."""
-    import htcondor2
-
-    attempts: dict[str, list[Attempt]] = {}
-    by_job: dict[tuple[int, int], Attempt] = {}
-    skipped: set[str] = set()
-    post: dict[str, int] = {}
-    if not Path(path).is_file():
-        return attempts, skipped, post
-    events = []
-    try:
-        with htcondor2.JobEventLog(str(path)) as log:
-            for event in log.events(stop_after=0):
-                events.append(event)
-    except Exception:  # a damaged event ends the reading; what came before it still counts
-        pass
-    for event in events:
-        code, key, when = int(event.type), (event.cluster, event.proc), float(event.timestamp)
-        node = _event_node(event)
-        if code == 34:  # PRE script exit matched PRE_SKIP: the node is done without a job
-            if node:
-                skipped.add(node)
-            continue
-        if code == 16:  # POST script terminated
-            if node and "ReturnValue" in event:
-                post[node] = int(event["ReturnValue"])
-            continue
-        if code == 0:
-            if not node or node.startswith(JOIN_NODE_PREFIX):
-                continue
-            attempt = Attempt(f"{event.cluster}.{event.proc}", submitted=when)
-            by_job[key] = attempt
-            attempts.setdefault(node, []).append(attempt)
-            continue
-        attempt = by_job.get(key)
-        if attempt is None:
-            continue
-        if code == 1:
-            attempt.started = attempt.started or when
-            attempt.state, attempt.ended, attempt.exit_code, attempt.signal = "running", None, None, None
-            attempt.host = _host(event) or attempt.host
-            attempt.gpus = _execute_gpus(event) or attempt.gpus
-        elif code == 5:
-            attempt.state, attempt.ended = "exited", when
-            if event.get("TerminatedNormally", True) and "ReturnValue" in event:
-                attempt.exit_code = int(event["ReturnValue"])
-            elif "TerminatedBySignal" in event:
-                attempt.signal = int(event["TerminatedBySignal"])
-            if event.get("RequestGPUs") and event.get("AssignedGPUs"):
-                attempt.gpus = str(event["AssignedGPUs"])
-            elif event.get("RequestGPUs") == 0 and "AssignedGPUs" in event:
-                attempt.gpus = None  # the slot had a GPU, the job asked for none
-        elif code in (4, 13):  # evicted (back to idle), released
-            attempt.state = "idle"
-        elif code == 12:
-            attempt.state, attempt.holds = "held", attempt.holds + 1
-            attempt.hold_reason = str(event.get("HoldReason", "") or "") or None
-            attempt.hold_code = int(event["HoldReasonCode"]) if "HoldReasonCode" in event else None
-        elif code == 9:
-            attempt.state, attempt.ended = "removed", when
-            attempt.removed_reason = str(event.get("Reason", "") or "") or None
-        elif code == 2:  # executable error: the job could not start
-            attempt.state, attempt.ended = "exited", when
-    return attempts, skipped, post
-
-
 def rescue_done(path) -> set[str]:
     """Nodes a rescue file marks DONE (DAGMan's own join nodes left out)."""
     done = set()
@@ -369,81 +268,6 @@ def valid_marker(condor_dir, dag: Dag, node: str) -> dict[str, Any] | None:
     if expected is not None and why_not_done(condor_dir, node, expected) is not None:
         return None
     return marker
-
-
-# -- the schedd and the local executor's lock ------------------------------------------------------------------------
-
-
-def _same_dir(a, b) -> bool:
-    try:
-        return os.path.realpath(str(a)) == os.path.realpath(str(b))
-    except (OSError, ValueError):
-        return False
-
-
-def _plain(ad) -> dict[str, Any]:
-    record = {}
-    for key in SCHEDD_PROJECTION:
-        try:
-            value = ad.get(key)
-        except Exception:  # an attribute that does not evaluate is simply absent
-            value = None
-        if value is not None:
-            record[key] = value if isinstance(value, (int, float, str, bool)) else str(value)
-    return record
-
-
-def schedd_jobs(batch_name: str, condor_dir=None, timeout: float = SCHEDD_TIMEOUT) -> list[dict[str, Any]] | None:
-    """The schedd's jobs of this batch name (DAGMan's and its nodes'), as plain dicts; None when no schedd answers.
-
-    With `condor_dir`, only the DAGMan job running the DAG in that directory and its node jobs are kept (two runs
-    may share a name). The query runs in a background thread and is given up after `timeout` seconds.
-    """
-    result: dict[str, Any] = {}
-
-    def query() -> None:
-        try:
-            import htcondor2
-
-            schedd = htcondor2.Schedd()
-            ads = schedd.query(constraint=f"JobBatchName == {json.dumps(batch_name)}", projection=SCHEDD_PROJECTION)
-            result["jobs"] = [_plain(ad) for ad in ads]
-        except Exception:  # no pool, no schedd, no permission: all mean "no live view"
-            result["jobs"] = None
-
-    thread = threading.Thread(target=query, name="aframe-schedd-query", daemon=True)
-    thread.start()
-    thread.join(timeout)
-    jobs = result.get("jobs")
-    if jobs is None or condor_dir is None:
-        return jobs
-    dagmans = {job.get("ClusterId") for job in jobs if job.get("JobUniverse") == DAGMAN_UNIVERSE
-               and ("Iwd" not in job or _same_dir(job["Iwd"], condor_dir))}
-    return [job for job in jobs if job.get("ClusterId") in dagmans or job.get("DAGManJobId") in dagmans]
-
-
-def dagman_jobs(jobs: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
-    return [job for job in jobs or [] if job.get("JobUniverse") == DAGMAN_UNIVERSE]
-
-
-def local_lock_holder(condor_dir) -> dict[str, Any] | None:
-    """The local executor's lock record ({"pid", "host"}) while an executor holds it; None when none runs."""
-    path = Path(condor_dir) / LOCAL_LOCK
-    try:
-        handle = open(path)
-    except OSError:
-        return None
-    with handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            try:
-                record = json.loads(Path(path).read_text() or "{}")
-            except (OSError, ValueError):
-                record = {}
-            return record if isinstance(record, dict) else {}
-        fcntl.flock(handle, fcntl.LOCK_UN)
-    return None
 
 
 # -- putting it together ---------------------------------------------------------------------------------------------
@@ -475,6 +299,8 @@ def _log_state(attempts: list[Attempt], skipped: bool) -> str | None:
 
 
 def _apply_attempts(state: NodeState, attempts: list[Attempt]) -> None:
+    """The facts of the node's last job, and its history: an earlier run's job still tells where and how long."""
+    state.attempts = attempts
     if not attempts:
         return
     last = attempts[-1]
@@ -491,36 +317,45 @@ def _apply_attempts(state: NodeState, attempts: list[Attempt]) -> None:
     state.end = last.ended if last.state in ("exited", "removed") else None
 
 
-def _apply_schedd(state: NodeState, job: dict[str, Any]) -> None:
+def _apply_schedd(state: NodeState, job: dict[str, Any], attempts: list[Attempt]) -> None:
+    """The node's job in the queue is its current attempt: it beats a status file line up to 30 s old, and the
+    attempts the node log shows before it are the retries so far."""
     live = SCHEDD_STATES.get(int(job.get("JobStatus", 0)))
     if live is None:
         return
     state.status, state.source = live, "schedd"
-    state.job = f"{job.get('ClusterId')}.{job.get('ProcId', 0)}"
+    state.job, state.end = f"{job.get('ClusterId')}.{job.get('ProcId', 0)}", None
+    logged = [attempt.job for attempt in attempts]
+    if state.job in logged:
+        state.retries = max(state.retries, logged.index(state.job))
+    else:  # not in the node log yet: a retry of every attempt logged so far
+        state.retries, state.exit_code, state.signal = max(state.retries, len(logged)), None, None
     state.hold_reason = (str(job.get("HoldReason", "")) or state.hold_reason) if live == "held" else None
     if live == "running":
         host = job.get("RemoteHost")
         state.host = str(host) if host else state.host
         state.start = state.start or job.get("JobCurrentStartDate")
-        state.end = None
         if job.get("AssignedGPUs"):
             state.gpus = str(job["AssignedGPUs"])
 
 
 def _node_from_files(state: NodeState, attempts: list[Attempt], ad: dict | None, rescued: bool) -> None:
-    """Rules 2-4 of the module docstring: rescue file, node status file, node log."""
+    """Rules 2-4 of the module docstring: rescue file, node status file, node log (this run's attempts decide the
+    state; every run's give the facts)."""
     _apply_attempts(state, attempts)
+    current = this_run(attempts)
     if ad is None:
-        from_log = _log_state(attempts, state.pre_skipped)
+        from_log = _log_state(current, state.pre_skipped)
         if from_log is not None:
             state.status, state.source = from_log, "nodes log"
-            state.retries = max(0, len(attempts) - 1)
+            state.retries = max(0, len(current) - 1)
         elif rescued:
             state.status, state.source = "done", "rescue file"
         return
     code = NODE_STATUS.get(int(ad.get("NodeStatus", 0)), "not-ready")
-    state.status = _submitted_state(ad, attempts[-1] if attempts else None) if code == "submitted" else code
-    state.source, state.retries = "status file", int(ad.get("RetryCount", 0))
+    state.status = _submitted_state(ad, current[-1] if current else None) if code == "submitted" else code
+    # the file is up to 30 s old: a retry the node log already shows counts
+    state.source, state.retries = "status file", max(int(ad.get("RetryCount", 0)), len(current) - 1)
     state.details = str(ad.get("StatusDetails", "") or "")
     if state.status == "failed" and state.exit_code is None and state.signal is None:
         found = _STATUS_EXIT.search(state.details)
@@ -529,25 +364,32 @@ def _node_from_files(state: NodeState, attempts: list[Attempt], ad: dict | None,
         state.signal = int(found.group(1)) if found else None
 
 
-def continue_command(condor_dir: Path) -> str:
-    """The command that continues a stopped run: the local executor's for a run it last ran, else resubmission."""
-    local, dagman = Path(condor_dir) / LOCAL_LOCK, Path(condor_dir) / f"{DAG_FILE}.dagman.out"
+def where_of(dag: Path) -> str:
+    """A DAG as commands take it: its condor dir for an aframe.dag, else the DAG file itself."""
+    return str(dag.parent) if dag.name == DAG_FILE else str(dag)
+
+
+def continue_command(place) -> str:
+    """The command that continues a stopped run: the local executor's for a run it last ran, else resubmission
+    (`condor_submit_dag` for a DAG that `build` did not write; DAGMan takes its newest rescue file by itself)."""
+    dag = dag_path(place)
+    local, dagman = dag.parent / LOCAL_LOCK, dagman_file(dag, ".dagman.out")
     if local.exists() and (not dagman.exists() or local.stat().st_mtime >= dagman.stat().st_mtime):
-        return f"aframe-dag run {condor_dir}"
-    return f"aframe-dag resubmit {condor_dir}"
+        return f"aframe-dag run {where_of(dag)}"
+    return f"aframe-dag resubmit {dag.parent}" if dag.name == DAG_FILE else f"condor_submit_dag {dag}"
 
 
-def _stopped_reason(condor_dir: Path, end_ad: dict, jobs, now: float) -> str | None:
+def _stopped_reason(dag: Path, end_ad: dict, jobs, now: float) -> str | None:
     """Why a status file that says "running" is no longer true, or None when it may well be."""
-    if (condor_dir / LOCAL_LOCK).exists() and not (condor_dir / DAGMAN_LOCK).exists():
+    if (dag.parent / LOCAL_LOCK).exists() and not dagman_file(dag, ".lock").exists():
         return "the local executor that ran it is gone (its lock is free); `aframe-dag run` continues it"
     next_update = end_ad.get("NextUpdate") or 0
-    if next_update and now > next_update + STALE_AFTER and jobs is not None:
+    if next_update and now > next_update + STALE_AFTER and jobs is not None and not dagman_lock_held(dag):
         return "DAGMan was removed or killed (no DAGMan job runs it); `aframe-dag resubmit` continues it"
     return None
 
 
-def _dag_state(condor_dir: Path, file: tuple | None, states: dict[str, NodeState], rescue: Path | None, jobs,
+def _dag_state(dag: Path, file: tuple | None, states: dict[str, NodeState], rescue: Path | None, jobs,
                local, now: float, notes: list[str]) -> str:
     """The DAG's state (see the module docstring for the order of the sources)."""
     if local is not None:
@@ -562,7 +404,7 @@ def _dag_state(condor_dir: Path, file: tuple | None, states: dict[str, NodeState
         state = DAG_STATUS.get(int(dag_ad.get("DagStatus", 3)), "running")
         if state != "running":
             return state
-        stopped = _stopped_reason(condor_dir, end_ad, jobs, now)
+        stopped = _stopped_reason(dag, end_ad, jobs, now)
         if stopped:
             notes.append(f"the node status file says running, but {stopped}")
             return "stopped"
@@ -578,27 +420,38 @@ def _dag_state(condor_dir: Path, file: tuple | None, states: dict[str, NodeState
     return "not-started"
 
 
+def _elapsed(state: NodeState, now: float) -> float | None:
+    """Seconds the node's jobs ran (nodelog.ran_for), or, for an active job no log shows yet, since the schedd's
+    start."""
+    active = state.status in ACTIVE
+    ran = ran_for(state.attempts, now if active else None)
+    return now - state.start if ran is None and active and state.start is not None else ran
+
+
 def read_status(condor_dir, *, schedd: bool = True, now: float | None = None) -> RunStatus:
-    """Every node's state, from the condor dir's files (and the schedd when `schedd` and one answers)."""
-    condor_dir = Path(condor_dir)
-    dag = load_dag(condor_dir)
+    """Every node's state, from the files of the condor dir's DAG or of any DAG file (and the schedd when `schedd`
+    and one answers)."""
+    dag_file = dag_path(condor_dir)
+    condor_dir = dag_file.parent
+    dag = load_dag(dag_file)
     now = time.time() if now is None else now
     name = run_name(condor_dir)
     notes: list[str] = []
-    file = read_status_file(_in_condor_dir(condor_dir, dag.status_file, STATUS_FILE))
+    file = read_status_file(_in_condor_dir(condor_dir, dag.status_file, f"{dag_file.stem}.status"))
     file_nodes = file[1] if file else {}
-    attempts, skipped, post = read_nodes_log(condor_dir / NODES_LOG)
-    rescues = rescue_files(condor_dir / DAG_FILE)
+    logs = node_logs(dag, Descriptions(condor_dir, moved=True))
+    attempts, skipped, post = read_history(dagman_file(dag_file, ".nodes.log"), logs)
+    rescues = rescue_files(dag_file)
     rescue = rescues[-1] if rescues else None
     from_rescue = rescue_done(rescue) if rescue else set()
-    jobs = schedd_jobs(name, condor_dir) if schedd and name else None
-    local = local_lock_holder(condor_dir)
+    jobs = schedd_jobs(dag_file) if schedd else None
+    local = local_lock_holder(dag_file)
     live_dag = local is not None or bool(dagman_jobs(jobs)) or (
         file is not None and DAG_STATUS.get(int(file[0].get("DagStatus", 3))) == "running")
 
     states: dict[str, NodeState] = {}
     for node_name, node in dag.nodes.items():
-        state = NodeState(node_name, Path(node.submit).stem, final=node.final, max_retries=node.retries)
+        state = NodeState(node_name, node.stage, final=node.final, max_retries=node.retries)
         state.pre_skipped, state.post_exit = node_name in skipped, post.get(node_name)
         _node_from_files(state, attempts.get(node_name, []), file_nodes.get(node_name), node_name in from_rescue)
         if not (live_dag and state.status in ACTIVE):
@@ -610,21 +463,22 @@ def read_status(condor_dir, *, schedd: bool = True, now: float | None = None) ->
     for job in jobs or []:
         node_name = job.get("DAGNodeName")
         if node_name in states:
-            _apply_schedd(states[node_name], job)
-    for state in states.values():
-        if state.start is not None:
-            state.elapsed = (state.end if state.end is not None else now) - state.start
-    dag_status = _dag_state(condor_dir, file, states, rescue, jobs, local, now, notes)
+            _apply_schedd(states[node_name], job, this_run(attempts.get(node_name, [])))
+    dag_status = _dag_state(dag_file, file, states, rescue, jobs, local, now, notes)
     if dag_status == "stopped":  # nothing is active any more: a marker the node wrote before the end counts
         for state in states.values():
             state.marker = state.marker or valid_marker(condor_dir, dag, state.name)
             if state.marker is not None and state.status in ACTIVE:
                 state.status, state.source = "done", "done-marker"
+    for state in states.values():
+        if state.status == "done" and close_by_marker(state.attempts, marker_finished(state.marker)):
+            state.end = state.attempts[-1].ended
+        state.elapsed = _elapsed(state, now)
     updated = file[0].get("Timestamp") if file else None
     if local is not None:
-        notes.append(f"the local executor runs this DAG (pid {local.get('pid', '?')} on {local.get('host', '?')})")
+        notes.append(f"the local executor runs this DAG ({holder_words(local)})")
     return RunStatus(condor_dir, name, dag_status, states, updated=updated, live=jobs is not None, rescue=rescue,
-                     notes=notes, now=now)
+                     notes=notes, now=now, dag=dag_file)
 
 
 # -- text -------------------------------------------------------------------------------------------------------------
@@ -686,7 +540,7 @@ def format_status(run: RunStatus, every_node: bool = False, limit: int = 10) -> 
     title = f'run "{run.name}"' if run.name else "run"
     updated = f", status file of {_clock(run.updated)}" if run.updated else ""
     live = ", live from the schedd" if run.live else ""
-    lines = [f"{title} in {run.condor_dir}: {run.dag_status}{updated}{live}", ""]
+    lines = [f"{title} in {run.where}: {run.dag_status}{updated}{live}", ""]
     header = f"  {'stage':<16} {'done':>6} {'running':>7} {'idle':>6} {'held':>5} {'failed':>6} {'waiting':>7}" \
              f" {'total':>6} {'retries':>7} {'elapsed':>8}"
     lines.append(header)
@@ -709,9 +563,9 @@ def format_status(run: RunStatus, every_node: bool = False, limit: int = 10) -> 
     lines += [f"note: {note}" for note in run.notes]
     failed = [node.name for node in nodes if node.status in ("failed", "held")]
     if failed:
-        lines.append(f"\nwhy: aframe-dag why {failed[0]} {run.condor_dir}")
+        lines.append(f"\nwhy: aframe-dag why {failed[0]} {run.where}")
     if run.finished and run.dag_status != "done":
-        lines.append(f"continue once fixed: {continue_command(run.condor_dir)}")
+        lines.append(f"continue once fixed: {continue_command(run.dag or run.condor_dir)}")
     return "\n".join(lines)
 
 
@@ -729,10 +583,6 @@ def watch(condor_dir, show: Callable[[RunStatus], None], interval: float = 5.0,
 # -- why --------------------------------------------------------------------------------------------------------------
 
 
-def _submit_path(condor_dir: Path, dag: Dag, node: str) -> Path:
-    return _in_condor_dir(condor_dir, dag.nodes[node].submit, f"{Path(dag.nodes[node].submit).stem}.sub")
-
-
 def _htcondor_args(text: str) -> list[str]:
     """HTCondor `arguments` as words: the new syntax ("..." with '...' grouping) or the old (plain words)."""
     text = text.strip()
@@ -746,18 +596,12 @@ def _htcondor_args(text: str) -> list[str]:
 
 
 def job_description(condor_dir, dag: Dag, node: str) -> dict[str, str]:
-    """The node's executable, arguments and error file, expanded from its submit file with its VARS."""
-    import htcondor2
-
+    """The node's executable, arguments and error file, expanded from its submit description as DAGMan would."""
     condor_dir = Path(condor_dir)
     described: dict[str, str] = {}
     try:
-        submit = htcondor2.Submit(_submit_path(condor_dir, dag, node).read_text())
-        for key, value in dag.nodes[node].variables.items():
-            submit[key] = value
-        for key in ("executable", "arguments", "error"):
-            if key in submit:
-                described[key] = submit.expand(key)
+        submit = Descriptions(condor_dir, moved=True).describe(dag.nodes[node], {"JOB": node})
+        described = {key: expand(submit, key) for key in ("executable", "arguments", "error") if expand(submit, key)}
     except Exception:  # a missing or odd submit file: fall back to what the DAG says
         pass
     words = _htcondor_args(described.get("arguments", "")) if "arguments" in described else \
@@ -765,10 +609,12 @@ def job_description(condor_dir, dag: Dag, node: str) -> dict[str, str]:
     if "executable" in described:
         described["command"] = shlex.join([described["executable"], *words])
     else:
-        described["command"] = (f"(executable unknown: {_submit_path(condor_dir, dag, node)} cannot be read) "
+        source = submit_source(dag.nodes[node], condor_dir) or "its submit description"
+        described["command"] = (f"(executable unknown: {source} cannot be read) "
                                 + shlex.join(words)).rstrip()
     error = described.get("error") or f"logs/{node}.err"
-    described["error"] = str(Path(error) if Path(error).is_absolute() else condor_dir / error)
+    base = node_dir(dag.nodes[node], condor_dir)
+    described["error"] = str(Path(error) if Path(error).is_absolute() else base / error)
     return described
 
 
@@ -793,11 +639,12 @@ def _waits_for(run: RunStatus, dag: Dag, node: str) -> list[str]:
 def explain(condor_dir, node: str, run: RunStatus | None = None) -> str:
     """Why NODE is where it is: for a failed or held node the exit code or hold reason, retries, command line,
     host and GPUs, and the end of its stderr; for a done node when; for a waiting node what it waits for."""
-    condor_dir = Path(condor_dir)
-    dag = load_dag(condor_dir)
+    dag_file = dag_path(condor_dir)
+    condor_dir = dag_file.parent
+    dag = load_dag(dag_file)
     if node not in dag.nodes:
-        raise UserError(f"{condor_dir}: no node '{node}' in {DAG_FILE}{did_you_mean(node, dag.nodes)}")
-    run = run or read_status(condor_dir)
+        raise UserError(f"{condor_dir}: no node '{node}' in {dag_file.name}{did_you_mean(node, dag.nodes)}")
+    run = run or read_status(dag_file)
     state, dag_node = run.nodes[node], dag.nodes[node]
     lines = [f"{node}: {state.status} (stage {state.stage}; from the {state.source})"]
     if state.status == "done":
@@ -807,13 +654,13 @@ def explain(condor_dir, node: str, run: RunStatus | None = None) -> str:
         if waiting:
             lines.append("  waits for: " + ", ".join(waiting))
             if any(("failed" in item or "futile" in item) for item in waiting):
-                lines.append(f"  it cannot run until they succeed: fix them, then `{continue_command(condor_dir)}`")
+                lines.append(f"  it cannot run until they succeed: fix them, then `{continue_command(dag_file)}`")
         elif dag_node.final:
             lines.append("  the FINAL node runs when every other node has finished or the DAG stops")
         else:
             lines.append("  nothing it depends on is missing: it runs as soon as DAGMan (or `aframe-dag run`) "
                          "gets to it")
-        return "\n".join(lines)
+        return "\n".join(lines + _attempt_lines(state))
     if state.details and state.details not in ("idle", "not_idle"):
         lines.append(f"  DAGMan: {state.details}")
     if state.hold_reason:
@@ -822,8 +669,7 @@ def explain(condor_dir, node: str, run: RunStatus | None = None) -> str:
         lines.append(f"  removed: {state.removed_reason}")
     if state.exit_code is not None:
         permanent = dag_node.unless_exit is not None and state.exit_code == dag_node.unless_exit
-        meaning = {0: "success", 1: "transient failure", 2: "permanent failure: bad input or config",
-                   85: "checkpointed, to be requeued"}.get(state.exit_code, "failure")
+        meaning = EXIT_WORDS.get(state.exit_code, "failure")
         lines.append(f"  exit code: {state.exit_code} ({meaning})"
                      + (f"; RETRY ... UNLESS-EXIT {dag_node.unless_exit}: not retried" if permanent else ""))
     if state.signal is not None:
@@ -837,9 +683,7 @@ def explain(condor_dir, node: str, run: RunStatus | None = None) -> str:
     if state.job:
         where.append(f"job {state.job}")
     lines.append("  ran on: " + ", ".join(where))
-    if state.start is not None:
-        ended = f", ended {_clock(state.end)}" if state.end is not None else ""
-        lines.append(f"  started {_clock(state.start)}{ended} ({duration(state.elapsed)})")
+    lines += _timing_lines(state) + _attempt_lines(state)
     if state.status == "idle":
         lines.append(f"  idle: if it stays so, `condor_q -better-analyze {state.job or ''}`".rstrip())
     stderr = tail(job["error"])
@@ -851,10 +695,45 @@ def explain(condor_dir, node: str, run: RunStatus | None = None) -> str:
     return "\n".join(lines)
 
 
+def _timing_lines(state: NodeState) -> list[str]:
+    """When the node's first job started, when its last ended, and how long its jobs ran (every run's)."""
+    if state.start is None:
+        return []
+    ended = f", ended {_clock(state.end)}" if state.end is not None else ""
+    return [f"  started {_clock(state.start)}{ended} ({duration(state.elapsed)} running)"]
+
+
+def _attempt_line(number: int, attempt: Attempt, outcome: str) -> str:
+    where = f"job {attempt.job}" + (f" on {attempt.host}" if attempt.host else "")
+    line = f"    attempt {number} ({where}): {outcome}"
+    if attempt.started is not None:
+        line += f"; started {_clock(attempt.started)}"
+        if attempt.ended is not None:
+            line += f", ran {duration(attempt.ended - attempt.started)}"
+    return line
+
+
+def _attempt_lines(state: NodeState) -> list[str]:
+    """Every job the node ran, with how it ended, once there is more to tell than its last job's end: an earlier
+    job, a hold, or a job before the node went back to waiting."""
+    attempts, waiting = state.attempts, state.status in ("not-started", "not-ready", "ready", "futile")
+    if len(attempts) < (1 if waiting or state.holds else 2):
+        return []
+    words = outcomes(attempts, state.status in ACTIVE)
+    return ["  attempts:"] + [_attempt_line(number, attempt, outcome)
+                              for number, (attempt, outcome) in enumerate(zip(attempts, words, strict=True), start=1)]
+
+
+def _marker_time(marker: dict[str, Any]) -> str:
+    """A done-marker's finishing time on this machine's clock."""
+    finished = marker_finished(marker)
+    return _clock(finished) if finished is not None else str(marker.get("finished", "at an unknown time"))
+
+
 def _done_lines(state: NodeState, run: RunStatus) -> list[str]:
     lines = []
     if state.marker:
-        lines.append(f"  finished {state.marker.get('finished', '?')} on {state.marker.get('host', '?')}"
+        lines.append(f"  finished {_marker_time(state.marker)} on {state.marker.get('host', 'an unknown host')}"
                      f" (done-marker {marker_path(run.condor_dir, state.name)})")
     elif state.end is not None:
         lines.append(f"  finished {_clock(state.end)}" + (f" on {state.host}" if state.host else ""))
@@ -864,7 +743,7 @@ def _done_lines(state: NodeState, run: RunStatus) -> list[str]:
         lines.append(f"  it needed {state.retries} of {state.max_retries} retries")
     if state.holds:
         lines.append(f"  it was held {state.holds} time(s) and released")
-    return lines
+    return lines + _timing_lines(state) + _attempt_lines(state)
 
 
 # -- resubmit ---------------------------------------------------------------------------------------------------------
@@ -895,34 +774,13 @@ class ResubmitPlan:
         return "\n".join(lines + [f"note: {note}" for note in self.notes])
 
 
-def running_reason(condor_dir, name: str | None, notes: list[str] | None = None) -> str | None:
-    """Why the DAG in condor_dir is still running (the local executor holds its lock, or the schedd runs its
-    DAGMan job), or None when nothing runs it."""
-    condor_dir = Path(condor_dir)
-    local = local_lock_holder(condor_dir)
-    if local is not None:
-        return (f"the local executor (pid {local.get('pid', '?')} on {local.get('host', '?')}) holds "
-                f"{condor_dir / LOCAL_LOCK}")
-    jobs = schedd_jobs(name, condor_dir) if name else None
-    running = dagman_jobs(jobs)
-    if running:
-        lock = " and aframe.dag.lock is held" if (condor_dir / DAGMAN_LOCK).exists() else ""
-        return f"DAGMan job {running[0].get('ClusterId')} (batch name {name}) is still in the queue{lock}"
-    if jobs is None and (condor_dir / DAGMAN_LOCK).exists() and notes is not None:
-        notes.append(f"{DAGMAN_LOCK} exists and no schedd answered: if DAGMan still runs this DAG elsewhere, "
-                     "wait for it (or condor_rm it) before submitting")
-    return None
-
-
 def resubmit_plan(condor_dir, from_number: int | None = None) -> ResubmitPlan:
     """Check that the DAG can be resubmitted and say which rescue file DAGMan will use (UserError if it can't)."""
     condor_dir = Path(condor_dir)
     dag = load_dag(condor_dir)
     name = run_name(condor_dir)
     notes: list[str] = []
-    reason = running_reason(condor_dir, name, notes)
-    if reason:
-        raise UserError(f"{condor_dir}: the DAG is still running ({reason}); wait for it or stop it first")
+    refuse_while_running(condor_dir, "resubmit", notes)
     rescues = {rescue_number(path): path for path in rescue_files(condor_dir / DAG_FILE)}
     if from_number is not None:
         if from_number not in rescues:

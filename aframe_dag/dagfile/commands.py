@@ -60,8 +60,6 @@ def parse_vars(text: str, into: dict[str, str]) -> None:
 
 
 def add_node(dag: Dag, st: Statement, kind: str, name: str, submit: str, options: list[str]) -> DagNode:
-    if SPLICE_SEPARATOR in name:
-        raise refused(dag, st, f"node name '{name}' contains '{SPLICE_SEPARATOR}' (DAGMan keeps it for splices)")
     if name in dag.nodes or name in dag.splices:
         first = dag.nodes[name].line if name in dag.nodes else "a SPLICE"
         raise refused(dag, st, f"node '{name}' is defined twice (first at line {first})")

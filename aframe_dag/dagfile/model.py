@@ -63,6 +63,11 @@ class DagNode:
     source: str | None = None  # the file that defines it, when not the DAG itself (INCLUDE, SPLICE)
 
     @property
+    def stage(self) -> str:
+        """What the node is one of: its submit file's stem (a SUBMIT-DESCRIPTION's name), or "inline"."""
+        return Path(self.submit).stem or "inline"
+
+    @property
     def where(self) -> str:
         """file:line of its definition, for messages."""
         return f"{self.source}:{self.line}" if self.source else f"line {self.line}"

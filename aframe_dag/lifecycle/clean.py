@@ -27,7 +27,8 @@ from ..errors import UserError
 from ..nodecheck import describe_output, marker_path, read_done_marker
 from ..render import RESOLVED
 from ..rundir import load_dag, node_arguments
-from ..status import run_name, running_reason, valid_marker
+from ..running import running_reason
+from ..status import valid_marker
 
 RUN_DIRS = ("train_data_dir", "test_data_dir", "train_run_dir", "condor_dir", "results_dir")
 CACHE = ".cache"
@@ -130,6 +131,14 @@ def shard_plan(condor_dir) -> CleanPlan:
                 plan.remove.append(Item(path, _size(path), f"merged by {merge}", producers))
     if remote:
         plan.kept.append(f"{remote} shard(s) on S3: remove them with your S3 tools once their merge is done")
+    return _unless_running(plan)
+
+
+def _unless_running(plan: CleanPlan) -> CleanPlan:
+    """Block the plan while anything runs the DAG: a node may be reading what it would remove."""
+    reason = running_reason(plan.condor_dir)
+    if reason:
+        plan.blockers.append(f"the DAG is still running: {reason}")
     return plan
 
 
@@ -181,10 +190,7 @@ def scratch_plan(condor_dir) -> CleanPlan:
                 plan.kept.append(f"{cache}: {name} is not DONE (a restart would download its inputs again)")
             else:
                 plan.remove.append(Item(cache, _size(cache), f"downloads of {name}"))
-    reason = running_reason(condor_dir, run_name(condor_dir))
-    if reason and plan.remove:
-        plan.blockers.append(f"the DAG is running ({reason}): its nodes may be using their scratch")
-    return plan
+    return _unless_running(plan)
 
 
 def _forget_output(condor_dir: Path, node: str, path: Path) -> None:

@@ -18,7 +18,8 @@ from ..dagfile import rescue_files
 from ..errors import UserError
 from ..local.state import LOG_NAME
 from ..render import DAG_FILE
-from ..status import format_status, local_lock_holder, read_status, run_name, running_reason, tail
+from ..running import local_lock_holder, running_reason
+from ..status import format_status, read_status, tail
 
 STOP_TIMEOUT = 60.0
 LOG_LINES = 15
@@ -34,9 +35,9 @@ def _holder(condor_dir: Path, what: str) -> dict:
     """The lock record of the executor running this condor dir, on this host; UserError when there is none."""
     holder = local_lock_holder(condor_dir)
     if holder is None:
-        other = running_reason(condor_dir, run_name(condor_dir))
-        hint = f" ({other}: condor_rm its DAGMan job stops it)" if other else ""
-        raise UserError(f"{condor_dir}: no `aframe-dag run` is in progress here{hint}; nothing to {what}")
+        other = running_reason(condor_dir)
+        hint = f"; {other}" if other else ""
+        raise UserError(f"{condor_dir}: no `aframe-dag run` is in progress here; nothing to {what}{hint}")
     if holder.get("host") not in (None, socket.gethostname()):
         raise UserError(f"{condor_dir}: the run's executor (pid {holder.get('pid')}) is on host {holder['host']}; "
                         f"{what} it from there")

@@ -19,7 +19,8 @@ from ..errors import UserError, did_you_mean
 from ..nodecheck import marker_path, read_done_marker
 from ..render import DAG_FILE
 from ..rundir import load_dag
-from ..status import continue_command, rescue_done, rescue_number, run_name, running_reason
+from ..running import refuse_while_running
+from ..status import continue_command, rescue_done, rescue_number
 from .stale import descendants
 
 MAX_RESCUE = 100  # DAGMan's MAX_RESCUE_DAG_NUM default: it looks no further
@@ -117,10 +118,7 @@ def invalidate(condor_dir, nodes: list[str], downstream: bool = False) -> Invali
         raise UserError("name at least one node to invalidate")
     dag = load_dag(condor_dir)
     _check_names(condor_dir, dag, nodes)
-    reason = running_reason(condor_dir, run_name(condor_dir))
-    if reason:
-        raise UserError(f"{condor_dir}: the DAG is running ({reason}); stop it first "
-                        "(`aframe-dag stop`, or condor_rm its DAGMan job); nothing changed")
+    refuse_while_running(condor_dir, "invalidate nodes")
     chosen = {name for name in set(nodes) | (set(descendants(dag, nodes)) if downstream else set())
               if not dag.nodes[name].final}
     upstream = _cleaned_parents(condor_dir, dag, [name for name in dag.nodes if name in chosen])

@@ -12,6 +12,7 @@ import click
 
 from ..errors import UserError
 from ..rundir import dag_path
+from ..running import refuse_while_running
 from .executor import Executor
 from .state import LOG_NAME, RunLock, lock_record
 
@@ -74,6 +75,8 @@ def run_local(condor_dir, workers: int, gpus: str, only: list[str], detach: bool
     """The `run` command's work; returns its exit code."""
     dag = dag_path(Path(condor_dir).absolute())
     gpu_ids = _gpu_ids(gpus)
+    if not dry_run:
+        refuse_while_running(dag, "run it here")  # DAGMan (or another executor) runs it now
     if not only:
         _refuse_stale_rescue(dag)
     if detach and not dry_run:

@@ -11,13 +11,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..dagfile import DagNode, Script, apply_rescue, rescue_files
+from ..descriptions import Descriptions, node_dir
 from ..errors import UserError
 from ..nodecheck import why_not_done
 from ..rundir import dag_path, load_dag
 from .jobids import JobIds
 from .jobs import Job, appends_vars, expand_job
 from .macros import script_arguments
-from .preflight import Descriptions, node_dir, refusals
+from .preflight import refusals
 from .records import (
     DONE,
     ERROR,
@@ -496,10 +497,11 @@ class Executor:
         self.status_written = time.monotonic()
         ordered = [self.records[name] for name in self.dag.nodes if not self.dag.nodes[name].final]
         ordered += [self.records[node.name] for node in [self.dag.final] if node is not None]
-        status_file = self.dag.status_file or f"{self.dag_path.name}.status"
+        status_file = self.dag.status_file or f"{self.dag_path.stem}.status"
         path = Path(status_file) if Path(status_file).is_absolute() else self.condor_dir / status_file
         next_update = time.time() + STATUS_EVERY if final_state is None else 0
-        write_status_file(path, self.dag_path.name, SUBMITTED if final_state is None else final_state, ordered, next_update)
+        state = SUBMITTED if final_state is None else final_state
+        write_status_file(path, self.dag_path.name, state, ordered, next_update)
 
     def _write_rescue(self, failed: list[str]) -> None:
         final = self.dag.final

@@ -8,8 +8,8 @@ from pathlib import Path
 
 from ..config.types import BadValue, Size
 from ..dagfile import Dag, DagNode
+from ..descriptions import Descriptions, expand, node_dir, submit_source
 from ..errors import UserError
-from .preflight import Descriptions, node_dir, submit_source
 
 
 @dataclass(frozen=True)
@@ -108,36 +108,17 @@ def appends_vars(dag: Dag, dag_dir: Path) -> bool:
     return value.lower() in ("true", "1", "yes")
 
 
-def _placed(node: DagNode, append_by_default: bool) -> tuple[dict[str, str], dict[str, str]]:
-    """The node's VARS split into those set before its submit description is read and those set after."""
-    default = "APPEND" if append_by_default else "PREPEND"
-    before, after = {}, {}
-    for name, value in node.variables.items():
-        (after if node.placed.get(name, default) == "APPEND" else before)[name] = value
-    return before, after
-
-
 def expand_job(node: DagNode, dag_dir: Path, macros: dict[str, str], descriptions: Descriptions,
                append_by_default: bool = False) -> Job:
-    """Expand the node's submit description as DAGMan submits it: VARS before (PREPEND, DAGMan's default) or after
-    it (APPEND), then DAGMan's own macros ($(JOB), $(RETRY), $(Cluster), ...)."""
-    import htcondor2
-
+    """Expand the node's submit description as DAGMan submits it (descriptions.Descriptions.describe)."""
     source = submit_source(node, dag_dir) or f"{node.where} (in the DAG)"
     try:
-        text = descriptions.text(node)
+        description = descriptions.describe(node, macros, append_by_default)
     except OSError as exc:
         raise UserError(f"{source}: cannot read the submit file of node {node.name}: {exc.strerror}") from None
-    before, after = _placed(node, append_by_default)
-    description = htcondor2.Submit("".join(f"{name} = {value}\n" for name, value in before.items()) + text)
-    for name, value in {**after, **macros}.items():
-        description[name] = value
 
     def get(key: str, default: str | None = None) -> str | None:
-        try:
-            return description.expand(key) if key in description else default
-        except KeyError:  # htcondor2's answer for a value that expands to nothing
-            return default
+        return expand(description, key, default)
 
     home = node_dir(node, dag_dir)
     cwd = home / get("initialdir") if get("initialdir") else home

@@ -27,7 +27,7 @@ def references(text: str) -> set[str]:
     return set(_REFERENCE.findall(text)) if "$(" in text else set()
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def predefined(name: str) -> bool:
     """Whether condor_submit itself gives the macro a value (its built-ins and the HTCondor configuration)."""
     import htcondor2

@@ -5,45 +5,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..dagfile import PROVISIONER, SERVICE, SUBDAG, Dag, DagNode
+from ..dagfile import PROVISIONER, SERVICE, SPLICE_SEPARATOR, SUBDAG, Dag, DagNode
+from ..descriptions import Descriptions
 from .macros import DAGMAN_SUBMIT_MACROS, JOB_ID_MACROS, undefined_macros, unknown_script_macros
 
 NEEDS_DAGMAN = {SUBDAG: "SUBDAG EXTERNAL", SERVICE: "SERVICE", PROVISIONER: "PROVISIONER"}
 GIVEN = DAGMAN_SUBMIT_MACROS + JOB_ID_MACROS
 
 
-def node_dir(node: DagNode, dag_dir: Path) -> Path:
-    """Where DAGMan submits a node from and runs its scripts: its DIR, relative to the DAG's directory."""
-    return dag_dir / node.directory if node.directory else dag_dir
-
-
-def submit_source(node: DagNode, dag_dir: Path) -> Path | None:
-    """The node's submit file, or None when the DAG itself holds its description."""
-    if node.inline is not None:
-        return None
-    path = Path(node.submit)
-    return path if path.is_absolute() else node_dir(node, dag_dir) / path
-
-
-class Descriptions:
-    """Each submit description's text, read once however many nodes share it."""
-
-    def __init__(self, dag_dir: Path):
-        self.dag_dir = dag_dir
-        self.texts: dict[Path, str] = {}
-
-    def text(self, node: DagNode) -> str:
-        """The node's submit description (OSError when its file cannot be read)."""
-        path = submit_source(node, self.dag_dir)
-        if path is None:
-            return node.inline
-        if path not in self.texts:
-            self.texts[path] = path.read_text()
-        return self.texts[path]
-
-
 def _node_refusals(dag: Dag, node: DagNode) -> list[str]:
     where = f"{node.source or dag.path}:{node.line}"
+    if SPLICE_SEPARATOR in node.name and node.name.rsplit(SPLICE_SEPARATOR, 1)[0] not in dag.splices:
+        return [f"{where}: node name '{node.name}' contains '{SPLICE_SEPARATOR}' (DAGMan keeps it for splices)"]
     if node.kind in NEEDS_DAGMAN:
         return [f"{where}: {NEEDS_DAGMAN[node.kind]} {node.name}: only DAGMan runs it (condor_submit_dag)"]
     problems = []
@@ -61,7 +34,7 @@ def _job_refusals(dag: Dag, node: DagNode, descriptions: Descriptions, needed: d
     """Undefined macros and multi-job clusters, each description examined once."""
     import htcondor2
 
-    key = submit_source(node, descriptions.dag_dir) or node.name
+    key = descriptions.key(node)
     if key not in needed:
         try:
             text = descriptions.text(node)

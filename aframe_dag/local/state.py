@@ -18,12 +18,29 @@ PROBE_PATIENCE = 1.0
 
 
 def lock_record(condor_dir: Path) -> dict:
-    """What the lock file says about its last holder ({"pid", "host"}), read without touching the lock itself."""
+    """What the lock file says about its last holder ({"pid", "host", "started"}), read without touching the lock
+    itself."""
     try:
         record = json.loads((Path(condor_dir) / STATE_DIR / "lock").read_text() or "{}")
     except (OSError, ValueError):
         return {}
     return record if isinstance(record, dict) else {}
+
+
+def _clock(when: float) -> str:
+    """12:03 today, 2026-12-01 12:03 another day."""
+    day = "" if time.strftime("%Y-%m-%d") == time.strftime("%Y-%m-%d", time.localtime(when)) else "%Y-%m-%d "
+    return time.strftime(f"{day}%H:%M", time.localtime(when))
+
+
+def holder_words(record: dict) -> str:
+    """A lock record as people say it: "pid 1234 on host x, started 12:03" (what it lacks is left out)."""
+    words = f"pid {record['pid']}" if record.get("pid") else "an unknown process"
+    if record.get("host"):
+        words += f" on host {record['host']}"
+    if isinstance(record.get("started"), (int, float)):
+        words += f", started {_clock(record['started'])}"
+    return words
 
 
 class RunLock:
@@ -45,15 +62,14 @@ class RunLock:
                 break
             except BlockingIOError:
                 if time.monotonic() >= deadline:
-                    handle.seek(0)
-                    holder = handle.read().strip() or "another process"
                     handle.close()
+                    holder = holder_words(lock_record(self.path.parent.parent))
                     raise UserError(f"{self.path.parent.parent}: another `aframe-dag run` is using this run "
                                     f"({holder}); watch it with `aframe-dag status`") from None
                 time.sleep(0.05)
         handle.seek(0)
         handle.truncate()
-        handle.write(json.dumps({"pid": os.getpid(), "host": socket.gethostname()}))
+        handle.write(json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "started": time.time()}))
         handle.flush()
         self.handle = handle
 
@@ -72,36 +88,61 @@ class ProcessGroups:
         self.directory.mkdir(parents=True, exist_ok=True)
 
     def record(self, node: str, pgid: int) -> None:
-        (self.directory / node).write_text(str(pgid))
+        """Write down the node's group and when its leader started (a pid is reused once its group has ended)."""
+        (self.directory / node).write_text(f"{pgid} {_started(pgid) or ''}".strip())
 
     def forget(self, node: str) -> None:
         (self.directory / node).unlink(missing_ok=True)
 
     def end_leftovers(self, grace: float = 10.0) -> list[str]:
-        """End the groups a killed executor left running (SIGTERM, then SIGKILL); returns their nodes."""
+        """End the groups a killed executor left running (SIGTERM, then SIGKILL); returns their nodes: those whose
+        group still ran and was still theirs (not a node that ended meanwhile, nor a reused pid)."""
         ended = []
         for record in sorted(self.directory.iterdir()):
-            try:
-                pgid = int(record.read_text())
-            except ValueError:
-                record.unlink()
-                continue
-            if alive(pgid):
-                terminate(pgid, grace)
+            pgid, _, started = record.read_text().strip().partition(" ")
+            if pgid.isdigit() and _still_theirs(int(pgid), started or None):
+                terminate(int(pgid), grace)
                 ended.append(record.name)
             record.unlink()
         return ended
 
 
+def _stat(pid: int) -> list[str] | None:
+    """/proc/PID/stat's fields after the command name (state first), or None when there is no such process."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+
+
+def _started(pid: int) -> str | None:
+    """When a process started (clock ticks after boot): with its pid, it names one process."""
+    fields = _stat(pid)
+    return fields[19] if fields else None
+
+
+def _still_theirs(pgid: int, started: str | None) -> bool:
+    """Whether the recorded group still runs and is the recorded one: its leader, while it exists, is the process
+    that started then (once the leader has gone, its pid is not reused while the group still has members)."""
+    leader = _started(pgid)
+    return alive(pgid) and (leader is None or leader == started)
+
+
 def alive(pgid: int) -> bool:
-    """Whether any process of the group still exists."""
+    """Whether any process of the group still runs: a zombie (ended, not reaped by its parent) does not."""
     try:
         os.killpg(pgid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    if not Path("/proc").is_dir():  # no process table to read (not Linux): the group exists
+        return True
+    for entry in Path("/proc").iterdir():
+        fields = _stat(int(entry.name)) if entry.name.isdigit() else None
+        if fields and fields[2] == str(pgid) and fields[0] != "Z":
+            return True
+    return False
 
 
 def terminate(pgid: int, grace: float) -> None:

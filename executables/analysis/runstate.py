@@ -10,6 +10,7 @@ from typing import Any
 
 from aframe_dag.dagfile import Dag
 from aframe_dag.errors import UserError
+from aframe_dag.nodelog import outcomes, this_run
 from aframe_dag.rundir import load_dag
 from aframe_dag.status import (
     ACTIVE,
@@ -51,11 +52,18 @@ def reason(state: NodeState) -> str:
 def settle(node: NodeState, marker: dict[str, Any] | None) -> None:
     """A node the files still call active, seen from the FINAL node (which DAGMan starts only once every other node
     has finished): the node status file lags behind (DAGMan rewrites it every 30 s), so its done-marker or the end
-    of its last job in nodes.log decides."""
+    of its last job in nodes.log (this run's, not an earlier run's) decides."""
     if marker is not None:
         node.status, node.source, node.marker = "done", "done-marker", marker
-    elif node.end is not None:
+    elif this_run(node.attempts) and node.end is not None:
         node.status, node.source = ("done" if node.exit_code == 0 else "failed"), "nodes log"
+
+
+def attempt_records(node: NodeState) -> list[dict[str, Any]]:
+    """Each job the node ran, over every run: where, when, and how it ended in words."""
+    words = outcomes(node.attempts, node.status in ACTIVE)
+    return [{"job": attempt.job, "host": attempt.host, "gpus": attempt.gpus, "start": attempt.started,
+             "end": attempt.ended, "outcome": outcome} for attempt, outcome in zip(node.attempts, words, strict=True)]
 
 
 @dataclass
@@ -97,13 +105,13 @@ class RunState:
         return rows
 
     def node_records(self) -> dict[str, dict[str, Any]]:
-        """Per node: done, when it finished (done-marker), status, exit code, retries and timings."""
+        """Per node: done, when it finished (done-marker), status, exit code, retries, timings and its jobs."""
         records = {}
         for name, node in self.nodes.items():
             records[name] = {"done": node.status == "done", "finished": (node.marker or {}).get("finished"),
                              "status": node.status, "stage": node.stage, "exit_code": node.exit_code,
                              "retries": node.retries, "host": node.host, "start": node.start, "end": node.end,
-                             "elapsed": node.elapsed}
+                             "elapsed": node.elapsed, "attempts": attempt_records(node)}
         return records
 
     @cached_property

@@ -79,7 +79,7 @@ def _merge(path: Path, defaults: dict[str, Any], given: dict[str, Any], where: s
     merged = copy.deepcopy(defaults)
     for key, value in given.items():
         if key not in defaults:
-            raise InputError(path, f"{where}{key}", f"unknown key; expected one of {sorted(defaults)}")
+            raise InputError(path, f"{where}{key}", f"unknown key; expected one of {', '.join(sorted(defaults))}")
         if isinstance(defaults[key], dict):
             if not isinstance(value, dict):
                 raise InputError(path, f"{where}{key}", f"must be a mapping, got {value!r}")

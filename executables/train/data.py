@@ -141,7 +141,8 @@ def read_responses(path: Path, shared: Shared) -> tuple[np.ndarray, int]:
                                               f"{shared.sample_rate:g}")
     missing = [ifo for ifo in shared.ifos if ifo.lower() not in responses.waveforms]
     if missing or len(responses) == 0:
-        raise InputError(path, "waveforms", f"needs a response for each of {list(shared.ifos)} and at least one row")
+        raise InputError(path, "waveforms",
+                         f"needs a response for each of {', '.join(shared.ifos)} and at least one row")
     array = np.stack([responses.waveforms[ifo.lower()] for ifo in shared.ifos], axis=1).astype(np.float32)
     pad = responses.right_pad if responses.right_pad is not None else 0.0
     return array, array.shape[-1] - round(pad * shared.sample_rate)

@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from aframe_dag import running
 from aframe_dag.build import RESOLVED, build
+from aframe_dag.cli import main
 from aframe_dag.errors import UserError
 from executables.common.markers import write_done_marker
 
@@ -73,6 +75,21 @@ def test_running_dag_lock_is_named(micro_ini, run_env):
     (run_env / "condor" / "aframe.dag.lock").write_text("")
     with pytest.raises(UserError, match="aframe.dag.lock says DAGMan may be running it"):
         build(micro_ini, ["sv.max_far=10"])
+
+
+def test_nothing_is_rebuilt_or_submitted_while_dagman_runs_the_dag(micro_ini, run_env, monkeypatch, capsys):
+    """Issue 18: --force never replaces a running DAG's files, and --submit never starts a second DAGMan on it."""
+    condor = build(micro_ini).condor_dir
+    dagman = {"ClusterId": 40, "JobUniverse": 7, "JobStatus": 2, "Iwd": "/x", "JobBatchName": "y"}
+    monkeypatch.setattr(running, "schedd_jobs", lambda _: [dagman])
+    before = snapshot(condor)
+    with pytest.raises(UserError, match="cannot replace its files while the DAG is still running: DAGMan job 40 is "
+                                        "running this DAG \\(submitted from /x, batch name y\\)"):
+        build(micro_ini, ["sv.max_far=10"], force=True)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["build", str(micro_ini), "--submit"])
+    assert exit_info.value.code == 2 and snapshot(condor) == before
+    assert "cannot submit it while the DAG is still running: DAGMan job 40" in capsys.readouterr().err
 
 
 def test_dry_run_writes_nothing(micro_ini, run_env):

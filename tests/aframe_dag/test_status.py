@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from aframe_dag import status as status_module
 from aframe_dag.cli_inspect import resubmit as resubmit_command
 from aframe_dag.cli_inspect import status as status_command
 from aframe_dag.cli_inspect import why as why_command
@@ -216,7 +217,8 @@ def test_resubmit_refuses_while_the_local_executor_holds_its_lock(failed_run):
     lock.write_text(json.dumps({"pid": os.getpid(), "host": "here"}))
     with open(lock) as held:
         fcntl.flock(held, fcntl.LOCK_EX)
-        with pytest.raises(UserError, match=f"still running .*pid {os.getpid()} on here"):
+        with pytest.raises(UserError, match=f"cannot resubmit while the DAG is still running: the local executor "
+                                            f"\\(pid {os.getpid()} on host here\\)"):
             resubmit_plan(failed_run)
         assert read_status(failed_run, schedd=False).dag_status == "running"
     plan = resubmit_plan(failed_run)  # the lock file stays, but nobody holds it: a crashed executor
@@ -289,21 +291,53 @@ def test_status_of_recorded_successful_run_with_retry_and_hold(tmp_path):
 
 
 
-@pytest.mark.parametrize("fixture, node, expected", [(SUCCESS, "after", ("done", 0)),
-                                                     (FAILED, "background-0", ("failed", 2))])
-def test_a_job_that_ended_since_dagman_last_wrote_the_status_file(tmp_path, fixture, node, expected):
-    """DAGMan rewrites the status file every 30 s: one that still says submitted yields to the job's end in the log."""
-    condor = tmp_path / "condor"
-    shutil.copytree(fixture, condor)
+def submitted_in_status_file(condor: Path, node: str, retries: int | None = None) -> None:
+    """Rewrite the node's line of the status file as DAGMan wrote it while the node's job was queued."""
     status = condor / "aframe.status"
     text = status.read_text()
     start = text.index(f'Node = "{node}";')
     end = text.index("]", start)
     ad = re.sub(r"NodeStatus = \d+;[^\n]*", "NodeStatus = 3;", text[start:end])
     ad = re.sub(r'StatusDetails = "[^"]*";', 'StatusDetails = "not_idle";', ad)
+    if retries is not None:
+        ad = re.sub(r"RetryCount = \d+;", f"RetryCount = {retries};", ad)
     status.write_text(text[:start] + ad + text[end:])
+
+
+@pytest.mark.parametrize("fixture, node, expected", [(SUCCESS, "after", ("done", 0, 0)),
+                                                     (FAILED, "background-0", ("failed", 2, 0)),
+                                                     (SUCCESS, "flaky", ("done", 0, 1))])
+def test_a_job_that_ended_since_dagman_last_wrote_the_status_file(tmp_path, fixture, node, expected):
+    """DAGMan rewrites the status file every 30 s: one that still says submitted, with no retry yet, yields to the
+    job's end and to the retries in the log."""
+    condor = tmp_path / "condor"
+    shutil.copytree(fixture, condor)
+    submitted_in_status_file(condor, node, retries=0)
     state = read_status(condor, schedd=False).nodes[node]
-    assert (state.status, state.exit_code) == expected and state.source == "status file"
+    assert (state.status, state.exit_code, state.retries) == expected and state.source == "status file"
+
+
+@pytest.mark.parametrize("logged", [True, False])
+def test_a_retry_in_the_queue_beats_a_status_file_line_written_before_it(tmp_path, monkeypatch, logged):
+    """flaky's first job (3.0) failed and DAGMan's retry, job 4.0, runs; the status file still counts no retry (it
+    is rewritten every 30 s). Its DAGMan job was submitted from another directory (issue 18): `status` shows 4.0
+    running with one retry at once, whether or not the node log has 4.0's submit event yet."""
+    condor = tmp_path / "condor"
+    shutil.copytree(SUCCESS, condor)
+    log = condor / "aframe.dag.nodes.log"
+    text = log.read_text()
+    retry = text.index("000 (004.000.000)")
+    log.write_text(text[:text.index("...\n", retry) + 4 if logged else retry])
+    submitted_in_status_file(condor, "flaky", retries=0)
+    dagman = {"ClusterId": 1, "ProcId": 0, "JobUniverse": 7, "JobStatus": 2, "Iwd": str(tmp_path / "elsewhere")}
+    job = {"ClusterId": 4, "ProcId": 0, "JobUniverse": 5, "JobStatus": 2, "DAGManJobId": 1, "DAGNodeName": "flaky",
+           "RemoteHost": "slot1_2@vm"}
+    monkeypatch.setattr(status_module, "schedd_jobs", lambda _: [dagman, job])
+    run = read_status(condor)
+    flaky = run.nodes["flaky"]
+    assert (flaky.status, flaky.source, flaky.job, flaky.retries) == ("running", "schedd", "4.0", 1)
+    assert (flaky.exit_code, flaky.end, flaky.host) == (None, None, "slot1_2@vm")
+    assert run.live and run.dag_status == "running"
 
 
 # -- against a real DAGMan -------------------------------------------------------------------------------------------

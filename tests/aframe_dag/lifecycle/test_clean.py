@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from aframe_dag import running
 from aframe_dag.cli import main
 from aframe_dag.errors import UserError
 from aframe_dag.lifecycle.clean import remove, scratch_plan, shard_plan
@@ -61,6 +62,20 @@ def test_shards_a_node_still_needs_are_refused_and_nothing_is_removed(micro_run,
     with pytest.raises(UserError, match="not cleaning merged shards: .*injections-merge not DONE.*nothing removed"):
         remove(plan)
     assert snapshot(condor.parent) == before
+
+
+@pytest.mark.parametrize("what", ["--shards", "--scratch"])
+def test_nothing_is_removed_while_dagman_runs_the_dag(micro_run, monkeypatch, capsys, what):
+    condor = micro_run.condor_dir
+    dagman = {"ClusterId": 40, "JobUniverse": 7, "JobStatus": 2, "Iwd": "/x", "JobBatchName": "y"}
+    monkeypatch.setattr(running, "schedd_jobs", lambda _: [dagman])
+    before = snapshot(condor.parent)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["clean", str(condor), what, "--yes"])
+    assert exit_info.value.code == 2 and snapshot(condor.parent) == before
+    said = capsys.readouterr()
+    assert "blocked: the DAG is still running: DAGMan job 40 is running this DAG" in said.out
+    assert "wait for it or condor_rm 40 first; nothing removed" in said.err
 
 
 def test_invalidating_a_merge_reruns_the_producers_of_its_cleaned_shards(micro_run):

@@ -69,7 +69,8 @@ def test_refused_while_the_local_executor_runs(micro_run):
     before = snapshot(condor)
     with open(lock) as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
-        with pytest.raises(UserError, match="the DAG is running .*pid 4242.*nothing changed"):
+        with pytest.raises(UserError, match="cannot invalidate nodes while the DAG is still running: .*pid 4242.*"
+                                            "nothing changed"):
             invalidate(condor, ["train"])
     assert snapshot(condor) == before
 

@@ -79,6 +79,7 @@ def test_a_node_dir_holds_its_submit_file_and_runs_its_job(tmp_path):
     ("SCRIPT DEFER 4 30 PRE a /bin/true", r"x.dag:3: SCRIPT DEFER \(PRE a\): not supported here"),
     ("SCRIPT POST a /bin/true $EXIT_CODE", r"x.dag:3: SCRIPT POST a: DAGMan knows no macro \$EXIT_CODE"),
     ("REJECT", "x.dag:3: REJECT"),
+    ("JOB b+c a.sub", r"x.dag:3: node name 'b\+c' contains '\+'"),
     ('VARS a mode="x"', r"node a \(.*a.sub\): no value for \$\(missing\)"),
     ("JOB q many.sub", "'queue 3' makes several jobs"),
 ])
