@@ -646,7 +646,8 @@ def explain(condor_dir, node: str, run: RunStatus | None = None) -> str:
         raise UserError(f"{condor_dir}: no node '{node}' in {dag_file.name}{did_you_mean(node, dag.nodes)}")
     run = run or read_status(dag_file)
     state, dag_node = run.nodes[node], dag.nodes[node]
-    lines = [f"{node}: {state.status} (stage {state.stage}; from the {state.source})"]
+    source = "nothing recorded yet" if state.source == "none" else f"from the {state.source}"
+    lines = [f"{node}: {state.status} (stage {state.stage}; {source})"]
     if state.status == "done":
         return "\n".join(lines + _done_lines(state, run))
     if state.status in ("not-started", "not-ready", "ready", "futile"):

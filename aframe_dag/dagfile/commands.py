@@ -113,12 +113,16 @@ def variables(dag: Dag, st: Statement) -> None:
         head = text.split(None, 1)
         if head[0].upper() in ("PREPEND", "APPEND"):
             where, text = head[0].upper(), head[1] if len(head) > 1 else ""
-    found: dict[str, str] = {}
+    nodes = _nodes(dag, st.words[1], st)
+    direct = len(nodes) == 1 and where is None and not nodes[0].placed  # the usual case: straight into its VARS
+    found: dict[str, str] = nodes[0].variables if direct else {}
     try:
         parse_vars(text, found)
     except ValueError as exc:
         raise refused(dag, st, str(exc)) from None
-    for node in _nodes(dag, st.words[1], st):
+    if direct:
+        return
+    for node in nodes:
         node.variables.update(found)
         if where is not None:
             node.placed.update(dict.fromkeys(found, where))

@@ -132,8 +132,13 @@ class Executor:
         handlers = {sig: signal.signal(sig, self._interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
         try:
             ended = self.groups.end_leftovers(GRACE)
+            for leftover in ended:  # the node's own log then tells why its job ended (the nodes log is restarted)
+                if leftover.job is not None:
+                    EventLog([]).aborted((leftover.job, 0), "ended by aframe-dag run: the executor that started it "
+                                         "had been killed", leftover.logs)
             if ended:
-                log.warning("ended %d node(s) a previous executor left running: %s", len(ended), ", ".join(ended))
+                log.warning("ended %d node(s) a previous executor left running: %s", len(ended),
+                            ", ".join(leftover.node for leftover in ended))
             self.dagman_id = self.ids.take()  # the executor's own id, as DAGMan's job has one: $(DAGManJobId)
             self._start()
             self._loop()
@@ -394,7 +399,7 @@ class Executor:
             self.events.aborted((cluster, 0), f"cannot execute {job.argv[0]}: {exc.strerror}", extra)
             self._set(name, ERROR, f"cannot execute {job.argv[0]}: {exc.strerror}")
             return
-        self.groups.record(name, process.pid)
+        self.groups.record(name, process.pid, cluster, extra)
         self.events.executing((cluster, 0), gpus, extra)
         self.running[name] = Running(name, "job", process, job, cluster, gpus)
         self._set(name, SUBMITTED, "not_idle", queued=1)

@@ -9,6 +9,7 @@ import signal
 import socket
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 from ..errors import UserError
 
@@ -80,6 +81,14 @@ class RunLock:
             self.handle = None
 
 
+class Leftover(NamedTuple):
+    """A node's job that a killed executor left running, ended by its successor."""
+
+    node: str
+    job: int | None
+    logs: list[Path]
+
+
 class ProcessGroups:
     """Each running node's process group, recorded on disk so a restarted executor can end leftovers."""
 
@@ -87,22 +96,25 @@ class ProcessGroups:
         self.directory = Path(condor_dir) / STATE_DIR / "groups"
         self.directory.mkdir(parents=True, exist_ok=True)
 
-    def record(self, node: str, pgid: int) -> None:
-        """Write down the node's group and when its leader started (a pid is reused once its group has ended)."""
-        (self.directory / node).write_text(f"{pgid} {_started(pgid) or ''}".strip())
+    def record(self, node: str, pgid: int, job: int | None = None, logs=()) -> None:
+        """Write down the node's group and when its leader started (a pid is reused once its group has ended), with
+        its job id and user logs, so a successor can log the job's end."""
+        lines = [f"{pgid} {_started(pgid) or '-'} {job or '-'}", *map(str, logs)]
+        (self.directory / node).write_text("\n".join(lines))
 
     def forget(self, node: str) -> None:
         (self.directory / node).unlink(missing_ok=True)
 
-    def end_leftovers(self, grace: float = 10.0) -> list[str]:
-        """End the groups a killed executor left running (SIGTERM, then SIGKILL); returns their nodes: those whose
-        group still ran and was still theirs (not a node that ended meanwhile, nor a reused pid)."""
+    def end_leftovers(self, grace: float = 10.0) -> list[Leftover]:
+        """End the groups a killed executor left running (SIGTERM, then SIGKILL); returns those whose group still
+        ran and was still theirs (not a node that ended meanwhile, nor a reused pid)."""
         ended = []
         for record in sorted(self.directory.iterdir()):
-            pgid, _, started = record.read_text().strip().partition(" ")
-            if pgid.isdigit() and _still_theirs(int(pgid), started or None):
+            first, *logs = record.read_text().strip().splitlines() or [""]
+            pgid, started, job = (first.split() + ["-", "-"])[:3]
+            if pgid.isdigit() and _still_theirs(int(pgid), None if started == "-" else started):
                 terminate(int(pgid), grace)
-                ended.append(record.name)
+                ended.append(Leftover(record.name, int(job) if job.isdigit() else None, [Path(p) for p in logs]))
             record.unlink()
         return ended
 

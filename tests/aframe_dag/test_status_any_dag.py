@@ -76,3 +76,21 @@ def test_a_directory_of_several_dags_asks_which(capsys):
         main(["status", str(RECORDED / "subdag")])
     assert exit_.value.code == 2
     assert "more than one DAG here (inner.dag, outer.dag, pair.dag): name the one you mean" in capsys.readouterr().err
+
+
+def test_every_node_of_a_dag_using_the_whole_language_explains_itself(tmp_path):
+    """No valid DAG makes status, why or graph fail: splices, sub-DAGs, inline descriptions, service nodes."""
+    from tests.aframe_dag.test_dagfile import LANGUAGE
+
+    (tmp_path / "part.dag").write_text("JOB included a.sub\n")
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "inner.dag").write_text("JOB X ../a.sub\nJOB Y ../a.sub\nPARENT X CHILD Y\n")
+    (tmp_path / "x.dag").write_text(LANGUAGE)
+    run = read_status(tmp_path / "x.dag", schedd=False)
+    assert run.dag_status == "not-started" and len(run.nodes) == 10
+    for node in run.nodes:
+        assert explain(tmp_path / "x.dag", node, run).startswith(f"{node}: not-started")
+    assert "waits for: S+Y (not-started)" in explain(tmp_path / "x.dag", "ext", run)
+    with pytest.raises(SystemExit) as exit_:
+        main(["graph", str(tmp_path / "x.dag"), "-o", str(tmp_path / "g.dot"), "--every-node"])
+    assert exit_.value.code in (0, None) and '"S+X" -> "S+Y"' in (tmp_path / "g.dot").read_text()

@@ -194,6 +194,8 @@ def test_kill_9_then_resume_matches_an_uninterrupted_run(tmp_path):
     result = start_executor(condor)
     assert result.wait(timeout=60) == 0, result.stderr.read()
     assert "ended 1 node(s) a previous executor left running: slow" in result.stderr.read()
+    assert "ended by aframe-dag run: the executor that started it had been killed" in \
+        (condor / "logs" / "s-slow.log").read_text()  # the node's own log says why its first job ended
     assert not Path(f"/proc/{pid}").exists() or "zombie" in Path(f"/proc/{pid}/status").read_text().lower()
     assert len(runs(tmp_path / "killed", "first")) == 1  # ...and nothing DONE ran again
     for name in ["first", "slow", "last"]:

@@ -49,10 +49,10 @@ def test_only_groups_that_still_run_as_recorded_are_ended(tmp_path):
     reused = subprocess.Popen(["sleep", "30"], start_new_session=True)
     ended = zombie()
     try:
-        groups.record("running", running.pid)
+        groups.record("running", running.pid, 17, [tmp_path / "logs" / "stage.log"])
         groups.record("ended", ended.pid)
         (groups.directory / "reused").write_text(f"{reused.pid} 1")  # its pid once led another node's group
-        assert groups.end_leftovers(grace=5) == ["running"]
+        assert groups.end_leftovers(grace=5) == [("running", 17, [tmp_path / "logs" / "stage.log"])]
         assert running.wait(timeout=5) < 0 and reused.poll() is None
         assert not list((tmp_path / STATE_DIR / "groups").iterdir())
     finally:
