@@ -84,7 +84,8 @@ class Running:
 
 
 class Executor:
-    """Runs condor_dir/aframe.dag: PRE -> job -> POST, RETRY/UNLESS-EXIT, PRE_SKIP, MAXJOBS, checkpoints, FINAL."""
+    """Runs a condor dir's aframe.dag, or any DAG file, as DAGMan would: PRE -> job -> POST, RETRY/UNLESS-EXIT,
+    PRE_SKIP, NOOP, MAXJOBS, checkpoints, FINAL, DAGMan's macros."""
 
     def __init__(self, condor_dir, workers: int = 1, gpus: list[str] = (), only: list[str] | None = None,
                  poll: float = 0.05):
