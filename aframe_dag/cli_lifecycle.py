@@ -72,7 +72,8 @@ def attach(condor_dir, interval) -> None:
 @_condor_dir
 @click.option("--shards", "what", flag_value="shards", help="Shards a done merge has combined, once nothing reads "
               "them any more.")
-@click.option("--scratch", "what", flag_value="scratch", help="The run's tmp dir and the .cache download dirs.")
+@click.option("--scratch", "what", flag_value="scratch", help="The run's tmp dir, the .cache download dirs and the "
+              "temporaries killed nodes left beside their outputs.")
 @click.option("--yes", is_flag=True, help="Remove them (without it: only list them).")
 def clean(condor_dir, what, yes) -> None:
     """List (and with --yes remove) what a run no longer needs, with the space it takes. Only merged shards and

@@ -4,18 +4,26 @@ Standard library only: it runs on the access point for every node. It exits 99 (
 when the node's done-marker records the expected node hash and every output is still there with its
 recorded size; otherwise 0, and the node runs. An s3:// output is trusted from its marker, which the node
 writes only after verifying the upload.
+
+It is also where both layers read the name of an output's temporary, `.NAME.tmp-PID-RANDOM`: node programs write
+each output under one (executables/common/atomic.py) and `aframe-dag clean --scratch` lists those killed writers
+left behind.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
+import secrets
 import sys
 from pathlib import Path
 from typing import Any
 
 SKIP = 99
 RUN = 0
+
+_TEMPORARY = re.compile(r"^\.(?P<name>.+)\.tmp-(?P<pid>\d+)-[0-9a-f]+$")
 
 
 def marker_path(condor_dir, node: str) -> Path:
@@ -33,6 +41,29 @@ def describe_output(path) -> dict[str, Any] | None:
                  if Path(top, name).is_file()]
         return {"path": str(output), "size": sum(sizes), "files": len(sizes)}
     return None
+
+
+def temporary_name(name: str) -> str:
+    """A fresh hidden name for writing the output ``name``, tagged with this process's id so a leftover can be
+    told from a temporary still being written."""
+    return f".{name}.tmp-{os.getpid()}-{secrets.token_hex(4)}"
+
+
+def temporary_of(name: str) -> tuple[str, int] | None:
+    """The output name and writer PID a temporary's name carries; None for any other name."""
+    match = _TEMPORARY.match(name)
+    return None if match is None else (match["name"], int(match["pid"]))
+
+
+def process_running(pid: int) -> bool:
+    """Whether ``pid`` runs on this host: the temporary of a running writer is never removed."""
+    try:
+        os.kill(pid, 0)
+    except (ProcessLookupError, OverflowError):
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
 
 
 def read_done_marker(path) -> dict[str, Any] | None:

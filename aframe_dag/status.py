@@ -148,7 +148,7 @@ class RunStatus:
     dag_status: str
     nodes: dict[str, NodeState]
     updated: float | None = None  # when the node status file was written
-    live: bool = False  # a schedd answered
+    live: bool = False  # a schedd answered with the DAGMan job that runs this DAG
     rescue: Path | None = None
     notes: list[str] = field(default_factory=list)
     now: float = field(default_factory=time.time)
@@ -477,8 +477,8 @@ def read_status(condor_dir, *, schedd: bool = True, now: float | None = None) ->
     updated = file[0].get("Timestamp") if file else None
     if local is not None:
         notes.append(f"the local executor runs this DAG ({holder_words(local)})")
-    return RunStatus(condor_dir, name, dag_status, states, updated=updated, live=jobs is not None, rescue=rescue,
-                     notes=notes, now=now, dag=dag_file)
+    return RunStatus(condor_dir, name, dag_status, states, updated=updated, live=bool(dagman_jobs(jobs)),
+                     rescue=rescue, notes=notes, now=now, dag=dag_file)
 
 
 # -- text -------------------------------------------------------------------------------------------------------------

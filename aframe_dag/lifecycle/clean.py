@@ -8,7 +8,9 @@ the DAG and the markers are what actually ran.
 
 A removed shard moves, in its producer's done-marker, from `outputs` to `cleaned`, so the producer still counts as
 done (the PRE script checks only `outputs`) and `invalidate` knows to rerun it when a reader must run again.
-Scratch is the run's tmp dir ([run] tmp_dir) and the `.cache` download dirs of training run dirs.
+Scratch is the run's tmp dir ([run] tmp_dir), the `.cache` download dirs of training run dirs, and the
+`.NAME.tmp-PID-*` temporaries that killed node programs left beside their outputs in the run's directories (those
+whose writer still runs on this host are kept).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from pathlib import Path
 
 from ..dagfile import Dag
 from ..errors import UserError
-from ..nodecheck import describe_output, marker_path, read_done_marker
+from ..nodecheck import describe_output, marker_path, process_running, read_done_marker, temporary_of
 from ..render import RESOLVED
 from ..rundir import load_dag, node_arguments
 from ..running import running_reason
@@ -148,6 +150,11 @@ def _resolved_run(condor_dir: Path) -> dict[str, str]:
     return dict(parser["run"]) if parser.has_section("run") else {}
 
 
+def _local_run_dirs(run: dict[str, str]) -> list[Path]:
+    """The run's directories that are on this filesystem (not s3://)."""
+    return [Path(run[key]) for key in RUN_DIRS if run.get(key) and not run[key].startswith("s3://")]
+
+
 def _shared_place(tmp: Path, run: dict[str, str], condor_dir: Path) -> str | None:
     """Why a tmp dir is not the run's own (shared with other programs, or holding the run's other dirs), or None."""
     tmp = tmp.resolve()
@@ -155,41 +162,77 @@ def _shared_place(tmp: Path, run: dict[str, str], condor_dir: Path) -> str | Non
               Path("/dev/shm")}
     if tmp in shared:
         return f"tmp_dir = {tmp} is shared with other programs"
-    others = [Path(run[key]) for key in RUN_DIRS if run.get(key) and not run[key].startswith("s3://")]
-    for other in [condor_dir, *others]:
+    for other in [condor_dir, *_local_run_dirs(run)]:
         other = other.resolve()
         if other == tmp or tmp in other.parents:
             return f"tmp_dir = {tmp} holds {other}"
     return None
 
 
-def scratch_plan(condor_dir) -> CleanPlan:
-    """The run's tmp dir contents, and the `.cache` download dirs of training nodes that are done."""
-    condor_dir = Path(condor_dir)
-    dag = load_dag(condor_dir)
-    plan = CleanPlan(condor_dir, "scratch")
-    run = _resolved_run(condor_dir)
+def _tmp_dir_items(plan: CleanPlan, run: dict[str, str]) -> None:
+    """Everything in the run's own tmp dir; a shared or missing one is kept, saying why."""
     tmp = run.get("tmp_dir", "")
     if not tmp:
-        plan.kept.append(f"the tmp dir: {condor_dir / RESOLVED} does not name one")
+        plan.kept.append(f"the tmp dir: {plan.condor_dir / RESOLVED} does not name one")
     elif tmp.startswith("s3://"):
         plan.kept.append(f"tmp_dir = {tmp} is on S3")
     elif Path(tmp).is_dir():
-        shared = _shared_place(Path(tmp), run, condor_dir)
+        shared = _shared_place(Path(tmp), run, plan.condor_dir)
         if shared:
             plan.kept.append(f"the tmp dir: {shared}; only a run's own tmp dir is cleaned")
         else:
             plan.remove += [Item(entry, _size(entry), "tmp dir") for entry in sorted(Path(tmp).iterdir())]
+
+
+def _cache_items(plan: CleanPlan, dag: Dag) -> None:
+    """The `.cache` download dir of each training run dir whose node is done (a restart would fetch it again)."""
     for name in dag.nodes:
         words = node_arguments(dag, name)
         for run_dir in [value for flag, value in zip(words, words[1:], strict=False) if flag == "--run-dir"]:
             cache = Path(run_dir) / CACHE
             if run_dir.startswith("s3://") or not cache.is_dir():
                 continue
-            if valid_marker(condor_dir, dag, name) is None:
+            if valid_marker(plan.condor_dir, dag, name) is None:
                 plan.kept.append(f"{cache}: {name} is not DONE (a restart would download its inputs again)")
             else:
                 plan.remove.append(Item(cache, _size(cache), f"downloads of {name}"))
+
+
+def _temporaries(roots: list[Path]) -> list[tuple[Path, int]]:
+    """Every temporary (file or directory, not entered) under ``roots``, with its writer's PID, in order."""
+    found: dict[Path, int] = {}
+    for root in roots:
+        for top, directories, files in os.walk(root):
+            for name in directories + files:
+                parsed = temporary_of(name)
+                if parsed is not None:
+                    found[Path(top, name)] = parsed[1]
+            directories[:] = [name for name in directories if temporary_of(name) is None]
+    return sorted(found.items())
+
+
+def _temporary_items(plan: CleanPlan, run: dict[str, str]) -> None:
+    """Temporaries left in the run's local directories by writers that no longer run (not already listed)."""
+    listed = [item.path for item in plan.remove]
+    for path, pid in _temporaries(list(dict.fromkeys([plan.condor_dir, *_local_run_dirs(run)]))):
+        if any(path == other or other in path.parents for other in listed):
+            continue
+        if process_running(pid):
+            plan.kept.append(f"{path}: its writer (pid {pid}) still runs")
+        else:
+            plan.remove.append(Item(path, _size(path), f"temporary of a killed writer, pid {pid}"))
+
+
+def scratch_plan(condor_dir) -> CleanPlan:
+    """The run's tmp dir contents, the `.cache` download dirs of training nodes that are done, and temporaries
+    killed node programs left beside their outputs."""
+    condor_dir = Path(condor_dir)
+    dag = load_dag(condor_dir)
+    plan = CleanPlan(condor_dir, "scratch")
+    run = _resolved_run(condor_dir)
+    _tmp_dir_items(plan, run)
+    _cache_items(plan, dag)
+    _temporary_items(plan, run)
     return _unless_running(plan)
 
 

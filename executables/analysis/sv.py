@@ -40,7 +40,7 @@ from executables.analysis.volume import (
     sensitive_volume,
     support_fraction,
 )
-from executables.common.atomic import atomic_path, cleanup_stale_temporaries
+from executables.common.atomic import atomic_path
 from executables.common.cli import device_option, node_options
 from executables.common.errors import InputError
 from executables.data.background import require_device
@@ -255,7 +255,6 @@ def main(background: Path, foreground: Path, rejected: Path, mass_combos: str, s
     _log_result(result, prior)
 
     directory = output.parent
-    cleanup_stale_temporaries(directory, [output.name, *OUTPUT_NAMES])
     volume_png, distance_png, table_csv, table_hdf5 = (directory / name for name in OUTPUT_NAMES)
     table = found_missed.columns(injections, events)
     written = [

@@ -2,27 +2,34 @@
 
 Every writer here works on a hidden sibling ``.NAME.tmp-<pid>-<random>`` in the final name's directory (the same
 filesystem, so the last step is a rename) and moves it onto the final name only when the body finished without an
-exception. Standard library only.
+exception. Before it starts, it removes the temporaries of the same final name whose writer no longer runs on this
+host: a node killed mid-write leaves its temporary behind, and its next run, writing the same output, sweeps it.
+Standard library only (the name format lives in ``aframe_dag.nodecheck``, which ``aframe-dag clean`` reads too).
 """
 
 from __future__ import annotations
 
 import errno
 import os
-import re
-import secrets
 import shutil
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
-_TEMPORARY = re.compile(r"^\.(?P<name>.+)\.tmp-(?P<pid>\d+)-[0-9a-f]+$")
+from aframe_dag.nodecheck import process_running, temporary_name, temporary_of
 
 
 def _temporary_sibling(path: Path) -> Path:
     """A fresh hidden name next to ``path``, tagged with this process's id for ``cleanup_stale_temporaries``."""
-    return path.with_name(f".{path.name}.tmp-{os.getpid()}-{secrets.token_hex(4)}")
+    return path.with_name(temporary_name(path.name))
+
+
+def _fresh_temporary(final: Path) -> Path:
+    """A temporary for ``final``, once killed writers' temporaries of it are gone: each rerun cleans up after the
+    attempt before."""
+    cleanup_stale_temporaries(final.parent, [final.name])
+    return _temporary_sibling(final)
 
 
 def _fsync_directory(directory: Path) -> None:
@@ -62,7 +69,7 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     """
     final = Path(path)
     final.parent.mkdir(parents=True, exist_ok=True)
-    temporary = _temporary_sibling(final)
+    temporary = _fresh_temporary(final)
     try:
         yield temporary
         if not temporary.is_file():
@@ -102,7 +109,7 @@ def atomic_directory(path: str | os.PathLike[str]) -> Iterator[Path]:
     """
     final = Path(path)
     final.parent.mkdir(parents=True, exist_ok=True)
-    temporary = _temporary_sibling(final)
+    temporary = _fresh_temporary(final)
     temporary.mkdir()
     previous = None
     try:
@@ -125,24 +132,23 @@ def atomic_directory(path: str | os.PathLike[str]) -> Iterator[Path]:
 def cleanup_stale_temporaries(
     directory: str | os.PathLike[str], names: Iterable[str] | None = None
 ) -> list[Path]:
-    """Remove temporaries that earlier, killed attempts left in ``directory``; return what was removed.
+    """Remove temporaries that killed writers left in ``directory``; return what was removed.
 
-    Only temporaries made by other processes are touched (never this process's own, which may still be open).
-    ``names`` limits the sweep to the temporaries of those final names: pass the node's own output names whenever
-    other nodes write into the same directory, since their temporaries may belong to jobs still running.
+    Only temporaries whose writer no longer runs on this host are touched, never one still being written (this
+    process's own included). ``names`` limits the sweep to the temporaries of those final names: pass the node's
+    own output names whenever other nodes write into the same directory.
     """
     wanted = None if names is None else set(names)
-    own_pid = str(os.getpid())
-    removed: list[Path] = []
     root = Path(directory)
     if not root.is_dir():
-        return removed
-    for entry in sorted(root.iterdir()):
-        match = _TEMPORARY.match(entry.name)
-        if match is None or match["pid"] == own_pid:
+        return []
+    with os.scandir(root) as entries:  # names only: a done/ dir may hold 100k markers
+        hidden = sorted(entry.name for entry in entries if entry.name.startswith("."))
+    removed: list[Path] = []
+    for name in hidden:
+        parsed = temporary_of(name)
+        if parsed is None or (wanted is not None and parsed[0] not in wanted) or process_running(parsed[1]):
             continue
-        if wanted is not None and match["name"] not in wanted:
-            continue
-        _remove(entry)
-        removed.append(entry)
+        _remove(root / name)
+        removed.append(root / name)
     return removed

@@ -38,7 +38,6 @@ import click
 import numpy as np
 
 from executables.common import storage
-from executables.common.atomic import cleanup_stale_temporaries
 from executables.common.cli import device_option, node_options
 from executables.common.errors import PermanentError, TransientError
 from executables.common.logs import Progress
@@ -419,7 +418,6 @@ def generate_background(
             streams[ifo] = functools.partial(_real_stream, fetch, ifo, first, last, rate_in, sample_rate,
                                              block_seconds or FETCH_SECONDS[source])
 
-    cleanup_stale_temporaries(output.parent, [output.name])
     seconds = num_samples / sample_rate
     log.info("%s background for %s, GPS [%s, %s) at %g Hz -> %s", source, ",".join(ifos), _gps_key(start),
              _gps_key(start + seconds), sample_rate, output)

@@ -33,7 +33,6 @@ import numpy as np
 
 from aframe_dag.timeslides import injection_times, offsets
 from executables.common import storage
-from executables.common.atomic import cleanup_stale_temporaries
 from executables.common.cli import node_options
 from executables.common.seeding import node_rng
 from executables.data.background import require_device
@@ -112,8 +111,6 @@ def generate_injections(output: Path, rejected: Path, *, background: Path, ifos:
                            parameters=parameters, ifos=list(ifos), highpass=highpass, snr_threshold=snr_threshold,
                            num_injections=sampled.num_draws, **metadata)
     rejects = RejectedSet(parameters=rejected_parameters(sampled), num_injections=sampled.num_draws)
-    cleanup_stale_temporaries(output.parent, [output.name])
-    cleanup_stale_temporaries(rejected.parent, [rejected.name])
     return accepted.write(output), rejects.write(rejected)
 
 

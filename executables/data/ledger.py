@@ -6,7 +6,9 @@ Two families of files (DESIGN §6):
 chunked) with the attributes gwpy's HDF5 reader uses, ``x0`` (GPS start), ``dx`` (1 / sample rate) and ``xunit``
 (``"s"``), so ``gwpy.timeseries.TimeSeriesDict.read(path, format="hdf5")`` gives the right times. ``write_background``
 and ``BackgroundWriter`` write it; ``read_background`` reads a span of it (float32 or float64, the latter being
-aframe's own files) as float64.
+aframe's own files) as float64. Root attributes ``sample_rate``, ``t0``, ``duration`` and the ``-{t0}-{dur}.hdf5``
+name, where a file has them, must agree with the datasets' ``dx``, ``x0`` and length: a contradiction is an
+``InputError`` naming both values.
 
 **Ledger sets** (aframe's ledger layout): root attribute ``length`` (rows), group ``parameters/`` (one 1-D or 2-D
 dataset per parameter, first axis the rows), group ``waveforms/`` (one (rows, samples) float32 dataset per
@@ -33,6 +35,7 @@ import dataclasses
 import logging
 import math
 import os
+import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -58,6 +61,8 @@ GROUPS = {PARAMETER: "parameters", WAVEFORM: "waveforms"}
 CHUNK_BYTES = 64 * 1024
 #: Samples per chunk of a background dataset (8 s at 2048 Hz, 64 KiB of float32).
 BACKGROUND_CHUNK = 16384
+#: The span in a strain file's name: ``background-{t0}-{duration}.hdf5`` (ours, aframe's), ``PREFIX-{t0}-{dur}.hdf5``.
+STRAIN_NAME = re.compile(r"-(?P<t0>\d+(?:\.\d+)?)-(?P<duration>\d+(?:\.\d+)?)\.hdf5$")
 #: Bytes copied per step when merging shards (bounds the memory of a merge).
 COPY_BYTES = 64 * 1024 * 1024
 
@@ -750,7 +755,32 @@ def _background_info(path: PathLike, handle: h5py.File, ifos: Sequence[str] | No
             raise InputError(path, ifo, f"spans [{x0}, +{dataset.shape[0] * dx:g} s), {name} spans "
                                         f"[{x0_first}, +{size * dx_first:g} s)")
     assert first is not None
-    return BackgroundInfo(tuple(ifos), first[1], 1.0 / first[2], first[3], first[4])
+    info = BackgroundInfo(tuple(ifos), first[1], 1.0 / first[2], first[3], first[4])
+    _check_stated(path, handle, info)
+    return info
+
+
+def _stated(path: PathLike, handle: h5py.File) -> list[tuple[str, str, float]]:
+    """What a file says of its span besides its datasets, as (where, quantity, value): root attributes and its name
+    (files of other tools may have neither)."""
+    stated = [(f"attribute {key!r}", key, float(handle.attrs[key])) for key in ("sample_rate", "t0", "duration")
+              if key in handle.attrs]
+    named = STRAIN_NAME.search(Path(path).name)
+    if named:
+        stated += [("file name", key, float(named[key])) for key in ("t0", "duration")]
+    return stated
+
+
+def _check_stated(path: PathLike, handle: h5py.File, info: BackgroundInfo) -> None:
+    """Refuse a file whose attributes or name contradict its strain datasets: which of the two is right is unknown."""
+    half_sample = 0.5 / info.sample_rate
+    measured = {"sample_rate": (info.sample_rate, 1e-9 * info.sample_rate, f"1/dx = {info.sample_rate!r} Hz"),
+                "t0": (info.t0, half_sample, f"x0 = {info.t0!r}"),
+                "duration": (info.duration, half_sample, f"{info.num_samples} samples = {info.duration!r} s")}
+    for where, key, value in _stated(path, handle):
+        actual, tolerance, described = measured[key]
+        if abs(value - actual) > tolerance:
+            raise InputError(path, where, f"{key} {value!r} contradicts the strain datasets' {described}")
 
 
 def background_info(path: PathLike, ifos: Sequence[str] | None = None) -> BackgroundInfo:

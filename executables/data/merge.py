@@ -13,7 +13,6 @@ from pathlib import Path
 import click
 
 from executables.common import storage
-from executables.common.atomic import cleanup_stale_temporaries
 from executables.common.cli import device_option, node_options
 from executables.common.errors import InputError
 from executables.data.background import require_device
@@ -38,7 +37,6 @@ def main(kind: str, output: Path | str, device: str, inputs: tuple[Path | str, .
         raise InputError(output, None, "is also the merge output")
     with storage.scratch() as scratch, storage.writable(output) as local:
         shards = storage.local_copies(inputs, scratch)
-        cleanup_stale_temporaries(local.parent, [local.name])
         merge(kind, shards, local)
     log.info("merged %d shards into %s", len(inputs), output)
     return [output]

@@ -35,7 +35,6 @@ import click
 import numpy as np
 
 from executables.common import storage
-from executables.common.atomic import cleanup_stale_temporaries
 from executables.common.cli import device_option, node_options
 from executables.common.errors import InputError
 from executables.common.logs import Progress
@@ -258,7 +257,6 @@ def training_waveforms(output: Path, *, num: int, shard: int, settings: Waveform
             pool.shutdown()
     waveforms = WaveformSet(plus=plus, cross=cross, parameters=parameters, num_injections=num,
                             **settings_metadata(settings, prior))
-    cleanup_stale_temporaries(output.parent, [output.name])
     return waveforms.write(output)
 
 
@@ -283,7 +281,6 @@ def validation_waveforms(output: Path, *, num: int, shard: int, background: Path
     responses = ResponseSet(waveforms=responses_by_ifo(sampled), snr=network, parameters=parameters,
                             ifos=list(ifos), highpass=highpass, snr_threshold=snr_threshold,
                             num_injections=sampled.num_draws, **settings_metadata(settings, prior))
-    cleanup_stale_temporaries(output.parent, [output.name])
     return responses.write(output)
 
 

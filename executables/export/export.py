@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from executables.common import storage, trained
-from executables.common.atomic import atomic_directory, cleanup_stale_temporaries
+from executables.common.atomic import atomic_directory
 from executables.common.cli import device_option, node_options
 from executables.common.errors import InputError, PermanentError
 from executables.data.background import require_device
@@ -131,7 +131,6 @@ def export(model: Path, repository: Path, model_name: str, batch_size: int, ifos
     check_trained_for(model, record, ifos=list(ifos), sample_rate=sample_rate, kernel_length=kernel_length)
     check_shape(model, module, len(ifos), kernel_samples)
     with_plan = plan_wanted(tensorrt, device)
-    cleanup_stale_temporaries(repository.parent, [repository.name])
     with atomic_directory(repository) as staging:
         version = staging / model_name / VERSION
         version.mkdir(parents=True)

@@ -17,7 +17,6 @@ from typing import TypeVar
 
 import click
 
-from executables.common.atomic import cleanup_stale_temporaries
 from executables.common.cli import device_option, node_options
 from executables.common.errors import InputError, PermanentError
 from executables.data.background import require_device
@@ -102,8 +101,6 @@ def aggregate(inputs: Sequence[Path], expected_livetime: float, expected_injecti
     merged_zero_lag = combine([node.zero_lag for node in nodes], inputs, "zero-lag")
     merged_foreground: RecoveredInjectionSet = combine([node.foreground for node in nodes], inputs, "foreground")
     outputs = [background, zero_lag, foreground]
-    for output in outputs:
-        cleanup_stale_temporaries(output.parent, [output.name])
     merged_background.write(background)
     merged_zero_lag.write(zero_lag)
     merged_foreground.write(foreground)

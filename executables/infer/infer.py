@@ -27,7 +27,6 @@ from pathlib import Path
 
 import click
 
-from executables.common.atomic import cleanup_stale_temporaries
 from executables.common.cli import device_option, node_options
 from executables.common.errors import InputError, PermanentError
 from executables.data.background import require_device
@@ -155,7 +154,6 @@ def main(repository: Path, model_name: str, injections: Path, ifos: str, shifts:
         raise InputError(injections, "parameters/injection_time",
                          f"{count} accepted injections fall in this bundle's branches, the plan expects "
                          f"{expected_injections} (--expected-injections)")
-    cleanup_stale_temporaries(output.parent, [output.name])
     log.info("%d branches (%g s of background livetime), %d injections, server %s on %s", len(branches),
              expected_livetime, count, server, device)
 

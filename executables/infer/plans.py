@@ -26,7 +26,7 @@ from pathlib import Path
 from google.protobuf import text_format
 from tritonclient.grpc import model_config_pb2 as pb
 
-from executables.common.atomic import atomic_path, cleanup_stale_temporaries
+from executables.common.atomic import atomic_path
 from executables.export.tensorrt import build_plan, tensorrt_version, unavailable_reason
 from executables.export.triton import PLATFORMS, config_text
 from executables.infer.backends import VERSION, ModelShape, check_config, model_file
@@ -78,7 +78,6 @@ def cached_plan(cache: Path, key: PlanKey, build: Callable[[Path], object]) -> P
             if path.is_file():
                 log.info("reusing the TensorRT plan %s (built by another node meanwhile)", path)
                 return path
-            cleanup_stale_temporaries(cache, [key.filename])  # under the lock, any other builder of it is dead
             log.info("building the TensorRT plan %s", path)
             with atomic_path(path) as temporary:
                 build(temporary)

@@ -25,7 +25,6 @@ from injected data; the foreground stream is the same data with the branch's inj
 from __future__ import annotations
 
 import math
-import re
 import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -43,9 +42,6 @@ from executables.common.errors import InputError
 from executables.data.ledger import background_info, read_background
 from executables.train.config import Shared
 from executables.train.data import Injector
-
-#: A background file name as the plan writes it: ``background-T0-DURATION.hdf5``.
-BACKGROUND_NAME = re.compile(r"-(?P<t0>\d+)-(?P<duration>\d+)\.hdf5$")
 
 
 @dataclass(frozen=True)
@@ -141,10 +137,6 @@ def open_branch(path: Path, index: int, settings: Settings, geometry: Geometry) 
     if not math.isclose(info.sample_rate, settings.sample_rate, rel_tol=1e-9):
         raise InputError(path, settings.ifos[0], f"sample rate is {info.sample_rate:g} Hz, this run uses "
                                                  f"{settings.sample_rate:g} Hz")
-    named = BACKGROUND_NAME.search(Path(path).name)
-    if named and info.duration < float(named["duration"]):
-        raise InputError(path, settings.ifos[0], f"holds {info.duration:g} s of strain, the plan expects "
-                                                 f"{named['duration']} s (its name): the file is short")
     offsets = timeslides.offsets(settings.shifts, index)
     sample_offsets = tuple(_samples(offset, settings.sample_rate, f"shift {index} of {ifo}")
                            for offset, ifo in zip(offsets, settings.ifos, strict=True))

@@ -169,7 +169,7 @@ def train(*, config: dict[str, Any], shared: Shared, waveforms: str, validation:
 
     require_device(device)
     run_dir.mkdir(parents=True, exist_ok=True)
-    cleanup_stale_temporaries(run_dir, OUTPUTS)
+    cleanup_stale_temporaries(run_dir, OUTPUTS)  # a resumed run may never write best.ckpt etc. again
     local_waveforms, local_validation, local_background = local_inputs(waveforms, validation, background, run_dir)
 
     pl.seed_everything(node_seed(shared.seed, "train") % 2**32, workers=True, verbose=False)

@@ -444,3 +444,10 @@ def test_a_failed_run_says_how_to_continue_it_with_what_ran_it(failed_run):
     lock.write_text("")  # the local executor ran it last (its lock is newer than dagman.out)
     assert f"continue once fixed: aframe-dag run {failed_run}" in format_status(read_status(failed_run, schedd=False))
     assert f"then `aframe-dag run {failed_run}`" in explain(failed_run, "train", read_status(failed_run, schedd=False))
+
+
+def test_a_schedd_that_runs_none_of_the_dag_is_not_called_live(failed_run, monkeypatch):
+    """An answering schedd with no DAGMan job for this DAG: the run is read from its files, not "live"."""
+    monkeypatch.setattr(status_module, "schedd_jobs", lambda _: [])
+    run = read_status(failed_run)
+    assert not run.live and "live from the schedd" not in format_status(run)

@@ -11,7 +11,6 @@ user log shows one execution and one termination, the job ad counts ``Checkpoint
 from __future__ import annotations
 
 import csv
-import shutil
 import sys
 from pathlib import Path
 
@@ -56,10 +55,8 @@ def build_train_only(pool: Pool, directory: Path) -> Path:
     (node,) = [node for node in plan(load_config(condor / "run.ini.resolved")).nodes if node.name == "train"]
     waveforms, validation, first, *others = map(Path, node.inputs)
     scratch = directory / "synthetic"
-    write_inputs(scratch, background_seconds=64.0, count=16, sample_rate=2048.0,
-                 names={"waveforms": waveforms, "validation": validation, "background": first})
-    for background in others:
-        shutil.copyfile(first, background)
+    write_inputs(scratch, count=16, sample_rate=2048.0,
+                 names={"waveforms": waveforms, "validation": validation}, planned=[first, *others])
     lines = (condor / "aframe.dag").read_text().splitlines()
     mine = [line for line in lines if is_train_line(line.split())]
     (condor / "train.dag").write_text("\n".join(mine) + "\n")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ from aframe_dag.nodecheck import why_not_done
 from aframe_dag.rundir import load_dag
 from aframe_dag.status import valid_marker
 from tests.aframe_dag.lifecycle.conftest import snapshot
+from tests.fixtures.writers import DEAD_PID
 
 
 def _shards(workflow) -> set[Path]:
@@ -115,6 +117,34 @@ def test_scratch_keeps_the_cache_of_unfinished_training_and_a_shared_tmp_dir(mic
     assert not plan.remove
     assert any("train is not DONE" in reason for reason in plan.kept)
     assert any(f"tmp_dir = {run_env} holds {condor}" in reason for reason in plan.kept)
+
+
+def test_scratch_lists_and_removes_temporaries_killed_writers_left(micro_run, run_env, capsys):
+    """Issue 19: `.NAME.tmp-PID-*` files and directories of dead writers go, with their sizes; a running one's stays."""
+    condor = micro_run.condor_dir
+    report = run_env / "results" / f".report.html.tmp-{DEAD_PID}-0badc0de"
+    report.write_bytes(b"x" * 3000)
+    background = run_env / "data" / "test" / "background" / f".background-1240580983-600.hdf5.tmp-{DEAD_PID}-1a"
+    background.write_bytes(b"y" * 1000)
+    repository = run_env / "results" / f".model_repo.tmp-{DEAD_PID}-2b"
+    (repository / "aframe" / "1").mkdir(parents=True)
+    (repository / "aframe" / "1" / "model.onnx").write_bytes(b"z" * 500)
+    running = run_env / "training" / f".last.ckpt.tmp-{os.getpid()}-3c"
+    running.write_bytes(b"still being written")
+    with pytest.raises(SystemExit) as exit_info:
+        main(["clean", str(condor), "--scratch"])
+    listing = capsys.readouterr().out
+    assert exit_info.value.code == 0 and "scratch: 3 to remove, 4.4 KiB:" in listing
+    for size, path in [("1000 B", background), ("500 B", repository), ("2.9 KiB", report)]:
+        assert f"{size:>9}  {path}  (temporary of a killed writer, pid {DEAD_PID})" in listing
+    assert f"kept: {running}: its writer (pid {os.getpid()}) still runs" in listing
+    before = snapshot(run_env)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["clean", str(condor), "--scratch", "--yes"])
+    assert exit_info.value.code == 0 and "removed 3, freed 4.4 KiB" in capsys.readouterr().out
+    assert not report.exists() and not background.exists() and not repository.exists() and running.exists()
+    gone = {report, background, repository / "aframe" / "1" / "model.onnx"}
+    assert set(before) - set(snapshot(run_env)) == {str(path.relative_to(run_env)) for path in gone}
 
 
 def test_clean_needs_to_be_told_what(micro_run, capsys):

@@ -1,6 +1,5 @@
 """Tests for executables/common/atomic.py: a failed or killed writer never leaves a complete-looking output."""
 
-import os
 import signal
 import subprocess
 import sys
@@ -11,6 +10,7 @@ import numpy as np
 import pytest
 
 from executables.common.atomic import atomic_directory, atomic_file, atomic_path, cleanup_stale_temporaries
+from tests.fixtures.writers import DEAD_PID
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -162,8 +162,13 @@ def test_killed_writer_leaves_no_final_name(tmp_path, kind):
     assert not final.exists()
     leftovers = listing(tmp_path)
     assert len(leftovers) == 1 and leftovers[0].startswith(f".out.tmp-{writer.pid}-")
-    assert cleanup_stale_temporaries(tmp_path) == [tmp_path / leftovers[0]]
-    assert listing(tmp_path) == []
+    if kind == "file":  # the rerun writes the same output, and sweeps what the killed attempt left
+        with atomic_file(final) as handle:
+            handle.write(b"done")
+    else:
+        with atomic_directory(final) as directory:
+            (directory / "part").write_bytes(b"done")
+    assert listing(tmp_path) == ["out"]
 
 
 def stale(directory: Path, name: str, pid: int, as_directory: bool = False) -> Path:
@@ -176,23 +181,33 @@ def stale(directory: Path, name: str, pid: int, as_directory: bool = False) -> P
     return path
 
 
-def test_cleanup_keeps_own_temporaries_and_other_files(tmp_path):
-    other_pid = os.getpid() + 1
-    stale_file = stale(tmp_path, "a.hdf5", other_pid)
-    stale_dir = stale(tmp_path, "model", other_pid, as_directory=True)
+def test_cleanup_keeps_running_writers_temporaries_and_other_files(tmp_path, live_pid):
+    stale_file = stale(tmp_path, "a.hdf5", DEAD_PID)
+    stale_dir = stale(tmp_path, "model", DEAD_PID, as_directory=True)
+    running = stale(tmp_path, "c.hdf5", live_pid)
     (tmp_path / ".hidden").write_text("not ours")
     (tmp_path / "a.hdf5.tmp-1-ab").write_text("not hidden, not ours")
     with atomic_file(tmp_path / "b.hdf5") as handle:
         handle.write(b"mine")
         assert cleanup_stale_temporaries(tmp_path) == [stale_file, stale_dir]
     assert (tmp_path / "b.hdf5").read_bytes() == b"mine"
-    assert listing(tmp_path) == [".hidden", "a.hdf5.tmp-1-ab", "b.hdf5"]
+    assert listing(tmp_path) == sorted([".hidden", running.name, "a.hdf5.tmp-1-ab", "b.hdf5"])
+
+
+def test_a_write_sweeps_dead_temporaries_of_its_own_name_only(tmp_path, live_pid):
+    """Issue 19: a killed node's temporary goes when it writes that output again; a running writer's stays."""
+    killed = stale(tmp_path, "a.hdf5", DEAD_PID)
+    running = stale(tmp_path, "a.hdf5", live_pid)
+    other = stale(tmp_path, "b.hdf5", DEAD_PID)
+    with atomic_path(tmp_path / "a.hdf5") as temporary:
+        assert not killed.exists()
+        temporary.write_bytes(b"again")
+    assert listing(tmp_path) == sorted([running.name, other.name, "a.hdf5"])
 
 
 def test_cleanup_limited_to_named_outputs(tmp_path):
-    other_pid = os.getpid() + 1
-    mine = stale(tmp_path, "a.hdf5", other_pid)
-    sibling = stale(tmp_path, "b.hdf5", other_pid)
+    mine = stale(tmp_path, "a.hdf5", DEAD_PID)
+    sibling = stale(tmp_path, "b.hdf5", DEAD_PID)
     assert cleanup_stale_temporaries(tmp_path, names=["a.hdf5"]) == [mine]
     assert listing(tmp_path) == [sibling.name]
 

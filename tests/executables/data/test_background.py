@@ -35,6 +35,7 @@ from executables.data.background import (
     resample_stream,
 )
 from executables.data.ledger import read_background
+from tests.fixtures.writers import DEAD_PID
 
 pytestmark = pytest.mark.filterwarnings("ignore:Support for identity-based X.509:DeprecationWarning")
 
@@ -221,6 +222,18 @@ def test_killed_mid_write_leaves_no_final_file(tmp_path):
     result = run("--ifos", "H1", "--start", T0, "--duration", 4, "--sample-rate", 256, "--output", output)
     assert result.returncode == 0, result.stderr
     assert [p.name for p in tmp_path.iterdir()] == [output.name]
+
+
+def test_a_rerun_removes_a_killed_attempts_temporary_and_keeps_a_running_writers(tmp_path, live_pid):
+    """Issue 19: the node's next run sweeps the temporaries of its own output whose writer is gone, and only those."""
+    output = tmp_path / f"background-{T0}-4.hdf5"
+    killed, running, other = (tmp_path / f".{name}.tmp-{pid}-0badc0de" for name, pid in
+                              [(output.name, DEAD_PID), (output.name, live_pid), ("other.hdf5", DEAD_PID)])
+    for path in (killed, running, other):
+        path.write_bytes(b"half a file")
+    result = run("--ifos", "H1", "--start", T0, "--duration", 4, "--sample-rate", 256, "--output", output)
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([output.name, running.name, other.name])
 
 
 # -- real data: resampling and blocks --------------------------------------------------------------------------------

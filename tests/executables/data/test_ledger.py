@@ -322,12 +322,31 @@ def test_read_background_sub_span_and_ifos(tmp_path):
 
 
 def test_read_background_accepts_aframe_float64_files_written_by_gwpy(tmp_path):
-    path = tmp_path / "aframe.hdf5"
+    path = tmp_path / "background-1240579783-8.hdf5"  # aframe's name; no root attributes
     data = strain(ifos=("H1",))
     TimeSeriesDict({"H1": TimeSeries(data["H1"], t0=T0, sample_rate=FS)}).write(path, format="hdf5")
     read, t0, rate = read_background(path)
     np.testing.assert_array_equal(read["H1"], data["H1"])
     assert (t0, rate) == (T0, FS)
+
+
+@pytest.mark.parametrize(
+    ("name", "attrs", "words"),
+    [
+        ("b.hdf5", {"sample_rate": 2 * FS}, ("attribute 'sample_rate'", "sample_rate 128.0", "1/dx = 64.0 Hz")),
+        ("b.hdf5", {"t0": T0 + 1}, ("attribute 't0'", "t0 1240579784.0", "x0 = 1240579783.0")),
+        ("b.hdf5", {"duration": 16.0}, ("attribute 'duration'", "duration 16.0", "512 samples = 8.0 s")),
+        ("background-1240579784-8.hdf5", {}, ("file name", "t0 1240579784.0", "x0 = 1240579783.0")),
+        ("background-1240579783-16.hdf5", {}, ("file name", "duration 16.0", "512 samples = 8.0 s")),
+    ],
+)
+def test_attributes_or_name_contradicting_the_datasets_are_refused_naming_both(tmp_path, name, attrs, words):
+    """Issue 19: which of two contradicting values is right cannot be known, so every reader refuses the file."""
+    path = write_background(tmp_path / name, strain(), T0, FS, attrs)
+    for read in (background_info, read_background):
+        with pytest.raises(InputError) as error:
+            read(path)
+        assert all(word in str(error.value) for word in (str(path), *words)), str(error.value)
 
 
 def test_background_errors_name_the_file_and_dataset(tmp_path):

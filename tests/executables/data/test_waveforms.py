@@ -235,12 +235,17 @@ def test_bad_background_files_are_refused_naming_file_and_field(tmp_path, backgr
     one_ifo = write_background(tmp_path / "h1-only.hdf5", {"H1": strain_of(background, "H1", 64)}, T0, FS)
     slow = write_background(tmp_path / "1024hz.hdf5", {ifo: np.zeros(1024 * 64) for ifo in ("H1", "L1")}, T0, 1024)
     silent = write_background(tmp_path / "zeros.hdf5", {ifo: np.zeros(FS * 64) for ifo in ("H1", "L1")}, T0, FS)
+    noise = {ifo: strain_of(background, ifo, 64) for ifo in ("H1", "L1")}
+    misnamed = write_background(tmp_path / f"background-{T0 + 8}-64.hdf5", noise, T0, FS)
+    mislabelled = write_background(tmp_path / "rate.hdf5", noise, T0, FS, {"sample_rate": 4096.0})
     cases = [
         (foreign, (str(foreign), "not a readable HDF5 file")),
         (truncated, (str(truncated),)),
         (one_ifo, (str(one_ifo), "L1", "dataset missing")),
         (slow, (str(slow), "sample rate is 1024 Hz", "--sample-rate is 2048 Hz")),
         (silent, (str(silent), "H1", "not positive and finite")),
+        (misnamed, (str(misnamed), "file name: t0 1240579791.0", "x0 = 1240579783.0")),
+        (mislabelled, (str(mislabelled), "attribute 'sample_rate': sample_rate 4096.0", "1/dx = 2048.0 Hz")),
         (tmp_path / "missing.hdf5", ("missing.hdf5", "no such file")),
     ]
     for path, words in cases:

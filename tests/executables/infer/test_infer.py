@@ -140,7 +140,8 @@ def test_short_file_exits_2_naming_it(bundle, tmp_path):
     result = run(bundle_arguments(bundle, tmp_path / "out.hdf5", branches=[(1, short)],
                                   expected_livetime=livetime(64, 1), expected_injections=0))
     assert result.exit_code == 2
-    assert str(short) in result.output and "short" in result.output
+    assert str(short) in result.output and "duration 64.0 contradicts" in result.output
+    assert "15360 samples = 60.0 s" in result.output
 
 
 def test_wrong_model_shape_exits_2(bundle, tmp_path):

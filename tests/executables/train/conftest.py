@@ -40,16 +40,23 @@ def sine_gaussians(count: int, rng: np.random.Generator, amplitude: float = 1.0,
 
 
 def write_inputs(root: Path, *, background_seconds: float = 256.0, count: int = 64, seed: int = 0,
-                 sample_rate: float = SAMPLE_RATE, names: dict[str, Path] | None = None) -> dict[str, Path]:
-    """Background, training waveforms, validation responses and train.yaml under ``root`` (or at ``names``)."""
+                 sample_rate: float = SAMPLE_RATE, names: dict[str, Path] | None = None,
+                 planned: list[Path] = ()) -> dict[str, Path]:
+    """Background, training waveforms, validation responses and train.yaml under ``root`` (or at ``names``).
+
+    ``planned`` background files (``background-{t0}-{duration}.hdf5``, as a plan names them) are each written with
+    the start and length their name says, the first standing as ``background``."""
     rng = np.random.default_rng(seed)
-    paths = {"background": root / "background.hdf5", "waveforms": root / "train_waveforms.hdf5",
-             "validation": root / "val_waveforms.hdf5", "config": root / "train.yaml", **(names or {})}
-    for path in paths.values():
+    paths = {"background": planned[0] if planned else root / "background.hdf5",
+             "waveforms": root / "train_waveforms.hdf5", "validation": root / "val_waveforms.hdf5",
+             "config": root / "train.yaml", **(names or {})}
+    for path in [*paths.values(), *planned]:
         path.parent.mkdir(parents=True, exist_ok=True)
-    size = round(background_seconds * sample_rate)
-    write_background(paths["background"], {ifo: rng.normal(size=size) for ifo in IFOS}, 1_000_000_000.0,
-                     sample_rate)
+    spans = [tuple(map(float, path.stem.split("-")[-2:])) for path in planned] or \
+        [(1_000_000_000.0, background_seconds)]
+    for path, (start, seconds) in zip(planned or [paths["background"]], spans, strict=True):
+        size = round(seconds * sample_rate)
+        write_background(path, {ifo: rng.normal(size=size) for ifo in IFOS}, start, sample_rate)
     plus, cross = sine_gaussians(count, rng, sample_rate=sample_rate)
     WaveformSet(plus=plus, cross=cross, parameters={"f0": np.zeros(count)}, sample_rate=sample_rate,
                 duration=WAVE_DURATION, right_pad=RIGHT_PAD, approximant="SineGaussian", prior="test",

@@ -61,10 +61,8 @@ def tune_run(tmp_path, monkeypatch):
         "tune.space=optimizer.learning_rate: loguniform(1e-4, 1e-2)\ndata.waveform_prob: uniform(0.3, 0.7)"])
     trial = next(node for node in result.workflow.nodes if node.stage == "tune-trial")
     waveforms, validation, first, *others = map(Path, trial.inputs)
-    write_inputs(tmp_path / "synthetic", background_seconds=64.0, count=16, sample_rate=2048.0,
-                 names={"waveforms": waveforms, "validation": validation, "background": first})
-    for background in others:
-        shutil.copyfile(first, background)
+    write_inputs(tmp_path / "synthetic", count=16, sample_rate=2048.0,
+                 names={"waveforms": waveforms, "validation": validation}, planned=[first, *others])
     return result
 
 
