@@ -418,6 +418,23 @@ def unused_submit_files(run: Run) -> Iterator[Finding]:
 
 
 @rule
+def splice_dagman_loses(run: Run) -> Iterator[Finding]:
+    """DAGMan 25.0.13 does not find a splice named in PARENT/CHILD when the DAG also has an INCLUDE or a submit
+    description in braces ("Unknown Node"; docs/design-notes.md), though the manual allows both."""
+    if run.dag is None or not run.dag.splices:
+        return
+    rows = [(number, line.split()) for number, line in enumerate(run.dag_text.splitlines(), 1)]
+    trigger = next((words[0] for _, words in rows if words and (words[0].upper() == "INCLUDE" or words[-1] == "{")),
+                   None)
+    for number, words in rows if trigger else ():
+        if words and words[0].upper() == "PARENT" and set(words) & set(run.dag.splices):
+            yield _warning(run.where(run.dag_file, number),
+                           f"HTCondor 25.0's DAGMan fails on a splice in PARENT/CHILD in a DAG that also has "
+                           f"{'an INCLUDE' if trigger.upper() == 'INCLUDE' else 'a submit description in braces'}"
+                           " (Unknown Node): name the splice's nodes instead, or drop that command")
+
+
+@rule
 def not_under_tmp(run: Run) -> Iterator[Finding]:
     """Nothing DAGMan logs to lies under /tmp (production DAGMan refuses a node log there): only when submittable."""
     if not run.submittable:

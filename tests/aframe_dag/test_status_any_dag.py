@@ -94,3 +94,16 @@ def test_every_node_of_a_dag_using_the_whole_language_explains_itself(tmp_path):
     with pytest.raises(SystemExit) as exit_:
         main(["graph", str(tmp_path / "x.dag"), "-o", str(tmp_path / "g.dot"), "--every-node"])
     assert exit_.value.code in (0, None) and '"S+X" -> "S+Y"' in (tmp_path / "g.dot").read_text()
+
+
+def test_check_warns_of_the_splice_dagman_loses(tmp_path):
+    """Seen on HTCondor 25.0.13: a splice in PARENT/CHILD is "Unknown Node" once the DAG also has an INCLUDE."""
+    (tmp_path / "a.sub").write_text("executable = /bin/true\nqueue\n")
+    (tmp_path / "pair.dag").write_text("JOB left a.sub\n")
+    (tmp_path / "more.dag").write_text("JOB tail a.sub\n")
+    dag = "JOB first a.sub\nSPLICE pair pair.dag\nPARENT first CHILD pair\n"
+    (tmp_path / "x.dag").write_text(dag)
+    assert check_run(tmp_path / "x.dag", submittable=False, htcondor_tools=False) == []
+    (tmp_path / "x.dag").write_text("INCLUDE more.dag\n" + dag)
+    (finding,) = check_run(tmp_path / "x.dag", submittable=False, htcondor_tools=False)
+    assert finding.severity == "warning" and finding.where.endswith("x.dag:4") and "Unknown Node" in finding.message
