@@ -14,7 +14,6 @@ cluster id is in its own user log, `<dag>.dagman.log`. That lock is the answer w
 from __future__ import annotations
 
 import fcntl
-import json
 import os
 import re
 import shlex
@@ -23,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import UserError
-from .local.state import holder_words
+from .local.state import holder_words, lock_record
 from .rundir import dag_path
 
 LOCAL_LOCK = Path(".aframe-run") / "lock"
@@ -131,20 +130,16 @@ def dagman_file(place, suffix: str) -> Path:
 
 def local_lock_holder(condor_dir) -> dict[str, Any] | None:
     """The local executor's lock record ({"pid", "host"}) while an executor holds it; None when none runs."""
-    path = dag_path(condor_dir).parent / LOCAL_LOCK
+    directory = dag_path(condor_dir).parent
     try:
-        handle = open(path)
+        handle = open(directory / LOCAL_LOCK)
     except OSError:
         return None
     with handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
-            try:
-                record = json.loads(Path(path).read_text() or "{}")
-            except (OSError, ValueError):
-                record = {}
-            return record if isinstance(record, dict) else {}
+            return lock_record(directory)
         fcntl.flock(handle, fcntl.LOCK_UN)
     return None
 
