@@ -65,7 +65,8 @@ def test_a_subdag_is_one_node_and_its_own_dag_reads_too():
 
 @pytest.mark.parametrize("dag", ["idiom/idiom.dag", "subdag/outer.dag", "subdag/inner.dag"])
 def test_check_and_graph_read_any_valid_dag(dag, tmp_path):
-    assert [f for f in check_run(RECORDED / dag, submittable=False, htcondor_tools=False) if f.severity == "error"] == []
+    findings = check_run(RECORDED / dag, submittable=False, htcondor_tools=False)
+    assert [finding for finding in findings if finding.severity == "error"] == []
     with pytest.raises(SystemExit) as exit_:
         main(["graph", str(RECORDED / dag), "-o", str(tmp_path / "g.dot")])
     assert exit_.value.code in (0, None) and "digraph" in (tmp_path / "g.dot").read_text()
