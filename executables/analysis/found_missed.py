@@ -16,6 +16,7 @@ import h5py
 import numpy as np
 
 from executables.common.atomic import atomic_file, atomic_path
+from executables.common.hdf5 import create_dataset
 from executables.data.priors import PARAMETERS
 from executables.infer.events import EventSet, RecoveredInjectionSet
 
@@ -48,7 +49,7 @@ def write_hdf5(path: Path, table: dict[str, np.ndarray], attrs: dict[str, object
     """The table as HDF5 (one dataset per column, ``columns`` attribute for the order), atomically."""
     with atomic_path(path) as temporary, h5py.File(temporary, "w") as handle:
         for name, values in table.items():
-            handle.create_dataset(name, data=values, track_times=False)
+            create_dataset(handle, name, data=values)
         handle.attrs["columns"] = list(table)
         for name, value in attrs.items():
             handle.attrs[name] = value

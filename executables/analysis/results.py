@@ -22,7 +22,8 @@ import numpy as np
 
 from executables.common import storage
 from executables.common.errors import InputError, NodeError
-from executables.data.ledger import ResponseSet, open_hdf5
+from executables.common.hdf5 import open_hdf5, read
+from executables.data.ledger import ResponseSet
 from executables.infer.events import SECONDS_PER_YEAR, EventSet, RecoveredInjectionSet
 
 log = logging.getLogger(__name__)
@@ -134,7 +135,7 @@ def _dataset(path: Path, handle: h5py.Group, name: str) -> np.ndarray:
     item = handle.get(name)
     if not isinstance(item, h5py.Dataset):
         raise InputError(path, name, "dataset missing")
-    return np.asarray(item[()], dtype=np.float64)
+    return np.asarray(read(path, item), dtype=np.float64)
 
 
 def _sensitive_volume(path: Path) -> SensitiveVolume:

@@ -43,8 +43,9 @@ from executables.analysis.volume import (
 from executables.common.atomic import atomic_path
 from executables.common.cli import device_option, node_options
 from executables.common.errors import InputError
+from executables.common.hdf5 import create_dataset, open_hdf5
 from executables.data.background import require_device
-from executables.data.ledger import RejectedSet, open_hdf5
+from executables.data.ledger import RejectedSet
 from executables.data.priors import Prior, get_prior
 from executables.infer.events import SECONDS_PER_YEAR, EventSet, RecoveredInjectionSet
 
@@ -203,13 +204,13 @@ def _log_result(result: Result, prior: Prior) -> None:
 def write_result(path: Path, result: Result, prior: Prior, max_far: float) -> Path:
     """``sensitive_volume.h5`` (the contract in the module doc), atomically."""
     with atomic_path(path) as temporary, h5py.File(temporary, "w") as handle:
-        handle.create_dataset("thresholds", data=result.thresholds, track_times=False)
-        handle.create_dataset("fars", data=result.fars, track_times=False)
+        create_dataset(handle, "thresholds", data=result.thresholds)
+        create_dataset(handle, "fars", data=result.fars)
         group = handle.create_group("populations")
         for index, population in enumerate(result.populations):
             entry = group.create_group(population.key)
             for name in ("sv", "sv_err", "distance", "distance_err"):
-                entry.create_dataset(name, data=getattr(result, name)[index], track_times=False)
+                create_dataset(entry, name, data=getattr(result, name)[index])
             entry.attrs.update(mass_1=population.mass_1, mass_2=population.mass_2, sigma=population.sigma,
                                effective_samples=result.effective_samples[index],
                                support_fraction=result.support[index])

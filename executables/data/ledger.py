@@ -26,7 +26,9 @@ group. Every set records ``num_injections`` (draws made, accepted + rejected; su
 
 Files are read without loading them whole: ``read(path, rows)`` takes a slice or any index array,
 ``iter_chunks(path, size)`` streams rows and ``merge`` copies shards in bounded chunks. A file that is not HDF5,
-is truncated, is another kind of ledger or lacks a dataset raises ``InputError`` naming the file and dataset.
+is truncated, is another kind of ledger or lacks a dataset raises ``InputError`` naming the file and dataset; so
+does data that fails its HDF5 checksum (every dataset is written with one, ``executables.common.hdf5``) or holds a
+NaN or an infinity (named by row, for strain by GPS time).
 """
 
 from __future__ import annotations
@@ -45,8 +47,10 @@ from typing import Any, TypeVar
 import h5py
 import numpy as np
 
+from executables.common import hdf5
 from executables.common.atomic import atomic_path
 from executables.common.errors import InputError
+from executables.common.hdf5 import create_dataset, open_hdf5
 from executables.common.logs import Progress
 
 log = logging.getLogger(__name__)
@@ -57,69 +61,12 @@ Rows = slice | Sequence[int] | np.ndarray | None
 PARAMETER, WAVEFORM, METADATA = "parameter", "waveform", "metadata"
 GROUPS = {PARAMETER: "parameters", WAVEFORM: "waveforms"}
 
-#: Target bytes of one HDF5 chunk: one 8 s waveform at 2048 Hz in float32 is exactly one chunk.
-CHUNK_BYTES = 64 * 1024
 #: Samples per chunk of a background dataset (8 s at 2048 Hz, 64 KiB of float32).
 BACKGROUND_CHUNK = 16384
 #: The span in a strain file's name: ``background-{t0}-{duration}.hdf5`` (ours, aframe's), ``PREFIX-{t0}-{dur}.hdf5``.
 STRAIN_NAME = re.compile(r"-(?P<t0>\d+(?:\.\d+)?)-(?P<duration>\d+(?:\.\d+)?)\.hdf5$")
 #: Bytes copied per step when merging shards (bounds the memory of a merge).
 COPY_BYTES = 64 * 1024 * 1024
-
-
-# -- opening files -------------------------------------------------------------------------------------------------
-
-
-@contextmanager
-def open_hdf5(path: PathLike) -> Iterator[h5py.File]:
-    """Open an input HDF5 file read-only; a missing, foreign or truncated file is an ``InputError`` naming it."""
-    if not Path(path).is_file():
-        raise InputError(path, None, "no such file")
-    try:
-        handle = h5py.File(path, "r")
-    except OSError as exc:
-        raise InputError(path, None, f"not a readable HDF5 file ({_first_line(exc)})") from None
-    try:
-        yield handle
-    finally:
-        handle.close()
-
-
-def _first_line(exc: BaseException) -> str:
-    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-
-
-def _dataset(path: PathLike, handle: h5py.Group, name: str) -> h5py.Dataset:
-    """The dataset ``name`` of an open file; a missing one (or a group in its place) names the file and dataset."""
-    try:
-        item = handle[name]
-    except KeyError:
-        raise InputError(path, name, "dataset missing") from None
-    except OSError as exc:  # a damaged object header
-        raise InputError(path, name, f"unreadable ({_first_line(exc)})") from None
-    if not isinstance(item, h5py.Dataset):
-        raise InputError(path, name, "is a group, not a dataset")
-    return item
-
-
-def _read(path: PathLike, dataset: h5py.Dataset, selection: Any = ()) -> np.ndarray:
-    """Read ``dataset[selection]``; a read that fails (a truncated file) names the file and dataset."""
-    try:
-        return dataset[selection]
-    except OSError as exc:
-        raise InputError(path, dataset.name.lstrip("/"), f"cannot read data ({_first_line(exc)})") from None
-
-
-def _chunk_rows(row_bytes: int, rows: int) -> int:
-    """Rows per chunk so a chunk is about ``CHUNK_BYTES`` (at least one row, at most all of them)."""
-    return max(1, min(rows, CHUNK_BYTES // max(1, row_bytes)))
-
-
-def _create(group: h5py.Group, name: str, shape: tuple[int, ...], dtype: np.dtype) -> h5py.Dataset:
-    """A dataset chunked by rows (contiguous when empty: HDF5 cannot chunk a zero-length axis without maxshape)."""
-    row_bytes = int(np.prod(shape[1:], dtype=np.int64)) * np.dtype(dtype).itemsize
-    chunks = (_chunk_rows(row_bytes, shape[0]), *shape[1:]) if shape[0] > 0 else None
-    return group.create_dataset(name, shape=shape, dtype=dtype, chunks=chunks, track_times=False)
 
 
 # -- rows ------------------------------------------------------------------------------------------------------------
@@ -141,17 +88,30 @@ def _normalize_rows(rows: Rows, length: int) -> slice | np.ndarray:
 
 
 def _take(path: PathLike, dataset: h5py.Dataset, rows: slice | np.ndarray) -> np.ndarray:
-    """Rows of a dataset in the order asked for (duplicates and any order allowed), reading only what is needed."""
+    """Rows of a dataset in the order asked for (duplicates and any order allowed), reading only what is needed;
+    a NaN or an infinity among them is an ``InputError`` naming the file, dataset and row."""
     if isinstance(rows, slice):
-        return _read(path, dataset, rows)
+        values = hdf5.read(path, dataset, rows)
+        _check_finite(path, dataset, values, lambda k: rows.start + k * (rows.step or 1))
+        return values
     if rows.size == 0:
         return np.empty((0, *dataset.shape[1:]), dtype=dataset.dtype)
     unique, inverse = np.unique(rows, return_inverse=True)
     first, last = int(unique[0]), int(unique[-1])
     if last - first + 1 <= 4 * unique.size:  # dense enough: one contiguous read beats HDF5's point selection
-        block = _read(path, dataset, slice(first, last + 1))
-        return block[rows - first]
-    return _read(path, dataset, unique)[inverse]
+        values = hdf5.read(path, dataset, slice(first, last + 1))[rows - first]
+    else:
+        values = hdf5.read(path, dataset, unique)[inverse]
+    _check_finite(path, dataset, values, lambda k: int(rows[k]))
+    return values
+
+
+def _check_finite(path: PathLike, dataset: h5py.Dataset, values: np.ndarray, row_of: Callable[[int], int]) -> None:
+    """Refuse rows holding NaN or infinity (a corrupt file, or a writer's bug): they would become results silently."""
+    if values.dtype.kind == "f":
+        bad = hdf5.first_nonfinite(values)
+        if bad is not None:
+            raise InputError(path, dataset.name.lstrip("/"), f"NaN or infinite value in row {row_of(bad)}")
 
 
 # -- field declarations ----------------------------------------------------------------------------------------------
@@ -316,7 +276,7 @@ class Ledger:
     def write_to(self, group: h5py.Group) -> None:
         """Write this set into an open file or a group of one (a file that holds several sets)."""
         for name, array in self.datasets().items():
-            _create(group, name, array.shape, array.dtype)[...] = array
+            create_dataset(group, name, data=array)
         for name in GROUPS.values():
             group.require_group(name)
         _write_attrs(group, type(self).__name__, len(self), self.metadata_values())
@@ -350,7 +310,7 @@ class Ledger:
             layout = cls._layout(path, handle)
             selection = _normalize_rows(rows, layout.length)
             wanted = layout.names[PARAMETER] if names is None else list(names)
-            return {name: _take(path, _dataset(path, handle, f"parameters/{name}"), selection) for name in wanted}
+            return {name: _take(path, hdf5.dataset(path, handle, f"parameters/{name}"), selection) for name in wanted}
 
     @classmethod
     def iter_chunks(cls: type[LedgerT], path: PathLike, size: int) -> Iterator[LedgerT]:
@@ -472,7 +432,7 @@ def _inspect(path: PathLike, handle: h5py.File) -> _Layout:
         if group not in handle:
             continue
         for name in handle[group]:
-            dataset = _dataset(path, handle, f"{group}/{name}")
+            dataset = hdf5.dataset(path, handle, f"{group}/{name}")
             if dataset.ndim == 0 or dataset.shape[0] != length:
                 raise InputError(path, f"{group}/{name}", f"has shape {dataset.shape}, the file's length is {length}")
             datasets[f"{group}/{name}"] = (dataset.dtype, dataset.shape[1:])
@@ -650,7 +610,7 @@ def merge(kind: str, inputs: Iterable[PathLike], output: PathLike, *, copy_bytes
             Progress(total, "rows", log) as progress:
         for group in GROUPS.values():
             out.require_group(group)
-        targets = {name: _create(out, name, (total, *shape), dtype)
+        targets = {name: create_dataset(out, name, shape=(total, *shape), dtype=dtype)
                    for name, (dtype, shape) in layouts[0].datasets.items()}
         offset = 0
         for path, layout in zip(inputs, layouts, strict=True):
@@ -701,7 +661,9 @@ def _copy_rows(path: Path, handle: h5py.File, targets: Mapping[str, h5py.Dataset
         step = max(1, copy_bytes // row_bytes)
         for start in range(0, length, step):
             stop = min(start + step, length)
-            target[offset + start: offset + stop] = _read(path, source, slice(start, stop))
+            block = hdf5.read(path, source, slice(start, stop))
+            _check_finite(path, source, block, lambda k, start=start: start + k)
+            target[offset + start: offset + stop] = block
 
 
 # -- background strain -----------------------------------------------------------------------------------------------
@@ -734,7 +696,7 @@ def _background_info(path: PathLike, handle: h5py.File, ifos: Sequence[str] | No
             raise InputError(path, None, "no strain datasets (1-D datasets with x0 and dx attributes)")
     first = None
     for ifo in ifos:
-        dataset = _dataset(path, handle, ifo)
+        dataset = hdf5.dataset(path, handle, ifo)
         if dataset.ndim != 1:
             raise InputError(path, ifo, f"strain must be 1-D, got shape {dataset.shape}")
         if dataset.dtype.kind != "f":
@@ -796,12 +758,15 @@ def read_background(
     stop: float | None = None,
     *,
     sample_rate: float | None = None,
+    psd_length: float | None = None,
 ) -> tuple[dict[str, np.ndarray], float, float]:
     """Read strain as float64 from a background file: ``({ifo: array}, t0, sample_rate)`` of ``[start, stop)``.
 
     ``ifos`` defaults to every strain dataset in the file; ``start``/``stop`` are GPS seconds (default: the whole
     file), rounded to the nearest sample, and must lie within the file; only that span is read. ``sample_rate``, if
     given, is what the caller expects: another rate is an ``InputError``. Reads float32 (ours) and float64 (aframe's).
+    Strain holding a NaN or an infinity, or (given the caller's ``psd_length``, seconds) zero over a whole PSD
+    window, is an ``InputError`` naming the file, ifo and GPS time where it starts.
     """
     with open_hdf5(path) as handle:
         info = _background_info(path, handle, ifos)
@@ -812,9 +777,28 @@ def read_background(
         if not 0 <= first <= last <= info.num_samples:
             raise InputError(path, info.ifos[0], f"[{start}, {stop}) is not within the file's span "
                                                  f"[{info.t0}, {info.t0 + info.duration})")
-        strain = {ifo: _read(path, handle[ifo], slice(first, last)).astype(np.float64, copy=False)
-                  for ifo in info.ifos}
+        strain = {}
+        for ifo in info.ifos:
+            samples = hdf5.read(path, handle[ifo], slice(first, last))
+            _check_strain(path, handle[ifo], samples, first, psd_length)
+            strain[ifo] = samples.astype(np.float64, copy=False)
     return strain, info.t0 + first / info.sample_rate, info.sample_rate
+
+
+def _check_strain(path: PathLike, dataset: h5py.Dataset, samples: np.ndarray, first: int,
+                  psd_length: float | None) -> None:
+    """Refuse strain a PSD or a search cannot use: NaN or infinite samples, or zeros across a whole PSD window."""
+    bad = hdf5.first_nonfinite(samples)
+    if bad is not None:
+        raise InputError(path, dataset.name.lstrip("/"),
+                         f"strain is NaN or infinite at {hdf5.position(dataset, first + bad)}")
+    if psd_length:
+        window = round(psd_length / float(dataset.attrs["dx"]))
+        zero = hdf5.first_zero_run(samples, window)
+        if zero is not None:
+            raise InputError(path, dataset.name.lstrip("/"),
+                             f"strain is zero for a whole PSD window ({psd_length:g} s) from "
+                             f"{hdf5.position(dataset, first + zero)}: its PSD would be zero")
 
 
 class BackgroundWriter:
@@ -855,9 +839,8 @@ def background_writer(path: PathLike, ifos: Sequence[str], t0: float, sample_rat
         raise ValueError(f"bad background: ifos {list(ifos)}, sample_rate {sample_rate}, num_samples {num_samples}")
     with atomic_path(path) as temporary, h5py.File(temporary, "w") as handle:
         for ifo in ifos:
-            chunks = (min(BACKGROUND_CHUNK, num_samples),) if num_samples else None
-            dataset = handle.create_dataset(ifo, shape=(num_samples,), dtype=np.float32, chunks=chunks,
-                                              track_times=False)
+            dataset = create_dataset(handle, ifo, shape=(num_samples,), dtype=np.float32,
+                                     chunks=(max(1, min(BACKGROUND_CHUNK, num_samples)),))
             dataset.attrs["x0"] = float(t0)
             dataset.attrs["dx"] = 1.0 / sample_rate
             dataset.attrs["xunit"] = "s"

@@ -153,7 +153,8 @@ def background_psds(path: Path, ifos: Sequence[str], settings: WaveformSettings,
                                         f"{settings.sample_rate:g} Hz")
     if seconds > info.duration + 0.5 / info.sample_rate:
         raise InputError(path, ifos[0], f"holds {info.duration:g} s of strain, less than {option} {seconds:g} s")
-    strain, _, _ = read_background(path, ifos, info.t0, info.t0 + seconds, sample_rate=settings.sample_rate)
+    strain, _, _ = read_background(path, ifos, info.t0, info.t0 + seconds, sample_rate=settings.sample_rate,
+                                   psd_length=seconds)
     frequencies = np.fft.rfftfreq(settings.size, 1.0 / settings.sample_rate)
     band = frequencies >= highpass
     psds = {}

@@ -27,14 +27,13 @@ from scipy.constants import Julian_year
 
 from executables.common.atomic import atomic_path
 from executables.common.errors import InputError
+from executables.common.hdf5 import create_dataset, open_hdf5, read
 from executables.data.ledger import (
     METADATA,
     PARAMETER,
     Ledger,
     _as_str_list,
-    _read,
     metadata,
-    open_hdf5,
     parameter,
 )
 
@@ -236,7 +235,7 @@ def write_node_events(path: PathLike, branches: Sequence[BranchRecord], backgrou
     events.check()
     table = np.array([dataclasses.astuple(branch) for branch in events.branches], dtype=BRANCH_DTYPE)
     with atomic_path(path) as temporary, h5py.File(temporary, "w") as handle:
-        handle.create_dataset(BRANCHES, data=table, track_times=False)
+        create_dataset(handle, BRANCHES, data=table)
         for field, name in NODE_GROUPS.items():
             getattr(events, field).write_to(handle.create_group(name))
     return Path(path)
@@ -249,7 +248,7 @@ def _read_branches(path: PathLike, handle: h5py.File) -> list[BranchRecord]:
     missing = [name for name in BRANCH_DTYPE.names if name not in dataset.dtype.names]
     if missing:
         raise InputError(path, BRANCHES, f"columns {missing} missing")
-    table = _read(path, dataset)
+    table = read(path, dataset)
     branches = []
     for row in table:
         label = row["label"]

@@ -194,7 +194,8 @@ class Preprocessor:
         rows = []
         for ifo, offset in zip(self.settings.ifos, branch.sample_offsets, strict=True):
             strain, _, _ = read_background(branch.path, [ifo], branch.t0 + (lo + offset) / fs,
-                                           branch.t0 + (hi + offset) / fs, sample_rate=fs)
+                                           branch.t0 + (hi + offset) / fs, sample_rate=fs,
+                                           psd_length=self.settings.psd_length)
             rows.append(strain[ifo])
         return np.stack(rows)
 

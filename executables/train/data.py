@@ -63,11 +63,12 @@ def generator(seed: int, *key: int | str) -> torch.Generator:
 
 
 def load_background(paths: Sequence[Path], shared: Shared, fraction: float,
-                    sample_size: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
+                    geometry: Geometry) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """Each file's leading ``1 - fraction`` for training and the rest for validation, as float32 (ifos, samples)."""
     if not paths:
         raise InputError("--background", None, "no background files given")
     train, valid = [], []
+    sample_size = geometry.sample_size
     for path in paths:
         info = background_info(path, shared.ifos)
         if not math.isclose(info.sample_rate, shared.sample_rate, rel_tol=1e-9):
@@ -77,7 +78,8 @@ def load_background(paths: Sequence[Path], shared: Shared, fraction: float,
             raise InputError(path, shared.ifos[0], f"{info.duration:g} s is too short: training and validation "
                                                    f"each need a sample of {sample_size / shared.sample_rate:g} s "
                                                    "(psd_length + kernel_length + fduration)")
-        strain, _, _ = read_background(path, shared.ifos, sample_rate=shared.sample_rate)
+        strain, _, _ = read_background(path, shared.ifos, sample_rate=shared.sample_rate,
+                                       psd_length=geometry.psd_size / shared.sample_rate)
         array = np.stack([strain[ifo] for ifo in shared.ifos]).astype(np.float32)
         split = round(info.num_samples * (1 - fraction))
         for part, into in ((array[:, :split], train), (array[:, split:], valid)):

@@ -95,7 +95,7 @@ class AframeData(pl.LightningDataModule):
         data = config["data"]
         self.geometry = Geometry.of(shared, float(data["psd_length"]))
         self.train_segments, self.valid_segments = load_background(
-            background, shared, float(config["validation"]["fraction"]), self.geometry.sample_size)
+            background, shared, float(config["validation"]["fraction"]), self.geometry)
         self.bank = WaveformBank(waveforms, shared, float(data["max_waveform_memory_gb"]))
         self.responses, self.coalescence = read_responses(validation, shared)
         self.validation: ValidationSet | None = None

@@ -33,6 +33,7 @@ from executables.common import storage, trained
 from executables.common.atomic import atomic_file, atomic_path, cleanup_stale_temporaries
 from executables.common.cli import device_option, node_options
 from executables.common.errors import InputError
+from executables.common.hdf5 import create_dataset
 from executables.common.seeding import node_seed
 from executables.data.background import require_device
 from executables.train.checkpoints import (
@@ -62,8 +63,8 @@ def _ifos(value: str) -> tuple[str, ...]:
 
 def write_batch(path: Path, X: torch.Tensor, y: torch.Tensor) -> None:
     with atomic_path(path) as temporary, h5py.File(temporary, "w") as handle:
-        handle.create_dataset("X", data=X.cpu().numpy())
-        handle.create_dataset("y", data=y.cpu().numpy())
+        create_dataset(handle, "X", data=X.cpu().numpy())
+        create_dataset(handle, "y", data=y.cpu().numpy())
 
 
 def read_metrics(path: Path) -> list[dict[str, str]]:
