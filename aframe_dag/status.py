@@ -260,14 +260,22 @@ def _node_hash(dag: Dag, node: str) -> str | None:
 
 
 def valid_marker(condor_dir, dag: Dag, node: str) -> dict[str, Any] | None:
-    """A node's done-marker when it shows the node done (the PRE script's test, when the DAG gives a hash)."""
+    """A node's done-marker when it shows the node done: the PRE script's test when the DAG gives a hash, with the
+    outputs' sizes and modification times standing in for their digests (status looks at every node)."""
     marker = read_done_marker(marker_path(condor_dir, node))
     if marker is None:
         return None
     expected = _node_hash(dag, node)
-    if expected is not None and why_not_done(condor_dir, node, expected) is not None:
+    if expected is not None and why_not_done(condor_dir, node, expected, content=False) is not None:
         return None
     return marker
+
+
+def changed_output(condor_dir, dag: Dag, node: str, content: bool = False) -> str | None:
+    """Why a finished node runs again because an output of it changed since (None when none did)."""
+    expected = _node_hash(dag, node)
+    reason = why_not_done(condor_dir, node, expected, content) if expected is not None else None
+    return reason if reason is not None and reason.startswith("its output") else None
 
 
 # -- putting it together ---------------------------------------------------------------------------------------------
@@ -471,6 +479,10 @@ def read_status(condor_dir, *, schedd: bool = True, now: float | None = None) ->
             if state.marker is not None and state.status in ACTIVE:
                 state.status, state.source = "done", "done-marker"
     for state in states.values():
+        changed = changed_output(condor_dir, dag, state.name) if state.status == "done" and not state.marker \
+            else None
+        if changed is not None:
+            notes.append(f"{state.name} finished, but {changed}: it runs again when the DAG is resumed")
         if state.status == "done" and close_by_marker(state.attempts, marker_finished(state.marker)):
             state.end = state.attempts[-1].ended
         state.elapsed = _elapsed(state, now)
@@ -648,6 +660,9 @@ def explain(condor_dir, node: str, run: RunStatus | None = None) -> str:
     state, dag_node = run.nodes[node], dag.nodes[node]
     source = "nothing recorded yet" if state.source == "none" else f"from the {state.source}"
     lines = [f"{node}: {state.status} (stage {state.stage}; {source})"]
+    changed = changed_output(condor_dir, dag, node, content=True)
+    if changed is not None:
+        lines.append(f"  runs again when the DAG is resumed: {changed}")
     if state.status == "done":
         return "\n".join(lines + _done_lines(state, run))
     if state.status in ("not-started", "not-ready", "ready", "futile"):

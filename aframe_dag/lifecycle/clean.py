@@ -86,7 +86,7 @@ def human(size: int) -> str:
 def _size(path: Path) -> int:
     if path.is_symlink():
         return 0
-    described = describe_output(path)
+    described = describe_output(path, digest=False)
     return described["size"] if described else 0
 
 

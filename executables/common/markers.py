@@ -3,10 +3,13 @@
 The format is read by ``aframe-node-check`` with the standard library alone, so this module stays stdlib-only:
 
     {"finished": "2026-11-25T12:00:00Z", "hash": "<node hash>", "host": "<hostname>", "node": "<node name>",
-     "outputs": [{"path": "/abs/file", "size": 123}, {"path": "/abs/dir", "size": 456, "files": 7}], ...extra}
+     "outputs": [{"path": "/abs/file", "size": 123, "mtime_ns": 1764...0, "sha1": "<hex>"},
+                 {"path": "/abs/dir", "size": 456, "files": 7, "mtime_ns": 1764...0, "sha1": "<hex>"}], ...extra}
 
 Keys are sorted, the indent is 1 and the file ends with a newline. ``size`` is in bytes; for a directory it is the
-total over the regular files below it and ``files`` counts them. An ``s3://`` output is recorded as the storage
+total over the regular files below it and ``files`` counts them; ``mtime_ns`` is the newest modification time and
+``sha1`` the content's digest, recorded for outputs up to ``aframe_dag.nodecheck.DIGEST_LIMIT`` bytes, so the PRE
+script runs a node again whose output was corrupted or replaced. An ``s3://`` output is recorded as the storage
 module verified it in this process after its upload (``{"path": "s3://b/k", "size": 123, "etag": ..., "md5": ...}``,
 DESIGN §12): the node-check trusts that record, so a marker is never written for an object nobody verified.
 """
@@ -30,7 +33,7 @@ _RESERVED = frozenset({"finished", "hash", "host", "node", "outputs"})
 
 
 def _describe_output(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """Record an output's absolute path and size; a missing (or, on S3, unverified) output means the node has a bug."""
+    """Record an output's path, size and digest; a missing (or, on S3, unverified) output means the node has a bug."""
     if isinstance(path, str) and path.startswith("s3://"):
         from executables.common.storage import verified_output
 

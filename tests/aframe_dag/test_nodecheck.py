@@ -1,10 +1,13 @@
 """The PRE script: exit 99 only when the marker's hash matches and every output is as the node left it."""
 
+import json
+import os
 import subprocess
 import sys
 
 import pytest
 
+from aframe_dag import nodecheck
 from aframe_dag.nodecheck import SKIP, main, why_not_done
 from executables.common.markers import write_done_marker
 
@@ -62,3 +65,44 @@ def test_console_script_uses_only_the_standard_library(done_node):
     code = ("import sys, aframe_dag.nodecheck; "
             "assert not {'numpy', 'h5py', 'torch', 'click', 'jinja2', 'htcondor2'} & set(sys.modules), sys.modules")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_an_output_of_the_same_size_but_other_content_makes_it_run(done_node):
+    """A corrupted or swapped file keeps its size: the digest in the marker tells it apart."""
+    output = done_node / "out.hdf5"
+    output.write_bytes(b"strait")
+    reason = why_not_done(done_node / "condor", "n", "abc123")
+    assert reason == f"its output {output} changed since the node finished (its content is not what the node wrote)"
+
+
+def test_content_decides_over_the_modification_time(done_node):
+    """A copy of the same bytes (a restore, a transfer) is still done; without reading content, a newer file is not."""
+    output = done_node / "out.hdf5"
+    stat = output.stat()
+    os.utime(output, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
+    assert why_not_done(done_node / "condor", "n", "abc123") is None
+    assert "modified after the node wrote it" in why_not_done(done_node / "condor", "n", "abc123", content=False)
+
+
+def test_outputs_above_the_digest_limit_are_checked_by_size_and_time(tmp_path, monkeypatch):
+    monkeypatch.setattr(nodecheck, "DIGEST_LIMIT", 4)
+    output = tmp_path / "big.hdf5"
+    output.write_bytes(b"12345678")
+    record = write_done_marker(tmp_path / "done" / "n.json", "n", [output], "h")
+    assert "sha1" not in record["outputs"][0]
+    output.write_bytes(b"87654321")
+    os.utime(output, ns=(0, record["outputs"][0]["mtime_ns"]))
+    assert why_not_done(tmp_path, "n", "h") is None  # not read: the file's HDF5 checksums guard its bytes
+    os.utime(output, ns=(0, record["outputs"][0]["mtime_ns"] + 1))
+    assert "modified after the node wrote it" in why_not_done(tmp_path, "n", "h")
+
+
+def test_a_marker_of_an_older_version_is_checked_on_what_it_records(done_node):
+    """Markers written before digests recorded path and size only: a finished run is not redone for that."""
+    marker = done_node / "condor" / "done" / "n.json"
+    record = json.loads(marker.read_text())
+    record["outputs"] = [{"path": item["path"], "size": item["size"], **({"files": item["files"]} if "files" in item
+                                                                        else {})} for item in record["outputs"]]
+    marker.write_text(json.dumps(record))
+    (done_node / "out.hdf5").write_bytes(b"strait")
+    assert why_not_done(done_node / "condor", "n", "abc123") is None

@@ -1,5 +1,6 @@
 """Tests for executables/common/cli.py: a node body under the contract, through click and as a real process."""
 
+import hashlib
 import json
 import re
 import subprocess
@@ -30,7 +31,8 @@ def test_success_writes_output_and_marker(tmp_path):
     assert (record["node"], record["hash"], record["outputs"]) == (
         "example-1",
         "h1",
-        [{"path": str(out), "size": 7}],
+        [{"path": str(out), "size": 7, "mtime_ns": out.stat().st_mtime_ns,
+          "sha1": hashlib.sha1(b"payload").hexdigest()}],
     )
     lines = result.stderr.splitlines()
     assert re.search(r"INFO aframe-example: start: .+", lines[0])

@@ -1,5 +1,6 @@
 """Tests for executables/common/markers.py: the done-marker the stdlib-only PRE script reads."""
 
+import hashlib
 import json
 import socket
 import subprocess
@@ -25,9 +26,13 @@ def test_marker_records_outputs_and_identity(tmp_path, monkeypatch):
     record = write_done_marker(marker, "train", ["background.hdf5", Path("model")], "abc123", {"epochs": 3})
 
     assert read_done_marker(marker) == record
+    background, model = Path("background.hdf5").stat(), Path("model/sub/b.txt").stat()
+    model_digest = hashlib.sha1(b"a.onnx\0yyysub/b.txt\0zzzz").hexdigest()
     assert record["outputs"] == [
-        {"path": str(tmp_path / "background.hdf5"), "size": 10},
-        {"path": str(tmp_path / "model"), "size": 7, "files": 2},
+        {"path": str(tmp_path / "background.hdf5"), "size": 10, "mtime_ns": background.st_mtime_ns,
+         "sha1": hashlib.sha1(b"x" * 10).hexdigest()},
+        {"path": str(tmp_path / "model"), "size": 7, "files": 2, "sha1": model_digest,
+         "mtime_ns": max(model.st_mtime_ns, Path("model/a.onnx").stat().st_mtime_ns)},
     ]
     assert (record["node"], record["hash"], record["host"], record["epochs"]) == (
         "train",
