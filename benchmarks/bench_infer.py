@@ -8,7 +8,9 @@ Figures, each a ratio measured in one process on the same windows (best of alter
    a tiny one shows the fixed per-window cost of the preprocessing).
 2. onnxruntime / torch: the exported ``model.onnx`` in onnxruntime against the ``model.pt`` TorchScript in torch,
    both on CPU over the same batches. Target >= 1.0.
-3. Triton overhead: the same batches through a pytriton (CPU) server over gRPC against onnxruntime in-process,
+3. strain checks: the share of the pipeline's time that ``read_background``'s value checks (NaN/infinity, zero over
+   a PSD window) take, from the same pipeline with them switched off. Target <= 5 %.
+4. Triton overhead: the same batches through a pytriton (CPU) server over gRPC against onnxruntime in-process,
    as milliseconds per request; only when the Triton virtualenv exists (``make .venv-triton/.installed``).
 
 Inputs are synthetic (white noise) in a temporary directory; the model repository is written by aframe-export.
@@ -26,7 +28,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
+from unittest import mock
 
 import numpy as np
 import torch
@@ -133,13 +137,22 @@ def bench(layers: list[int], seconds: float, rounds: int, triton: bool) -> None:
         scripted = TorchBackend(repository, "aframe", shape, "cpu")
         drain(onnx, batches[:1])  # warm up
         drain(scripted, batches[:1])
+        search = partial(search_branch, branch, preprocessor, onnx, None, SETTINGS.ifos, SETTINGS.cluster_length,
+                         background)
+
+        def unchecked() -> None:
+            with mock.patch("executables.data.ledger._check_strain"):
+                search()
+
         times = best({
-            "pipeline": lambda: search_branch(branch, preprocessor, onnx, None, SETTINGS.ifos,
-                                              SETTINGS.cluster_length, background),
+            "pipeline": search,
+            "unchecked": unchecked,
             "bare": lambda: [onnx.session.run(["discriminator"], {"whitened": b}) for b in batches],
             "torch": lambda: drain(scripted, batches),
         }, rounds)
         pipeline, ort_time, torch_time = times["pipeline"], times["bare"], times["torch"]
+        print(f"strain checks ({name}): {100 * (1 - times['unchecked'] / pipeline):.1f}% of the pipeline's time "
+              "(target <= 5%)")
         print(f"pipeline ({name}): aframe-infer {windows / pipeline:,.0f} windows/s, bare session.run "
               f"{windows / ort_time:,.0f} windows/s, ratio {ort_time / pipeline:.2f} (target >= 0.8)")
         print(f"onnxruntime vs torch ({name}): onnxruntime {windows / ort_time:,.0f} windows/s, torch "

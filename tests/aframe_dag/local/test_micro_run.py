@@ -19,6 +19,7 @@ import pytest
 from gwpy.timeseries import TimeSeriesDict
 
 from executables.infer.events import SECONDS_PER_YEAR
+from tests.executables.test_corruption import overwrite
 from tests.fixtures.micro import AFRAME_DAG, DATA
 
 pytestmark = pytest.mark.slow
@@ -94,3 +95,26 @@ def test_a_rerun_redoes_nothing_but_the_summary(micro_run):
     assert again.returncode == 0, again.stderr[-3000:]
     started = [line.split()[1].rstrip(":") for line in again.stderr.splitlines() if line.endswith(": started")]
     assert started == ["summary"]
+
+
+def test_a_corrupted_merged_file_is_remade_by_its_node_alone(micro_run):
+    """Random bytes in the merged injections (a bad disk): status and why say the merge runs again, and a resume
+    remakes exactly that file, bit-equal, leaving every result as it was."""
+    injections = micro_run.root / "data" / "test" / "injections.hdf5"
+    (merge,) = [node.name for node in micro_run.build.workflow.nodes if str(injections) in map(str, node.outputs)]
+    results = [micro_run.results / name for name in ("background.hdf5", "foreground.hdf5", "sensitive_volume.h5")]
+    before = {path: path.read_bytes() for path in [injections, *results]}
+    overwrite(injections, "waveforms/h1", np.random.default_rng(0).bytes(4096))
+
+    status = json.loads(subprocess.run([AFRAME_DAG, "status", str(micro_run.condor), "--json"], capture_output=True,
+                                       text=True, check=True).stdout)
+    assert any(note.startswith(f"{merge} finished, but its output {injections} changed") for note in status["notes"])
+    why = subprocess.run([AFRAME_DAG, "why", merge, str(micro_run.condor)], capture_output=True, text=True,
+                         check=True).stdout
+    assert "runs again when the DAG is resumed: its output" in why and "is not what the node wrote" in why
+
+    again = subprocess.run([AFRAME_DAG, "run", str(micro_run.condor)], capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr[-3000:]
+    started = [line.split()[1].rstrip(":") for line in again.stderr.splitlines() if line.endswith(": started")]
+    assert started == [merge, "summary"]
+    assert {path: path.read_bytes() for path in before} == before
