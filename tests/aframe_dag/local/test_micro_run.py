@@ -118,3 +118,15 @@ def test_a_corrupted_merged_file_is_remade_by_its_node_alone(micro_run):
     started = [line.split()[1].rstrip(":") for line in again.stderr.splitlines() if line.endswith(": started")]
     assert started == [merge, "summary"]
     assert {path: path.read_bytes() for path in before} == before
+
+
+def test_every_hdf5_dataset_of_the_run_carries_a_checksum(micro_run):
+    """Whatever node wrote it, a dataset changed on disk must fail HDF5's own read (issue 19)."""
+    files = [path for pattern in ("*.hdf5", "*.h5") for path in micro_run.root.rglob(pattern)]
+    assert len(files) > 10
+    unprotected = []
+    for path in files:
+        with h5py.File(path) as handle:
+            handle.visititems(lambda name, item, path=path: unprotected.append(f"{path}:{name}")
+                              if isinstance(item, h5py.Dataset) and not item.fletcher32 else None)
+    assert unprotected == []
