@@ -243,7 +243,7 @@ def test_bad_background_files_are_refused_naming_file_and_field(tmp_path, backgr
         (truncated, (str(truncated),)),
         (one_ifo, (str(one_ifo), "L1", "dataset missing")),
         (slow, (str(slow), "sample rate is 1024 Hz", "--sample-rate is 2048 Hz")),
-        (silent, (str(silent), "H1", "not positive and finite")),
+        (silent, (str(silent), "H1", "strain is zero for a whole PSD window")),
         (misnamed, (str(misnamed), "file name: t0 1240579791.0", "x0 = 1240579783.0")),
         (mislabelled, (str(mislabelled), "attribute 'sample_rate': sample_rate 4096.0", "1/dx = 2048.0 Hz")),
         (tmp_path / "missing.hdf5", ("missing.hdf5", "no such file")),
