@@ -69,6 +69,8 @@ CONDOR = {
     "max_idle": Key(COUNT, "1000", "DAGMan's cap on idle jobs (-maxidle)"),
     "max_gpu_jobs": Key(COUNT, "8", "MAXJOBS of the gpu category: GPU nodes running at once"),
     "retries": Key(Integer(minimum=0), "2", "RETRY count of every node (UNLESS-EXIT 2); stages may override"),
+    "max_held_hours": Key(POSITIVE, "24", "A job held this long (not by you), or held again after 3 releases, is "
+                          "removed so DAGMan retries or fails its node", "h"),
     "htcondor_version": Key(Pattern(r"\d+(\.\d+){0,2}", "version"), "25.0",
                             "Pool's HTCondor version; before 23.5 GPU memory is asked with require_gpus"),
 }
