@@ -21,6 +21,7 @@ from pathlib import Path
 
 from .dagfile import JOIN_NODE_PREFIX, Dag, DagNode
 from .descriptions import Descriptions, expand, node_dir
+from .holds import removal_words
 
 _NODE_NOTE = re.compile(r"DAG Node:\s*(\S+)")
 _WITH_DAGMAN = re.compile(r"OtherJobRemoveRequirements = DAGManJobId =\?= (\d+)")
@@ -46,6 +47,7 @@ class Attempt:
     host: str | None = None
     gpus: str | None = None
     holds: int = 0
+    held_at: float | None = None  # when its last hold began
     removed_reason: str | None = None
     this_run: bool = False  # in the node log, so submitted by the DAG's current (or last) run
 
@@ -139,11 +141,13 @@ def _apply(attempt: Attempt, code: int, event, when: float) -> None:
     elif code in (4, 13):  # evicted (back to idle), released
         attempt.state = "idle"
     elif code == 12:
-        attempt.state, attempt.holds = "held", attempt.holds + 1
+        attempt.state, attempt.holds, attempt.held_at = "held", attempt.holds + 1, when
         attempt.hold_reason = str(event.get("HoldReason", "") or "") or None
         attempt.hold_code = int(event["HoldReasonCode"]) if "HoldReasonCode" in event else None
     elif code == 9:
-        attempt.state, attempt.ended, attempt.removed_reason = "removed", when, _removal(event)
+        held_for = when - attempt.held_at if attempt.state == "held" and attempt.held_at is not None else None
+        attempt.state, attempt.ended = "removed", when
+        attempt.removed_reason = removal_words(_removal(event), held_for) or _removal(event)
     elif code == 2:  # executable error: the job could not start
         attempt.state, attempt.ended = "exited", when
 

@@ -15,6 +15,7 @@ import jinja2
 from . import __version__, quoting
 from .bulk import without_cyclic_gc
 from .errors import UserError
+from .holds import memory_expression, release_expression, remove_expression
 from .plan.model import Stage, Workflow
 from .templating import environment
 
@@ -22,10 +23,6 @@ DAG_FILE = "aframe.dag"
 RESOLVED = "run.ini.resolved"
 NODE_CHECK = "aframe-node-check"
 SKIP_EXIT = 99
-# Holds worth retrying: process creation (6), output/input transfer (12, 13), a startd's own hold (21).
-TRANSIENT_HOLDS = (6, 12, 13, 21)
-MEMORY_HOLD = 34  # JobOutOfResources: the job outgrew request_memory
-MAX_RELEASES = 3
 
 
 @dataclass(frozen=True)
@@ -55,19 +52,6 @@ def find_bin_dir() -> str:
 
 def _version_at_least(version: str, wanted: tuple[int, ...]) -> bool:
     return tuple(int(part) for part in version.split(".")) >= wanted
-
-
-def memory_expression(base_mib: int) -> str:
-    """request_memory that doubles after each memory hold, up to four times the request."""
-    holds = "ifThenElse(isUndefined(NumHoldsByReason.JobOutOfResources), 0, NumHoldsByReason.JobOutOfResources)"
-    return f"min({{{4 * base_mib}, {base_mib} * pow(2, {holds})}})"
-
-
-def release_expression() -> str:
-    """periodic_release: transient and memory holds, a bounded number of times, never a user's own hold."""
-    transient = " || ".join(f"HoldReasonCode =?= {code}" for code in TRANSIENT_HOLDS)
-    return (f"(({transient}) && NumHolds <= {MAX_RELEASES} && (time() - EnteredCurrentStatus) > 300) || "
-            f"(HoldReasonCode =?= {MEMORY_HOLD} && NumHolds <= {MAX_RELEASES})")
 
 
 def submit_commands(stage: Stage, site: Site, logs: str) -> list[tuple[str, str]]:
@@ -101,6 +85,7 @@ def submit_commands(stage: Stage, site: Site, logs: str) -> list[tuple[str, str]
         commands.append(("checkpoint_exit_code", "85"))
     commands += [
         ("periodic_release", release_expression()),
+        ("periodic_remove", remove_expression(condor["max_held_hours"])),
         ("log", f"{logs}/{stage.name}.log"),
         ("output", f"{logs}/$(node).out"),
         ("error", f"{logs}/$(node).err"),

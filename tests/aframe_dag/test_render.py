@@ -16,9 +16,10 @@ import pytest
 from aframe_dag.config import load_config
 from aframe_dag.dagfile import parse_dag
 from aframe_dag.errors import UserError
+from aframe_dag.holds import memory_expression, release_expression, remove_expression
 from aframe_dag.init import run_ini_text
 from aframe_dag.plan import plan
-from aframe_dag.render import memory_expression, release_expression, render
+from aframe_dag.render import render
 
 GOLDEN = Path(__file__).resolve().parents[1] / "data" / "golden"
 BIN = "/opt/aframe/bin"
@@ -196,3 +197,33 @@ def test_expressions_are_classads():
     assert classad2.ExprTree(memory_expression(1000)).eval(ad) == 4000
     ad["NumHoldsByReason"]["JobOutOfResources"] = 9
     assert classad2.ExprTree(memory_expression(1000)).eval(ad) == 4000
+
+
+@pytest.mark.parametrize("code, holds, held_for, released, removed", [
+    (34, 1, 0, True, False),  # a memory hold: released at once, with more memory
+    (13, 3, 400, True, False),  # a transfer hold, the third: released after five minutes
+    (13, 3, 100, False, False),  # ... not before
+    (34, 4, 0, False, True),  # held again after the last release: removed, so DAGMan retries or fails the node
+    (13, 4, 400, False, True),
+    (7, 1, 3600, False, False),  # a hold no release applies to: removed only after [condor] max_held_hours
+    (7, 1, 2 * 3600 + 1, False, True),
+    (1, 9, 10 * 3600, False, False),  # a user's own hold: never released, never removed
+])
+def test_a_held_job_is_released_a_few_times_then_removed(code, holds, held_for, released, removed):
+    """Issue 20 (item 4): a job held for ever hung the DAG; now its periodic_remove ends it."""
+    import classad2
+
+    ad = classad2.ClassAd({"JobStatus": 5, "HoldReasonCode": code, "NumHolds": holds})
+    ad["EnteredCurrentStatus"] = classad2.ExprTree(f"time() - {held_for}")
+    assert bool(classad2.ExprTree(release_expression()).eval(ad)) is released
+    assert bool(classad2.ExprTree(remove_expression(2)).eval(ad)) is removed
+    ad["JobStatus"] = 2  # running again: nothing to remove
+    assert not classad2.ExprTree(remove_expression(2)).eval(ad)
+
+
+def test_every_submit_file_has_the_periodic_remove(golden_env):
+    _, files = rendered(golden_env, "sandbox", ["condor.max_held_hours=1.5"])
+    for name, text in files.items():
+        if name.endswith(".sub"):
+            assert submit_ad(text)["periodic_remove"] == remove_expression(1.5), name
+    assert "(time() - EnteredCurrentStatus) > 5400" in remove_expression(1.5)

@@ -203,6 +203,18 @@ def test_why_waiting_and_done_nodes(failed_run):
     assert "waveforms-0: done" in done and "1 of 2 retries" in done
 
 
+def test_why_says_which_limit_of_the_periodic_remove_removed_a_held_job(tmp_path):
+    """Issue 20 (item 4): a job held for ever is removed by its periodic_remove (recorded from DAGMan), and `why`
+    says whether it was held too long or held again after its last release, and that DAGMan retried it."""
+    shutil.copytree(DAGMAN / "periodic-remove", tmp_path / "hold")
+    stuck = explain(tmp_path / "hold" / "hold.dag", "stuck")
+    assert "stuck: failed" in stuck and "retries: 1 of 1 used" in stuck
+    too_long = "removed: by its periodic_remove after 11 s held (no release applies to its hold"
+    assert too_long in stuck and stuck.count(too_long) == 3  # the node, and each of its two jobs
+    flappy = explain(tmp_path / "hold" / "hold.dag", "flappy")
+    assert "removed: by its periodic_remove: held again after its 3 releases were used up" in flappy
+
+
 def test_why_unknown_node_is_a_user_error(failed_run):
     with pytest.raises(UserError, match="did you mean 'waveforms-0'"):
         explain(failed_run, "waveforms-1")
