@@ -71,7 +71,11 @@ def why(node, condor_dir) -> None:
 @click.option("--from", "from_number", type=click.IntRange(min=1), metavar="N",
               help="Use rescue file N (DAGMan's -DoRescueFrom N) instead of the newest.")
 def resubmit(condor_dir, from_number) -> None:
-    """Resubmit the DAG from its rescue file (refused while it still runs); without a schedd, print the command."""
-    from .status import resubmit as resubmit_run
+    """Resubmit the DAG from its rescue file (refused while it still runs); where no schedd answers, say how (exit
+    2)."""
+    from .status import resubmit_plan
+    from .submit import submit_dag
 
-    click.echo(resubmit_run(condor_dir_or_default(condor_dir), from_number))
+    plan = resubmit_plan(condor_dir_or_default(condor_dir), from_number)
+    click.echo(plan.describe())
+    click.echo(submit_dag(plan.condor_dir, plan.name, rescue_from=from_number))

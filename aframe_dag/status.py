@@ -826,11 +826,3 @@ def resubmit_plan(condor_dir, from_number: int | None = None) -> ResubmitPlan:
                      "node whose done-marker still matches")
     return ResubmitPlan(condor_dir, name, rescue, from_number, done, len(dag.nodes), notes)
 
-
-def resubmit(condor_dir, from_number: int | None = None) -> str:
-    """Resubmit the DAG through the schedd (or say the command when none answers); returns what happened."""
-    from .submit import submit_dag
-
-    plan = resubmit_plan(condor_dir, from_number)
-    outcome = submit_dag(plan.condor_dir, plan.name, rescue_from=from_number)
-    return plan.describe() + "\n" + outcome

@@ -118,6 +118,18 @@ def test_build_check_and_node_check_from_the_command_line(tmp_path):
     assert_user_error(again, "already holds a different DAG; nothing written")
 
 
+def test_build_submit_without_a_schedd_is_an_error(tmp_path):
+    """Issue 20 (item 3): `build --submit` with no schedd exited 0 after "could not submit"."""
+    run = tmp_path / "run"
+    assert aframe_dag("init", "sandbox", "-d", run, "--site", "local", "--device", "cpu").returncode == 0
+    names = ["TRAIN_DATA_DIR", "TEST_DATA_DIR", "TRAIN_RUN_DIR", "CONDOR_DIR", "RESULTS_DIR", "TMPDIR"]
+    env = dict(os.environ, CONDOR_CONFIG="ONLY_ENV", **{f"AFRAME_{name}": str(run / name.lower()) for name in names})
+    built = aframe_dag("build", run / "run.ini", "--submit", env=env)
+    assert_user_error(built, "not submitted: this machine is not an HTCondor access point")
+    assert f"or run it on this machine with `aframe-dag run {run}/condor_dir`" in built.stderr
+    assert (run / "condor_dir" / "aframe.dag").is_file() and "submit:" in built.stdout
+
+
 def test_check_reports_problems_with_exit_1(tmp_path):
     (tmp_path / "aframe.dag").write_text("JOB a a.sub\nPARENT a CHILD b\n")
     result = aframe_dag("check", tmp_path, "--local", "--no-htcondor-tools")

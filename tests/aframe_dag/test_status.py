@@ -268,14 +268,17 @@ def test_resubmit_from_a_rescue_file_that_does_not_exist(failed_run):
         resubmit_plan(failed_run, from_number=2)
 
 
-def test_resubmit_without_a_schedd_prints_the_command(failed_run):
-    code = "import sys; from aframe_dag.cli_inspect import resubmit; resubmit.main(sys.argv[1:])"
+def test_resubmit_without_a_schedd_fails_and_says_what_to_do(failed_run):
+    """Issue 20 (item 3): no schedd is an error (exit 2) that names the command for an access point and `run`."""
     env = {**os.environ, **NO_SCHEDD}
-    result = subprocess.run([sys.executable, "-c", code, str(failed_run), "--from", "1"], capture_output=True,
-                            text=True, env=env, timeout=60)
-    assert result.returncode == 0, result.stderr
+    result = subprocess.run([sys.executable, "-m", "aframe_dag.cli", "resubmit", str(failed_run), "--from", "1"],
+                            capture_output=True, text=True, env=env, timeout=60)
+    assert result.returncode == 2, result.stderr
     assert "aframe.dag.rescue001 (-DoRescueFrom 1): 1 of 4 nodes DONE" in result.stdout
-    assert f"condor_submit_dag -batch-name failed-retry -DoRescueFrom 1 {failed_run}/aframe.dag" in result.stdout
+    assert result.stderr.startswith("aframe-dag: error: ") and len(result.stderr.splitlines()) == 1
+    assert "not submitted: this machine is not an HTCondor access point" in result.stderr
+    assert f"`condor_submit_dag -batch-name failed-retry -DoRescueFrom 1 {failed_run}/aframe.dag`" in result.stderr
+    assert f"`aframe-dag run {failed_run}`" in result.stderr
     assert not (failed_run / "aframe.dag.condor.sub").exists()
 
 
