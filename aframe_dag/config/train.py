@@ -1,4 +1,4 @@
-"""train.yaml: the training details that run.ini does not hold, checked against it."""
+"""train.yaml read beside run.ini and checked as aframe-train will check it, so a typo fails at build, not at train."""
 
 from __future__ import annotations
 
@@ -7,48 +7,45 @@ from pathlib import Path
 import yaml
 
 from ..errors import ConfigError
-from .schema import SHARED
+from .train_schema import TrainYamlError, check_setting, read_tree, resolve, with_values
 
 
-def _walk(tree, prefix=""):
-    """Yield (dotted path, key) for every mapping key in a YAML tree."""
-    if isinstance(tree, dict):
-        for key, value in tree.items():
-            path = f"{prefix}{key}"
-            yield path, key
-            yield from _walk(value, f"{path}.")
-    elif isinstance(tree, list):
-        for index, value in enumerate(tree):
-            yield from _walk(value, f"{prefix}{index}.")
+def _tuned_values(kind: str, args: tuple[str, ...]) -> list:
+    """The values a trial may set, read as aframe-tune-trial reads them: every choice, a range's two ends."""
+    if kind == "choice":
+        return [yaml.safe_load(arg) for arg in args]
+    return [(int if kind == "int" else float)(arg) for arg in args]
 
 
-def _lookup(tree, dotted: str) -> bool:
-    for part in dotted.split("."):
-        if not isinstance(tree, dict) or part not in tree:
-            return False
-        tree = tree[part]
-    return True
+def _check_space(config, resolved: dict) -> None:
+    """Each tuned key must be a train.yaml setting, and each value a trial may give it must pass its checks."""
+    for dotted, kind, args in config["tune"]["space"]:
+        try:
+            check_setting(dotted)
+            values = _tuned_values(kind, args)
+        except TrainYamlError as exc:
+            raise ConfigError(f"tunes '{dotted}', which {exc.message}", config.path, "tune", "space") from None
+        except (ValueError, yaml.YAMLError):
+            need = "whole numbers" if kind == "int" else "YAML values"
+            raise ConfigError(f"tunes '{dotted}' with {kind}({', '.join(args)}): its values must be {need}",
+                              config.path, "tune", "space") from None
+        for value in values:
+            try:
+                with_values(resolved, {dotted: value})
+            except TrainYamlError as exc:
+                raise ConfigError(f"tunes '{dotted}' to {value!r}, but {exc}", config.path, "tune", "space") from None
 
 
 def load_train_config(config) -> dict:
-    """Read [train] config; a shared parameter repeated there or a tuned key missing from it is an error."""
+    """Read [train] config and check it (train_schema); returns the tree as written, whose digest salts training."""
     path = Path(config["train"]["config"])
     try:
-        tree = yaml.safe_load(path.read_text())
+        tree = read_tree(path)
+        resolved = resolve(tree)
     except OSError as exc:
         raise ConfigError(f"cannot read train config {path}: {exc.strerror}", config.path, "train", "config") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}: " if mark else ""
-        raise ConfigError(f"{where}not valid YAML ({getattr(exc, 'problem', exc)})", path) from None
-    if not isinstance(tree, dict):
-        raise ConfigError("must be a YAML mapping (model:, optimizer:, data:, trainer:)", path)
-    for dotted, key in _walk(tree):
-        if key in SHARED:
-            section, name = SHARED[key]
-            raise ConfigError(f"{dotted}: '{key}' is set once in run.ini ([{section}] {name}); remove it here", path)
+    except TrainYamlError as exc:
+        raise ConfigError(str(exc), path) from None
     if config["tune"]["enabled"]:
-        for dotted, _, _ in config["tune"]["space"]:
-            if not _lookup(tree, dotted):
-                raise ConfigError(f"tunes '{dotted}', which {path.name} does not have", config.path, "tune", "space")
+        _check_space(config, resolved)
     return tree
