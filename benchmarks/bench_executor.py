@@ -19,7 +19,8 @@ from aframe_dag.render import render
 NODES = 1000
 WORKERS = 2
 SETTINGS = {"universe": "vanilla", "container_image": "", "htcondor_version": "25.0", "requirements": "",
-            "accounting_group": "", "accounting_group_user": "", "use_oauth_services": "", "max_idle": 1000}
+            "accounting_group": "", "accounting_group_user": "", "use_oauth_services": "", "max_idle": 1000,
+            "max_held_hours": 24}
 
 
 def no_op_run(directory: Path) -> tuple[Path, list[list[str]]]:
