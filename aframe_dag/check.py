@@ -754,9 +754,15 @@ def real_dag_parser(run: Run) -> Iterator[Finding]:
         yield _error(where, f"htcondor2.Submit.from_dag: {text}")
 
 
-def available_tools() -> dict[str, str | None]:
-    """HTCondor's command-line tools that check uses, and where they are (None: not on PATH)."""
-    return {name: shutil.which(name) for name in ("condor_dag_checker", "condor_submit")}
+def tools_note(htcondor_tools: bool) -> str:
+    """Which of HTCondor's command-line checkers check ran, in words: a run without them must say so."""
+    tools = {"condor_dag_checker": "condor_dag_checker", "condor_submit": "condor_submit -dry-run"}
+    if not htcondor_tools:
+        return f"{' and '.join(tools.values())} skipped (--no-htcondor-tools)"
+    missing = [words for name, words in tools.items() if shutil.which(name) is None]
+    if not missing:
+        return f"also checked by {' and '.join(tools.values())}"
+    return f"{' and '.join(missing)} skipped: not on PATH (HTCondor's tools are not installed here)"
 
 
 def _checker_findings(run: Run, results: list[dict]) -> Iterator[Finding]:

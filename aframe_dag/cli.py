@@ -7,7 +7,7 @@ import traceback
 
 import click
 
-from . import __version__, cli_inspect, cli_lifecycle
+from . import __version__, cli_dag, cli_inspect, cli_lifecycle
 from .errors import UserError
 
 _set_option = click.option(
@@ -113,75 +113,9 @@ def build(run_ini, overrides, outdir, segments_file, force, dry_run, submit) -> 
         click.echo(submit_dag(result.condor_dir, result.workflow.name))
 
 
-@cli.command("node-check")
-@click.argument("condor_dir", type=click.Path(file_okay=False))
-@click.argument("node")
-@click.argument("node_hash", required=False)
-def node_check(condor_dir, node, node_hash) -> None:
-    """Say whether NODE is done (its PRE script would skip it): exit 99 when done, 0 when it must run."""
-    from .nodecheck import SKIP, why_not_done
-    from .rundir import node_hash_in_dag
-
-    node_hash = node_hash or node_hash_in_dag(condor_dir, node)
-    reason = why_not_done(condor_dir, node, node_hash)
-    click.echo(f"{node}: done" if reason is None else f"{node}: must run: {reason}")
-    raise SystemExit(SKIP if reason is None else 0)
-
-
-@cli.command()
-@click.argument("condor_dir", type=click.Path(), metavar="CONDOR_DIR|DAG_FILE")
-@click.option("--output", "-o", type=click.Path(dir_okay=False), help="Picture to write (.png, .svg, .pdf or .dot).")
-@click.option("--every-node", is_flag=True, help="One box per node instead of one per stage.")
-def graph(condor_dir, output, every_node) -> None:
-    """Draw the DAG of CONDOR_DIR (graphviz's dot makes PNG/SVG; without it, the .dot source is written)."""
-    from pathlib import Path
-
-    from .graph import draw
-    from .rundir import dag_path, load_dag
-
-    wanted = Path(output or dag_path(condor_dir).with_suffix(".png").with_stem(f"{dag_path(condor_dir).stem}-graph"))
-    written = draw(load_dag(condor_dir), wanted, every_node)
-    missing = "" if written == wanted else " (graphviz's dot is not installed: render it elsewhere)"
-    click.echo(f"wrote {written}{missing}")
-
-
-@cli.command()
-@click.argument("condor_dir", type=click.Path(), metavar="CONDOR_DIR|DAG_FILE")
-@click.option("--local", "local_only", is_flag=True,
-              help="The run is for `aframe-dag run` only: a condor dir under /tmp is fine.")
-@click.option("--no-htcondor-tools", is_flag=True, help="Skip condor_dag_checker and condor_submit -dry-run.")
-def check(condor_dir, local_only, no_htcondor_tools) -> None:
-    """Lint a built condor dir: the DAG, every submit file, and HTCondor's own checkers where installed."""
-    from .check import check_run, format_findings
-
-    findings = check_run(condor_dir, submittable=not local_only, htcondor_tools=not no_htcondor_tools)
-    if findings:
-        click.echo(format_findings(findings))
-    errors = sum(f.severity == "error" for f in findings)
-    click.echo(f"{condor_dir}: {errors} errors, {len(findings) - errors} warnings")
-    raise SystemExit(1 if errors else 0)
-
-
-@cli.command()
-@click.argument("condor_dir", type=click.Path(), envvar="AFRAME_CONDOR_DIR", metavar="CONDOR_DIR|DAG_FILE")
-@click.option("--workers", "-j", type=click.IntRange(min=1), default=1, show_default=True,
-              help="Nodes running at once.")
-@click.option("--gpus", default="", metavar="0,1", help="GPU ids the GPU nodes may use (CUDA_VISIBLE_DEVICES).")
-@click.option("--only", multiple=True, metavar="NODE", help="Run just these nodes (repeatable), parents ignored.")
-@click.option("--detach", is_flag=True, help="Run in the background; output goes to CONDOR_DIR/aframe-run.log.")
-@click.option("--dry-run", is_flag=True, help="Say which nodes would run and which are done; run nothing.")
-def run(condor_dir, workers, gpus, only, detach, dry_run) -> None:
-    """Run the DAG in CONDOR_DIR (or any DAG file) on this machine, as DAGMan would; run it again to resume.
-
-    What only DAGMan can run (SUBDAG EXTERNAL, SERVICE, PROVISIONER, SCRIPT DEFER) is refused before anything
-    starts, with its file and line."""
-    from .local.cli import run_local
-
-    raise SystemExit(run_local(condor_dir, workers, gpus, list(only), detach, dry_run))
-
-
-for _command in (cli_inspect.status, cli_inspect.why, cli_inspect.resubmit, cli_lifecycle.invalidate,
-                 cli_lifecycle.stop, cli_lifecycle.attach, cli_lifecycle.clean):
+for _command in (cli_dag.node_check, cli_dag.graph, cli_dag.check, cli_dag.run, cli_inspect.status, cli_inspect.why,
+                 cli_inspect.resubmit, cli_lifecycle.invalidate, cli_lifecycle.stop, cli_lifecycle.attach,
+                 cli_lifecycle.clean):
     cli.add_command(_command)
 
 

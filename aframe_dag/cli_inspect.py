@@ -3,27 +3,14 @@
 from __future__ import annotations
 
 import json
-import os
 
 import click
 
-from .errors import UserError
-
-CONDOR_DIR_VARIABLE = "AFRAME_CONDOR_DIR"
-_condor_dir = click.argument("condor_dir", required=False, type=click.Path(file_okay=False))
-_any_dag = click.argument("condor_dir", required=False, type=click.Path(), metavar="[CONDOR_DIR|DAG_FILE]")
-
-
-def condor_dir_or_default(condor_dir: str | None) -> str:
-    """CONDOR_DIR as given, else $AFRAME_CONDOR_DIR (what run.sh exports)."""
-    chosen = condor_dir or os.environ.get(CONDOR_DIR_VARIABLE)
-    if not chosen:
-        raise UserError(f"give the condor dir (CONDOR_DIR), or set ${CONDOR_DIR_VARIABLE} (source your run.sh)")
-    return chosen
+from .cli_condor_dir import ANY_DAG, condor_dir_flag, split_condor_dir, takes_condor_dir
 
 
 @click.command("status")
-@_any_dag
+@takes_condor_dir(ANY_DAG)
 @click.option("--watch", "watch_it", is_flag=True,
               help="Redraw every few seconds, with a progress bar, until the DAG finishes (Ctrl-C stops).")
 @click.option("--interval", default=5.0, show_default=True, type=click.FloatRange(min=0.5),
@@ -36,8 +23,6 @@ def status(condor_dir, watch_it, interval, as_json, every_node) -> None:
     (a DAG `build` did not write, a SUBDAG's own DAG) reads the same way."""
     from .status import format_status, read_status, watch
 
-    directory = condor_dir_or_default(condor_dir)
-
     def show(run) -> None:
         if as_json:
             click.echo(json.dumps(run.to_dict(), sort_keys=True))
@@ -47,27 +32,30 @@ def status(condor_dir, watch_it, interval, as_json, every_node) -> None:
         click.echo(format_status(run, every_node=every_node))
 
     if not watch_it:
-        show(read_status(directory))
+        show(read_status(condor_dir))
         return
     try:
-        watch(directory, show, interval=interval)
+        watch(condor_dir, show, interval=interval)
     except KeyboardInterrupt:
         click.echo("", err=True)
 
 
 @click.command("why")
-@click.argument("node")
-@_any_dag
-def why(node, condor_dir) -> None:
+@click.argument("words", nargs=-1, required=True, metavar=f"NODE {ANY_DAG}")
+@condor_dir_flag
+def why(words, condor_dir_option) -> None:
     """Explain NODE: exit code or hold reason, retries, command line, host/GPU and the end of its stderr; for a
     waiting node, what it waits for."""
     from .status import explain
 
-    click.echo(explain(condor_dir_or_default(condor_dir), node))
+    nodes, condor_dir = split_condor_dir(words, condor_dir_option)
+    if len(nodes) != 1:
+        raise click.UsageError(f"expected one NODE, got {len(nodes)}: {' '.join(nodes)}")
+    click.echo(explain(condor_dir, nodes[0]))
 
 
 @click.command("resubmit")
-@_condor_dir
+@takes_condor_dir()
 @click.option("--from", "from_number", type=click.IntRange(min=1), metavar="N",
               help="Use rescue file N (DAGMan's -DoRescueFrom N) instead of the newest.")
 def resubmit(condor_dir, from_number) -> None:
@@ -76,6 +64,6 @@ def resubmit(condor_dir, from_number) -> None:
     from .status import resubmit_plan
     from .submit import submit_dag
 
-    plan = resubmit_plan(condor_dir_or_default(condor_dir), from_number)
+    plan = resubmit_plan(condor_dir, from_number)
     click.echo(plan.describe())
     click.echo(submit_dag(plan.condor_dir, plan.name, rescue_from=from_number))

@@ -2,39 +2,27 @@
 
 from __future__ import annotations
 
-import os
-
 import click
 
-from .cli_inspect import condor_dir_or_default
-from .render import DAG_FILE
-
-_condor_dir = click.argument("condor_dir", required=False, type=click.Path(file_okay=False))
-
-
-def _split_condor_dir(words: tuple[str, ...]) -> tuple[list[str], str]:
-    """NODE... [CONDOR_DIR]: the last word is the condor dir when it is a path (node names never hold a '/') or a
-    directory holding aframe.dag; otherwise $AFRAME_CONDOR_DIR."""
-    if words and (os.sep in words[-1] or os.path.isfile(os.path.join(words[-1], DAG_FILE))):
-        return list(words[:-1]), words[-1]
-    return list(words), condor_dir_or_default(None)
+from .cli_condor_dir import condor_dir_flag, split_condor_dir, takes_condor_dir
 
 
 @click.command("invalidate")
 @click.argument("words", nargs=-1, required=True, metavar="NODE... [CONDOR_DIR]")
+@condor_dir_flag
 @click.option("--downstream", is_flag=True, help="Also every node below them (their outputs were made from theirs).")
-def invalidate(words, downstream) -> None:
+def invalidate(words, condor_dir_option, downstream) -> None:
     """Make NODEs run again: remove their done-markers and their DONE lines from the newest rescue file (written
     anew as the next rescue file; the old one stays). Deletes no data file. CONDOR_DIR defaults to
     $AFRAME_CONDOR_DIR."""
     from .lifecycle.invalidate import invalidate as invalidate_nodes
 
-    nodes, condor_dir = _split_condor_dir(words)
+    nodes, condor_dir = split_condor_dir(words, condor_dir_option)
     click.echo(invalidate_nodes(condor_dir, nodes, downstream).describe())
 
 
 @click.command("stop")
-@_condor_dir
+@takes_condor_dir()
 @click.option("--timeout", default=60.0, show_default=True, type=click.FloatRange(min=1),
               help="Seconds to wait for the run to let go.")
 def stop(condor_dir, timeout) -> None:
@@ -42,34 +30,32 @@ def stop(condor_dir, timeout) -> None:
     returns once it is gone. `aframe-dag run` resumes it."""
     from .lifecycle.detached import stop as stop_run
 
-    click.echo(stop_run(condor_dir_or_default(condor_dir), timeout))
+    click.echo(stop_run(condor_dir, timeout))
 
 
 @click.command("attach")
-@_condor_dir
+@takes_condor_dir()
 @click.option("--interval", default=2.0, show_default=True, type=click.FloatRange(min=0.2),
               help="Seconds between redraws.")
 def attach(condor_dir, interval) -> None:
     """Follow a local run: its live status and the end of its log, until it ends. Ctrl-C leaves it running."""
     from .lifecycle.detached import attach as attach_run
 
-    directory = condor_dir_or_default(condor_dir)
-
     def show(text: str) -> None:
         click.clear()
         click.echo(text)
 
     try:
-        pid = attach_run(directory, show, interval)
+        pid = attach_run(condor_dir, show, interval)
     except KeyboardInterrupt:
-        click.echo(f"\ndetached: the run goes on (`aframe-dag attach {directory}` to follow it again, "
-                   f"`aframe-dag stop {directory}` to stop it)")
+        click.echo(f"\ndetached: the run goes on (`aframe-dag attach {condor_dir}` to follow it again, "
+                   f"`aframe-dag stop {condor_dir}` to stop it)")
         return
     click.echo(f"the run (executor pid {pid}) has ended")
 
 
 @click.command("clean")
-@_condor_dir
+@takes_condor_dir()
 @click.option("--shards", "what", flag_value="shards", help="Shards a done merge has combined, once nothing reads "
               "them any more.")
 @click.option("--scratch", "what", flag_value="scratch", help="The run's tmp dir, the .cache download dirs and the "
@@ -83,7 +69,7 @@ def clean(condor_dir, what, yes) -> None:
 
     if what is None:
         raise UserError("say what to clean: --shards or --scratch")
-    plan = (shard_plan if what == "shards" else scratch_plan)(condor_dir_or_default(condor_dir))
+    plan = (shard_plan if what == "shards" else scratch_plan)(condor_dir)
     click.echo(plan.describe())
     if not yes:
         if plan.remove:
