@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import configparser
 import os
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -9,6 +10,8 @@ from pathlib import Path
 
 from .check import check_run, format_findings
 from .config import load_config, resolved_text
+from .config.checks import node_log_refusal
+from .config.text import changed_keys
 from .dagfile import apply_rescue, parse_dag, rescue_files
 from .errors import ConfigError, UserError
 from .estimates import Estimates, estimate
@@ -20,6 +23,7 @@ from .reuse import copy_markers, find_reusable
 from .running import refuse_while_running
 
 SEGMENT_CACHE = "segments.txt"
+SHOWN_CHANGES = 3  # changed keys a refusal names; it counts the rest
 VERSIONED = ("aframe-dag", "htcondor", "click", "jinja2", "igwn-segments")
 
 
@@ -93,8 +97,24 @@ def _refusal(condor_dir: Path, files: dict[str, str], force: bool) -> str | None
         return None
     lock = condor_dir / f"{DAG_FILE}.lock"
     running = f" (and {lock.name} says DAGMan may be running it)" if lock.exists() else ""
-    return (f"{condor_dir} already holds a different DAG{running}; nothing written. Use --force to replace it "
-            "(node names stay the same, so an existing rescue file still applies), or --outdir for a new one")
+    return (f"{condor_dir} already holds a different DAG{running}: {_differences(condor_dir, files)}; nothing "
+            "written. Use --force to replace it (node names stay the same, so an existing rescue file still "
+            "applies), or --outdir for a new one")
+
+
+def _differences(condor_dir: Path, files: dict[str, str]) -> str:
+    """What makes the condor dir's DAG another one: the resolved-config keys that changed, else the files."""
+    try:
+        changed = changed_keys((condor_dir / RESOLVED).read_text(), files[RESOLVED])
+    except (OSError, configparser.Error):
+        changed = None
+    if changed:
+        rest = len(changed) - SHOWN_CHANGES
+        return "changed " + "; ".join(changed[:SHOWN_CHANGES]) + (f"; and {rest} more key(s)" if rest > 0 else "")
+    differ = [name for name, text in files.items()
+              if not (condor_dir / name).exists() or (condor_dir / name).read_text() != text]
+    config = "the same config" if changed == [] else f"no readable {RESOLVED} to compare configs"
+    return f"{config}, but these files differ: {', '.join(differ)}"
 
 
 def build(run_ini, overrides=(), outdir=None, segments_file=None, force=False, dry_run=False) -> BuildResult:
@@ -112,9 +132,10 @@ def build(run_ini, overrides=(), outdir=None, segments_file=None, force=False, d
     reuse = find_reusable(workflow, config["run"]["reuse"], config["train"]["model"])
     result = BuildResult(workflow, condor_dir, files, estimates, reused=reuse.lines(workflow))
     submittable = config["condor"]["site"] != "local"
-    if submittable and (condor_dir == Path("/tmp") or Path("/tmp") in condor_dir.parents):
-        raise ConfigError("is under /tmp, where DAGMan refuses to keep its node log; choose another directory "
-                          "(or site = local to run it only with `aframe-dag run`)", config.path, "run", "condor_dir")
+    log_refusal = node_log_refusal(condor_dir, config["condor"]["site"])
+    if log_refusal:
+        raise ConfigError(f"{log_refusal}; choose another directory (or site = local to run it only with "
+                          "`aframe-dag run`)", config.path, "run", "condor_dir")
     if dry_run:
         return result
     refusal = _refusal(condor_dir, files, force) or (_stale_rescue(condor_dir, files) if force else None)

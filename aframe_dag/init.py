@@ -10,7 +10,11 @@ from pathlib import Path
 
 import yaml
 
-from .errors import UserError
+from .config.checks import node_log_refusal
+from .config.load import site_profiles
+from .config.schema import CONDOR
+from .config.types import Flag
+from .errors import UserError, did_you_mean
 from .inifile import set_value
 from .templating import environment
 
@@ -70,6 +74,15 @@ def run_ini_text(kind: str, name: str, site: str, device: str, s3_bucket: str | 
     return text
 
 
+def _profile(site: str) -> dict[str, str]:
+    """The built-in profile --site names (a new run.ini has no [site:NAME] of its own yet)."""
+    profiles = site_profiles()
+    if site not in profiles:
+        raise UserError(f"--site '{site}': no such site profile{did_you_mean(site, profiles)}; choose "
+                        + ", ".join(profiles))
+    return profiles[site]
+
+
 def _backup_name(path: Path) -> Path:
     number = 1
     while path.with_name(f"{path.name}.~{number}~").exists():
@@ -98,6 +111,7 @@ def init_run(kind: str, directory, s3_bucket: str | None = None, site: str = "ld
     `aframe` (a from_aframe.Translation) overrides the shipped values with those of an aframe config."""
     if kind not in KINDS:
         raise UserError(f"unknown run kind '{kind}': choose {' or '.join(KINDS)}")
+    _profile(site)
     if s3_bucket is not None and not S3_URL.fullmatch(s3_bucket):
         raise UserError(f"--s3-bucket '{s3_bucket}': expected s3://bucket[/prefix]")
     directory = Path(directory).expanduser().absolute()
@@ -139,3 +153,22 @@ def init_run(kind: str, directory, s3_bucket: str | None = None, site: str = "ld
         for temporary in temporaries.values():
             temporary.unlink(missing_ok=True)
     return {"run.ini": directory / "run.ini", "train.yaml": directory / "train.yaml", "run.sh": directory / "run.sh"}
+
+
+def tmp_warning(files: dict[str, Path], site: str) -> str | None:
+    """Why `build` will refuse the run init just wrote (its condor dir under /tmp on a pool site), or None."""
+    condor_dir = run_directories(files["run.ini"].parent, None)["AFRAME_CONDOR_DIR"]
+    refusal = node_log_refusal(condor_dir, site)
+    if refusal is None:
+        return None
+    return (f"{condor_dir} {refusal}: `aframe-dag build` will refuse this run; give a --directory outside /tmp, or "
+            "--site local to run it only with `aframe-dag run`")
+
+
+def next_steps(files: dict[str, Path], site: str) -> list[str]:
+    """What to do after init: set the accounting group where the site needs one, source run.sh, build."""
+    steps = [f"source {files['run.sh']}", f"aframe-dag build {files['run.ini']}"]
+    if Flag().parse(_profile(site).get("require_accounting", CONDOR["require_accounting"].default)):
+        steps.insert(0, f"set [condor] accounting_group in {files['run.ini']} (site '{site}' requires it: LDG pools "
+                        "refuse jobs without one)")
+    return steps

@@ -54,18 +54,6 @@ def _check_testing(config) -> None:
              config, "sv", "mass_combos")
 
 
-def _check_condor(config) -> None:
-    condor = config["condor"]
-    if condor["require_accounting"]:
-        _require(bool(condor["accounting_group"]),
-                 f"must be set for site '{condor['site']}' (e.g. ligo.dev.o4.cbc.allsky.aframe; "
-                 "see the accounting tag list of your pool), or use site = local",
-                 config, "condor", "accounting_group")
-    if condor["universe"] == "container":
-        _require(bool(condor["container_image"]), "must be set when universe = container",
-                 config, "condor", "container_image")
-
-
 def _check_training(config) -> None:
     if config["tune"]["enabled"]:
         _require(bool(config["tune"]["space"]), "must list at least one parameter when tuning",
@@ -73,8 +61,6 @@ def _check_training(config) -> None:
         _require(config["train"]["remote"] == "none", "tuning runs on the pool; remote training needs enabled = false",
                  config, "train", "remote")
     if config["train"]["remote"] == "kubernetes":
-        _require(bool(config["kubernetes"]["image"]), "must be set when [train] remote = kubernetes",
-                 config, "kubernetes", "image")
         for key in ("train_data_dir", "train_run_dir"):
             _require(config["run"][key].startswith("s3://"), "must be an s3:// URL when training on Kubernetes",
                      config, "run", key)
@@ -104,6 +90,28 @@ def _check_reuse(config) -> None:
 
 def check_config(config) -> None:
     """Raise ConfigError for the first impossible combination of values."""
-    for check in (_check_data, _check_waveforms, _check_testing, _check_condor, _check_model, _check_reuse,
-                  _check_training):
+    for check in (_check_data, _check_waveforms, _check_testing, _check_model, _check_reuse, _check_training):
         check(config)
+
+
+def missing_keys(config) -> dict[tuple[str, str], str]:
+    """(section, key) -> why it must be set, for each key the config needs but leaves empty: what a user fills in
+    after `init`, which `config show` marks and everything else refuses."""
+    condor = config["condor"]
+    needed = [
+        (condor["require_accounting"], "condor", "accounting_group",
+         f"must be set for site '{condor['site']}' (e.g. ligo.dev.o4.cbc.allsky.aframe; see the accounting tag list "
+         "of your pool), or use site = local"),
+        (condor["universe"] == "container", "condor", "container_image", "must be set when universe = container"),
+        (config["train"]["remote"] == "kubernetes", "kubernetes", "image",
+         "must be set when [train] remote = kubernetes"),
+    ]
+    return {(section, key): why for needs, section, key, why in needed if needs and not config[section][key]}
+
+
+def node_log_refusal(condor_dir, site: str) -> str | None:
+    """Why a pool's DAGMan would refuse this condor dir, or None; site local (`aframe-dag run` only) is exempt."""
+    path = Path(condor_dir)
+    if site != "local" and Path("/tmp") in (path, *path.parents):
+        return "is under /tmp, where DAGMan refuses to keep its node log"
+    return None

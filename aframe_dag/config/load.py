@@ -25,6 +25,7 @@ class Config:
     path: Path
     sections: dict[str, dict[str, Any]]
     train: dict = field(default_factory=dict)
+    missing: dict[tuple[str, str], str] = field(default_factory=dict)
 
     def __getitem__(self, section: str) -> dict[str, Any]:
         return self.sections[section]
@@ -93,6 +94,32 @@ def _check_names(parser: configparser.ConfigParser, path) -> None:
             _check_name(section, key, path)
 
 
+def _assign(parser: configparser.ConfigParser, section: str, key: str, text: str, source) -> None:
+    """Set a key with $NAME and ${NAME} taken from the environment; every other '$' must be $$ or ${section:key}."""
+    def lookup(match):
+        name = match.group(1) or match.group(2)
+        if name is None:
+            return match.group(0)
+        if name not in os.environ:
+            hint = " (source the run.sh that `aframe-dag init` wrote)" if name.startswith("AFRAME_") else ""
+            raise ConfigError(f"environment variable {name} is not set{hint}", source, section, key)
+        return os.environ[name].replace("$", "$$")
+
+    try:
+        parser[section][key] = _ENV.sub(lookup, text)
+    except ValueError:  # configparser refuses what ExtendedInterpolation cannot read
+        raise ConfigError("a lone '$' (write $$ for a literal $, ${section:key} for another key's value)",
+                          source, section, key) from None
+
+
+def _expand_env(parser: configparser.ConfigParser, path) -> None:
+    """Expand the environment in the file's own values ([site:NAME] values are expanded where they fill [condor])."""
+    for section in parser.sections():
+        if not section.startswith("site:"):
+            for key in parser[section]:
+                _assign(parser, section, key, parser.get(section, key, raw=True), path)
+
+
 def _apply_overrides(parser: configparser.ConfigParser, overrides) -> None:
     for item in overrides:
         name, sep, value = item.partition("=")
@@ -102,52 +129,39 @@ def _apply_overrides(parser: configparser.ConfigParser, overrides) -> None:
         _check_name(section, key, f"--set {item}")
         if not parser.has_section(section):
             parser.add_section(section)
-        try:
-            parser[section][key] = value.strip()
-        except ValueError:
-            raise ConfigError("a lone '$' (write $$ for a literal $)", f"--set {item}", section, key) from None
+        _assign(parser, section, key, value.strip(), f"--set {item}")
 
 
-def _site_profiles(parser: configparser.ConfigParser) -> dict[str, dict[str, str]]:
+def site_profiles() -> dict[str, dict[str, str]]:
+    """The built-in site profiles (configs/sites.ini): NAME -> the [condor] values it sets, as INI text."""
     builtin = _parser()
     source = resources.files("aframe_dag") / "configs" / "sites.ini"
     _read(builtin, source.read_text(), source)
-    profiles = {s: dict(builtin[s]) for s in builtin.sections()}
+    return {section.partition(":")[2]: dict(builtin.items(section, raw=True)) for section in builtin.sections()}
+
+
+def _site_profiles(parser: configparser.ConfigParser) -> dict[str, dict[str, str]]:
+    profiles = site_profiles()
     for section in parser.sections():
-        if section.startswith("site:"):
-            profiles.setdefault(section, {}).update(parser[section])
+        kind, _, name = section.partition(":")
+        if kind == "site":
+            profiles.setdefault(name, {}).update(parser.items(section, raw=True))
     return profiles
 
 
 def _fill_defaults(parser: configparser.ConfigParser, path) -> None:
     profiles = _site_profiles(parser)
     site = parser.get("condor", "site", raw=True, fallback=SECTIONS["condor"]["site"].default)
-    if f"site:{site}" not in profiles:
-        names = [p.partition(":")[2] for p in profiles]
-        raise ConfigError(f"no site profile '{site}'{did_you_mean(site, names)}; built in: ldg, osg, local",
-                          path, "condor", "site")
+    if site not in profiles:
+        raise ConfigError(f"no site profile '{site}'{did_you_mean(site, profiles)}; built in: "
+                          + ", ".join(site_profiles()), path, "condor", "site")
     for section in all_sections():
         if not parser.has_section(section):
             parser.add_section(section)
-        profile = profiles[f"site:{site}"] if section == "condor" else {}
+        profile = profiles[site] if section == "condor" else {}
         for key, spec in schema_for(section).items():
             if key not in parser[section]:
-                parser[section][key] = profile.get(key, spec.default)
-
-
-def _expand_env(parser: configparser.ConfigParser, path) -> None:
-    for section in all_sections():
-        for key in parser[section]:
-            def lookup(match, section=section, key=key):
-                name = match.group(1) or match.group(2)
-                if name is None:
-                    return match.group(0)
-                if name not in os.environ:
-                    hint = " (source the run.sh that `aframe-dag init` wrote)" if name.startswith("AFRAME_") else ""
-                    raise ConfigError(f"environment variable {name} is not set{hint}", path, section, key)
-                return os.environ[name].replace("$", "$$")
-
-            parser[section][key] = _ENV.sub(lookup, parser.get(section, key, raw=True))
+                _assign(parser, section, key, profile.get(key, spec.default), path)
 
 
 def _typed(parser: configparser.ConfigParser, path: Path) -> dict[str, dict[str, Any]]:
@@ -173,9 +187,11 @@ def _typed(parser: configparser.ConfigParser, path: Path) -> dict[str, dict[str,
     return sections
 
 
-def load_config(path, overrides=()) -> Config:
-    """Load and check a run.ini; any problem is a ConfigError that names the file, section and key."""
-    from .checks import check_config
+def load_config(path, overrides=(), allow_missing=False) -> Config:
+    """Load and check a run.ini; any problem is a ConfigError that names the file, section and key.
+
+    allow_missing: keys the user must still set (accounting_group, ...) are listed in Config.missing instead."""
+    from .checks import check_config, missing_keys
     from .train import load_train_config
 
     path = Path(path).absolute()
@@ -186,9 +202,13 @@ def load_config(path, overrides=()) -> Config:
     parser = _parser()
     _read(parser, text, path)
     _check_names(parser, path)
+    _expand_env(parser, path)
     _apply_overrides(parser, overrides)
     _fill_defaults(parser, path)
-    _expand_env(parser, path)
     config = Config(path=path, sections=_typed(parser, path))
+    missing = missing_keys(config)
+    if missing and not allow_missing:
+        (section, key), why = next(iter(missing.items()))
+        raise ConfigError(why, path, section, key)
     check_config(config)
-    return Config(path=path, sections=config.sections, train=load_train_config(config))
+    return Config(path=path, sections=config.sections, train=load_train_config(config), missing=missing)

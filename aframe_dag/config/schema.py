@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .detectors import INTERFEROMETERS
 from .types import (
     Choice,
     File,
@@ -78,7 +79,7 @@ CONDOR = {
 SITE_KEYS = {name: key for name, key in CONDOR.items() if name != "site"}
 
 DATA = {
-    "ifos": Key(Words(r"[A-Z][0-9]"), "H1, L1", "Interferometers"),
+    "ifos": Key(Words(options=tuple(INTERFEROMETERS)), "H1, L1", "Interferometers"),
     "source": Key(Choice(("simulated", "gwosc", "frames")), "simulated",
                   "Background strain: simulated coloured Gaussian noise, GWOSC open data, or frames"),
     "noise_psd": Key(Pattern(r"[A-Za-z0-9]+", "lalsimulation PSD name"), "aLIGODesignSensitivityT1800044",

@@ -156,6 +156,7 @@ class Words:
 
     pattern: str = r"[A-Za-z0-9_.:-]+"
     nonempty: bool = True
+    options: tuple[str, ...] = ()
     name = "list of words"
 
     def parse(self, text: str) -> tuple[str, ...]:
@@ -165,6 +166,8 @@ class Words:
         for item in items:
             if not re.fullmatch(self.pattern, item):
                 raise BadValue(f"'{item}' is not a valid item")
+            if self.options and item not in self.options:
+                raise BadValue(f"'{item}' is not one of {', '.join(self.options)}")
         if len(set(items)) != len(items):
             raise BadValue("lists an item twice")
         return tuple(items)

@@ -10,7 +10,7 @@ import pytest
 from aframe_dag import running
 from aframe_dag.build import RESOLVED, build
 from aframe_dag.cli import main
-from aframe_dag.errors import UserError
+from aframe_dag.errors import ConfigError, UserError
 from executables.common.markers import write_done_marker
 
 
@@ -49,11 +49,32 @@ def test_rebuild_from_the_resolved_config_is_byte_identical(micro_ini, run_env):
 def test_a_different_dag_is_refused_then_forced(micro_ini, run_env):
     build(micro_ini)
     before = snapshot(run_env / "condor")
-    with pytest.raises(UserError, match="already holds a different DAG; nothing written"):
+    with pytest.raises(UserError, match=r"different DAG: changed \[sv\] max_far: 1000000 -> 10; nothing written"):
         build(micro_ini, ["sv.max_far=10"])
     assert snapshot(run_env / "condor") == before
     result = build(micro_ini, ["sv.max_far=10"], force=True)
     assert result.written == ["run_local.sh", RESOLVED, "aframe.dag"]  # only sv changed: its VARS, not sv.sub
+
+
+def test_a_refusal_names_a_few_changed_keys_and_counts_the_rest(micro_ini, run_env):
+    """Issue 20: 'a different DAG' said nothing of what differs."""
+    build(micro_ini)
+    changes = ["run.seed=7", "condor.requirements=(Memory > 1)", "sv.max_far=10", "testing.Tb=7200"]
+    with pytest.raises(UserError) as refusal:
+        build(micro_ini, changes)
+    assert ("different DAG: changed [run] seed: 1122 -> 7; [condor] requirements: (empty) -> (Memory > 1); "
+            "[testing] Tb: ") in str(refusal.value)
+    assert "; and 1 more key(s); nothing written" in str(refusal.value)
+    (run_env / "condor" / RESOLVED).unlink()
+    with pytest.raises(UserError, match=f"no readable {RESOLVED} to compare configs, but these files differ: "):
+        build(micro_ini, changes)
+
+
+def test_a_pool_run_under_tmp_is_refused(micro_ini, run_env):
+    if Path("/tmp") not in run_env.parents:
+        pytest.skip("the test's directory is not under /tmp")
+    with pytest.raises(ConfigError, match=r"\[run\] condor_dir: is under /tmp, where DAGMan refuses"):
+        build(micro_ini, ["condor.site=ldg", "condor.accounting_group=ligo.dev.o4.cbc.allsky.aframe"], dry_run=True)
 
 
 def test_force_reports_whether_the_rescue_file_still_applies(micro_ini, run_env):

@@ -2,12 +2,13 @@
 
 import os
 import subprocess
+from pathlib import Path
 
 import pytest
 
 from aframe_dag.config import load_config
 from aframe_dag.errors import UserError
-from aframe_dag.init import init_run
+from aframe_dag.init import init_run, next_steps, tmp_warning
 
 VARIABLES = ["AFRAME_TRAIN_DATA_DIR", "AFRAME_TEST_DATA_DIR", "AFRAME_TRAIN_RUN_DIR", "AFRAME_CONDOR_DIR",
              "AFRAME_RESULTS_DIR", "AFRAME_TMPDIR"]
@@ -117,3 +118,25 @@ def test_tiny_run_is_laptop_sized(tmp_path, monkeypatch):
     assert config.train["model"]["layers"] == [1, 1]  # the tiny network that trains on a CPU in minutes
     assert max(config.stage(stage)["request_cpus"] for stage in ("train", "infer", "background")) <= 2
     assert "# What `aframe-dag init sandbox --tiny` changes" not in files["run.ini"].read_text()
+
+
+def test_site_must_be_a_profile_and_nothing_is_written(tmp_path):
+    with pytest.raises(UserError, match=r"--site 'lgd': no such site profile \(did you mean 'ldg'\?\); choose ldg, "):
+        init_run("sandbox", tmp_path / "r", site="lgd")
+    assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize("site, accounting", [("ldg", True), ("osg", True), ("local", False)])
+def test_next_steps_ask_for_accounting_where_the_site_needs_it(tmp_path, site, accounting):
+    files = init_run("sandbox", tmp_path / "r", site=site)
+    steps = next_steps(files, site)
+    assert steps[-2:] == [f"source {files['run.sh']}", f"aframe-dag build {files['run.ini']}"]
+    assert steps[0].startswith(f"set [condor] accounting_group in {files['run.ini']}") == accounting
+
+
+def test_a_pool_run_under_tmp_is_warned_of():
+    """`build` refuses a submittable condor dir under /tmp (DAGMan's node log): init says so before the user builds."""
+    under_tmp = {"run.ini": Path("/tmp/r/run.ini")}
+    assert tmp_warning(under_tmp, "ldg").startswith("/tmp/r/condor is under /tmp, where DAGMan refuses")
+    assert tmp_warning(under_tmp, "local") is None
+    assert tmp_warning({"run.ini": Path("/home/me/r/run.ini")}, "ldg") is None

@@ -148,3 +148,41 @@ def test_remote_training_needs_s3_and_image(sandbox_ini):
         load_config(sandbox_ini, ["train.remote=kubernetes"])
     with pytest.raises(ConfigError, match=r"\[run\] train_data_dir: must be an s3:// URL"):
         load_config(sandbox_ini, ["train.remote=kubernetes", "kubernetes.image=img"])
+
+
+def test_empty_run_ini_is_a_config_error(run_env, monkeypatch):
+    """Issue 20: an empty run.ini ended in 'internal error: ValueError: invalid interpolation syntax'."""
+    run_ini = run_env / "run.ini"
+    run_ini.write_text("")
+    with pytest.raises(ConfigError, match=r"run.ini: \[condor\] accounting_group: must be set for site 'ldg'"):
+        load_config(run_ini)
+    monkeypatch.delenv("AFRAME_TRAIN_DATA_DIR")
+    with pytest.raises(ConfigError, match=r"\[run\] train_data_dir: environment variable AFRAME_TRAIN_DATA_DIR"):
+        load_config(run_ini)
+
+
+def test_a_stray_dollar_names_file_section_and_key(sandbox_ini):
+    sandbox_ini.write_text(sandbox_ini.read_text() + "\n[s3]\nprofile = a$b\n")
+    with pytest.raises(ConfigError, match=rf"^{sandbox_ini}: \[s3\] profile: a lone '\$'"):
+        load_config(sandbox_ini)
+
+
+def test_environment_in_overrides_and_site_profiles(sandbox_ini, run_env):
+    sandbox_ini.write_text(sandbox_ini.read_text().replace("site = local", "site = mine")
+                           + "\n[site:mine]\nrequire_accounting = false\nrequirements = $AFRAME_TMPDIR == 100%\n")
+    assert load_config(sandbox_ini)["condor"]["requirements"] == f"{run_env}/tmp == 100%"
+    config = load_config(sandbox_ini, ["condor.container_image=$AFRAME_TMPDIR/image.sif"])
+    assert config["condor"]["container_image"] == f"{run_env}/tmp/image.sif"
+
+
+def test_keys_still_to_set_are_listed_and_marked_when_allowed(sandbox_ini):
+    overrides = ["condor.site=ldg", "condor.universe=container"]
+    with pytest.raises(ConfigError, match=r"\[condor\] accounting_group: must be set"):
+        load_config(sandbox_ini, overrides)
+    config = load_config(sandbox_ini, overrides, allow_missing=True)
+    assert list(config.missing) == [("condor", "accounting_group"), ("condor", "container_image")]
+    lines = resolved_text(config).splitlines()
+    marked = lines.index("accounting_group =") - 1
+    assert lines[marked].startswith("# MISSING: must be set for site 'ldg'")
+    assert lines[lines.index("container_image =") - 1] == "# MISSING: must be set when universe = container"
+    assert not load_config(sandbox_ini, allow_missing=True).missing
