@@ -45,7 +45,7 @@ def cli(debug: bool) -> None:
 @click.option("--force", is_flag=True, help="Replace existing files (the old ones are kept as NAME.~N~).")
 def init(kind, directory, from_aframe, train_yaml, s3_bucket, site, device, name, tiny, force) -> None:
     """Write run.ini, train.yaml and run.sh for a new run (KIND: sandbox or tune) in DIRECTORY."""
-    from .init import init_run
+    from .init import init_run, next_steps, tmp_warning
 
     if kind is None and from_aframe is None:
         raise click.UsageError("give KIND (sandbox or tune), or --from-aframe PATH")
@@ -62,8 +62,10 @@ def init(kind, directory, from_aframe, train_yaml, s3_bucket, site, device, name
         click.echo(f"wrote {path}")
     for line in translation.unmapped if translation else ():
         click.echo(f"not mapped: {line}")
-    run_sh, run_ini = files["run.sh"], files["run.ini"]
-    click.echo(f"\nnext:\n  source {run_sh}\n  aframe-dag build {run_ini}")
+    warning = tmp_warning(files, site)
+    if warning:
+        click.echo(f"aframe-dag: warning: {warning}", err=True)
+    click.echo("\nnext:" + "".join(f"\n  {step}" for step in next_steps(files, site)))
 
 
 @cli.group()
@@ -75,10 +77,15 @@ def config() -> None:
 @click.argument("run_ini", type=click.Path(dir_okay=False))
 @_set_option
 def config_show(run_ini, overrides) -> None:
-    """Print RUN_INI resolved: every key with its final value."""
+    """Print RUN_INI resolved: every key with its final value, and MISSING above each key still to set."""
     from .config import load_config, resolved_text
 
-    click.echo(resolved_text(load_config(run_ini, overrides)), nl=False)
+    resolved = load_config(run_ini, overrides, allow_missing=True)
+    click.echo(resolved_text(resolved), nl=False)
+    if resolved.missing:
+        keys = ", ".join(f"[{section}] {key}" for section, key in resolved.missing)
+        click.echo(f"aframe-dag: warning: {resolved.path}: {keys} still to set (marked MISSING above); build refuses "
+                   "the config until then", err=True)
 
 
 @config.command("docs")

@@ -4,12 +4,14 @@ import os
 import shutil
 import subprocess
 import sys
+from importlib import resources
 from pathlib import Path
 
 import pytest
 
 from aframe_dag import __version__
 from aframe_dag.config.schema import SECTIONS
+from aframe_dag.init import run_directories
 
 AFRAME_DAG = shutil.which("aframe-dag", path=str(Path(sys.executable).parent)) or "aframe-dag"
 
@@ -68,6 +70,56 @@ def test_config_error_in_a_file(tmp_path):
                       f"{tmp_path}/run.ini: [data] kernel_lenght: unknown key (did you mean 'kernel_length'?)")
 
 
+@pytest.mark.parametrize("text, message", [
+    ("", "run.ini: [run] train_data_dir: environment variable AFRAME_TRAIN_DATA_DIR is not set"),
+    ("[condor]\nsite = local\n[data]\nifos = H1, X1\n", "run.ini: [data] ifos: 'X1' is not one of C1, "),
+    ("[condor]\nrequirements = 100%\nuse_oauth_services = $scitokens\n",
+     "run.ini: [condor] use_oauth_services: a lone '$'"),
+])
+def test_a_bad_run_ini_is_one_line_and_exit_2(tmp_path, text, message):
+    """Issue 20: an empty run.ini was an internal error (exit 1), an unknown ifo was accepted."""
+    (tmp_path / "run.ini").write_text(text)
+    env = {name: value for name, value in os.environ.items() if not name.startswith("AFRAME_")}
+    if "AFRAME_" not in message:
+        env.update(run_directories(tmp_path, None))
+    assert_user_error(aframe_dag("config", "show", tmp_path / "run.ini", env=env), message)
+    assert_user_error(aframe_dag("build", tmp_path / "run.ini", env=env), message)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run.ini"]
+
+
+def test_an_empty_run_ini_shows_aframe_defaults_and_build_says_what_to_set(tmp_path):
+    (tmp_path / "run.ini").write_text("")
+    env = dict(os.environ, **run_directories(tmp_path, None))
+    (tmp_path / "train.yaml").write_text((resources.files("aframe_dag") / "configs" / "train.yaml").read_text())
+    shown = aframe_dag("config", "show", tmp_path / "run.ini", env=env)
+    assert shown.returncode == 0 and "\nTb = 31557600\n" in shown.stdout, shown.stderr
+    assert_user_error(aframe_dag("build", tmp_path / "run.ini", env=env),
+                      "run.ini: [condor] accounting_group: must be set for site 'ldg'")
+
+
+def test_init_for_a_pool_says_what_to_set_and_config_show_marks_it(tmp_path):
+    """Issue 20: init said nothing of accounting or /tmp, and config show printed nothing until accounting was set."""
+    run = tmp_path / "run"
+    result = aframe_dag("init", "sandbox", "--directory", run)
+    assert result.returncode == 0, result.stderr
+    assert f"next:\n  set [condor] accounting_group in {run}/run.ini (site 'ldg' requires it" in result.stdout
+    assert ("is under /tmp, where DAGMan refuses" in result.stderr) == (Path("/tmp") in run.parents)
+    env = dict(os.environ, **run_directories(run, None))
+    shown = aframe_dag("config", "show", run / "run.ini", env=env)
+    assert shown.returncode == 0, shown.stderr
+    assert "\n# MISSING: must be set for site 'ldg' (e.g. ligo.dev.o4.cbc.allsky.aframe;" in shown.stdout
+    assert "or use site = local\naccounting_group =\n" in shown.stdout
+    assert shown.stderr == (f"aframe-dag: warning: {run}/run.ini: [condor] accounting_group still to set (marked "
+                            "MISSING above); build refuses the config until then\n")
+    assert_user_error(aframe_dag("build", run / "run.ini", env=env), "[condor] accounting_group: must be set")
+
+
+def test_init_site_must_be_a_profile(tmp_path):
+    assert_user_error(aframe_dag("init", "sandbox", "-d", tmp_path / "r", "--site", "lgd"),
+                      "--site 'lgd': no such site profile (did you mean 'ldg'?)")
+    assert not (tmp_path / "r").exists()
+
+
 def test_init_into_existing_run_refuses(tmp_path):
     assert aframe_dag("init", "sandbox", "-d", tmp_path).returncode == 0
     before = {p: p.read_bytes() for p in tmp_path.iterdir()}
@@ -115,7 +167,7 @@ def test_build_check_and_node_check_from_the_command_line(tmp_path):
     node = aframe_dag("node-check", run / "condor_dir", "export")
     assert node.returncode == 0 and node.stdout.strip() == "export: must run: no done-marker"
     again = aframe_dag("build", run / "run.ini", "--set", "sv.max_far=1", env=env)
-    assert_user_error(again, "already holds a different DAG; nothing written")
+    assert_user_error(again, "already holds a different DAG: changed [sv] max_far: 1000 -> 1; nothing written")
 
 
 def test_build_submit_without_a_schedd_is_an_error(tmp_path):
