@@ -48,6 +48,7 @@ from typing import Any
 from .dagfile import JOIN_NODE_PREFIX, Dag, rescue_files
 from .descriptions import Descriptions, expand, node_dir, submit_source
 from .errors import UserError, did_you_mean
+from .local.records import WAITS_ATTRIBUTE
 from .local.state import holder_words
 from .nodecheck import marker_path, read_done_marker, why_not_done
 from .nodelog import (
@@ -72,6 +73,7 @@ from .running import (
     refuse_while_running,
     schedd_jobs,
 )
+from .waiting import parent_lines, ready_line
 
 STATUS_FILE = "aframe.status"
 STDERR_LINES = 30
@@ -119,6 +121,7 @@ class NodeState:
     holds: int = 0
     pre_skipped: bool = False
     post_exit: int | None = None
+    waits: str = ""  # what a ready node waits for, when the local executor's status file says
     marker: dict[str, Any] | None = field(default=None, repr=False)
     attempts: list[Attempt] = field(default_factory=list)  # its history, first job first (nodelog)
 
@@ -364,7 +367,7 @@ def _node_from_files(state: NodeState, attempts: list[Attempt], ad: dict | None,
     state.status = _submitted_state(ad, current[-1] if current else None) if code == "submitted" else code
     # the file is up to 30 s old: a retry the node log already shows counts
     state.source, state.retries = "status file", max(int(ad.get("RetryCount", 0)), len(current) - 1)
-    state.details = str(ad.get("StatusDetails", "") or "")
+    state.details, state.waits = str(ad.get("StatusDetails", "") or ""), str(ad.get(WAITS_ATTRIBUTE, "") or "")
     if state.status == "failed" and state.exit_code is None and state.signal is None:
         found = _STATUS_EXIT.search(state.details)
         state.exit_code = int(found.group(1)) if found else None
@@ -643,11 +646,6 @@ def tail(path, lines: int = STDERR_LINES) -> list[str] | None:
     return text.splitlines()[-lines:]
 
 
-def _waits_for(run: RunStatus, dag: Dag, node: str) -> list[str]:
-    return [f"{parent} ({run.nodes[parent].status})" for parent in dag.parents.get(node, [])
-            if parent in run.nodes and run.nodes[parent].status != "done"]
-
-
 def explain(condor_dir, node: str, run: RunStatus | None = None) -> str:
     """Why NODE is where it is: for a failed or held node the exit code or hold reason, retries, command line,
     host and GPUs, and the end of its stderr; for a done node when; for a waiting node what it waits for."""
@@ -666,16 +664,15 @@ def explain(condor_dir, node: str, run: RunStatus | None = None) -> str:
     if state.status == "done":
         return "\n".join(lines + _done_lines(state, run))
     if state.status in ("not-started", "not-ready", "ready", "futile"):
-        waiting = _waits_for(run, dag, node)
-        if waiting:
-            lines.append("  waits for: " + ", ".join(waiting))
-            if any(("failed" in item or "futile" in item) for item in waiting):
-                lines.append(f"  it cannot run until they succeed: fix them, then `{continue_command(dag_file)}`")
-        elif dag_node.final:
+        waiting = parent_lines(dag, node, run.nodes)
+        lines += waiting
+        if any(run.nodes[parent].status in ("failed", "futile") for parent in dag.parents.get(node, [])
+               if parent in run.nodes):
+            lines.append(f"  it cannot run until they succeed: fix them, then `{continue_command(dag_file)}`")
+        elif dag_node.final and not waiting:
             lines.append("  the FINAL node runs when every other node has finished or the DAG stops")
-        else:
-            lines.append("  nothing it depends on is missing: it runs as soon as DAGMan (or `aframe-dag run`) "
-                         "gets to it")
+        elif not waiting:
+            lines.append(ready_line(state.waits, local_lock_holder(dag_file) is not None))
         return "\n".join(lines + _attempt_lines(state))
     if state.details and state.details not in ("idle", "not_idle"):
         lines.append(f"  DAGMan: {state.details}")

@@ -262,25 +262,39 @@ class Executor:
         busy = sum(1 for run in self.running.values() if self.dag.nodes[run.node].category == node.category)
         return busy >= limit
 
-    def _fits(self, job: Job) -> bool:
+    def _shortfall(self, job: Job) -> str | None:
+        """What the job needs that the running nodes hold now, in words; None when it fits beside them."""
         jobs = [run.job for run in self.running.values() if run.job is not None]
-        return (sum(j.cpus for j in jobs) + job.cpus <= self.machine.cpus
-                and sum(j.memory for j in jobs) + job.memory <= self.machine.memory
-                and job.gpus <= len(self.free_gpus))
+        machine = self.machine
+        for what, unit, needed, free, total in (
+                ("CPUs", "", job.cpus, machine.cpus - sum(j.cpus for j in jobs), machine.cpus),
+                ("memory", " MiB", job.memory, machine.memory - sum(j.memory for j in jobs), machine.memory),
+                ("GPUs", "", job.gpus, len(self.free_gpus), len(machine.gpus))):
+            if needed > free:
+                return f"{what}: it needs {needed}{unit}, {free}{unit} of {total}{unit} are free while other nodes run"
+        return None
 
     def _launch(self) -> bool:
+        """Start what may start now; a ready node that may not is told why in the status file (`why` reads it)."""
         started = False
-        for name in self._ready():
+        ready = self._ready()
+        for index, name in enumerate(ready):
             if len(self.running) >= self.workers:
+                for waiting in ready[index:]:
+                    self.records[waiting].waits = f"a free worker: all {self.workers} (--workers) are busy"
                 break
             node = self.dag.nodes[name]
             if self._category_full(node):
+                self.records[name].waits = f"room in its category {node.category} (MAXJOBS " \
+                                           f"{self.dag.maxjobs[node.category]})"
                 continue
             job = None if node.noop else self._expand(node)
             if job is None and not node.noop:
                 started = True
                 continue
-            if job is not None and not self._fits(job):
+            shortfall = None if job is None else self._shortfall(job)
+            if shortfall is not None:
+                self.records[name].waits = shortfall
                 continue
             self._begin(name, job)
             started = True
@@ -487,7 +501,7 @@ class Executor:
 
     def _set(self, name: str, state: int, details: str | None = None, queued: int = 0) -> None:
         record = self.records[name]
-        record.state, record.queued = state, queued
+        record.state, record.queued, record.waits = state, queued, ""
         if details is not None:
             record.details = details
         if state == DONE:

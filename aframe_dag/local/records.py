@@ -13,6 +13,7 @@ NOT_READY, READY, PRERUN, SUBMITTED, POSTRUN, DONE, ERROR, FUTILE = range(8)
 STATE_NAMES = ["STATUS_NOT_READY", "STATUS_READY", "STATUS_PRERUN", "STATUS_SUBMITTED", "STATUS_POSTRUN",
                "STATUS_DONE", "STATUS_ERROR", "STATUS_FUTILE"]
 HOST = f"<127.0.0.1:0?alias={socket.gethostname()}>"
+WAITS_ATTRIBUTE = "AframeWaitsFor"  # NodeStatus: why a ready node has not started (NodeRecord.waits)
 
 
 @dataclass
@@ -24,6 +25,7 @@ class NodeRecord:
     details: str = ""
     retries: int = 0
     queued: int = 0
+    waits: str = ""  # what a ready node waits for here (the executor's own attribute; DAGMan writes none)
 
 
 def _quote(text: str) -> str:
@@ -60,7 +62,9 @@ def write_status_file(path: Path, dag_file: str, dag_state: int, nodes: list[Nod
         lines += ["[", '  Type = "NodeStatus";', f"  Node = {_quote(node.name)};",
                   f'  NodeStatus = {node.state}; /* "{STATE_NAMES[node.state]}" */',
                   f"  StatusDetails = {_quote(node.details)};", f"  RetryCount = {node.retries};",
-                  f"  JobProcsQueued = {node.queued};", "  JobProcsHeld = 0;", "]"]
+                  f"  JobProcsQueued = {node.queued};", "  JobProcsHeld = 0;"]
+        lines += [f"  {WAITS_ATTRIBUTE} = {_quote(node.waits)};"] if node.waits else []
+        lines.append("]")
     upcoming = f"{_stamp(next_update)}" if next_update else '0; /* "none" */'
     lines += ["[", '  Type = "StatusEnd";', f"  EndTime = {_stamp(now)}", f"  NextUpdate = {upcoming}", "]"]
     _write_atomically(path, "\n".join(lines) + "\n")
