@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 
 import numpy as np
+from matplotlib.cm import ScalarMappable
 from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
 
@@ -12,13 +13,16 @@ from executables.infer.events import SECONDS_PER_YEAR, EventSet
 
 #: Points of the FAR curve drawn (log-spaced in rank), however many background events there are.
 CURVE_POINTS = 2000
+#: Colour map of FARs: the more significant, the darker.
+FAR_COLOURS = "viridis"
 
 
-def png(figure: Figure) -> bytes:
-    """The figure as PNG bytes."""
+def png(figure: Figure, dpi: int = 100) -> bytes:
+    """The figure as PNG bytes (laid out tightly unless it has a layout engine of its own)."""
     buffer = io.BytesIO()
-    figure.tight_layout()
-    figure.savefig(buffer, format="png", dpi=100)
+    if figure.get_layout_engine() is None:
+        figure.tight_layout()
+    figure.savefig(buffer, format="png", dpi=dpi)
     return buffer.getvalue()
 
 
@@ -46,39 +50,25 @@ def chirp_mass(mass_1: np.ndarray, mass_2: np.ndarray) -> np.ndarray:
     return (mass_1 * mass_2) ** 0.6 / (mass_1 + mass_2) ** 0.2
 
 
-def found_missed_figure(snr: np.ndarray, mass: np.ndarray, far: np.ndarray, missed_above: float,
-                        floor: float) -> bytes:
-    """Network SNR against chirp mass for every accepted injection, coloured by FAR (a FAR of 0 drawn at ``floor``,
-    the background's resolution); missed ones (FAR above ``missed_above``) drawn as grey crosses."""
+def found_missed_figure(snr: np.ndarray, mass: np.ndarray, far: np.ndarray, upper_limit: np.ndarray,
+                        found_at: float, floor: float) -> bytes:
+    """Network SNR against chirp mass for every accepted injection, each coloured by its FAR (per year): found ones
+    (FAR at most ``found_at``) as dots, those louder than every background event (FAR only known to lie below
+    ``floor`` = 1 / Tb, coloured at it) as triangles, missed ones as crosses."""
     figure = Figure(figsize=(7, 5))
     axes = figure.subplots()
-    missed = far > missed_above
-    axes.scatter(mass[missed], snr[missed], marker="x", c="grey", s=12, label=f"missed (FAR > {missed_above:.3g}/yr)")
-    found = ~missed
-    if found.any():
-        norm = LogNorm(vmin=floor, vmax=max(missed_above, 10 * floor))
-        points = axes.scatter(mass[found], snr[found], c=np.maximum(far[found], floor), s=12, cmap="viridis_r",
-                              norm=norm, label="found")
-        figure.colorbar(points, ax=axes, label="FAR (per year)")
+    norm = LogNorm(vmin=floor, vmax=max(float(far.max(initial=floor)), 10 * floor))
+    missed = far > found_at
+    kinds = ((~missed & ~upper_limit, "o", f"found: FAR ≤ {found_at:.4g}/yr"),
+             (upper_limit, "v", f"found: FAR < 1/Tb = {floor:.4g}/yr (upper limit: louder than all background)"),
+             (missed, "x", f"missed: FAR > {found_at:.4g}/yr"))
+    for selected, marker, label in kinds:
+        axes.scatter(mass[selected], snr[selected], c=far[selected], marker=marker, s=14, cmap=FAR_COLOURS,
+                     norm=norm, label=f"{label} ({selected.sum()})")
+    figure.colorbar(ScalarMappable(norm=norm, cmap=FAR_COLOURS), ax=axes, label="FAR (per year)")
     axes.set(xlabel="detector-frame chirp mass (Msun)", ylabel="network SNR", yscale="log",
-             title=f"{found.sum()} found, {missed.sum()} missed of {len(snr)} accepted injections")
+             title=f"{(~missed).sum()} found, {missed.sum()} missed of {len(snr)} accepted injections")
     axes.legend(loc="upper left", fontsize=8)
-    return png(figure)
-
-
-def sensitivity_figure(fars: np.ndarray, populations: dict[str, dict[str, np.ndarray]], key: str,
-                       label: str) -> bytes:
-    """``key`` (sv or distance) against FAR for each population, with its one-sigma band (a redraw of what
-    aframe-sv plots, used when its PNG is missing)."""
-    figure = Figure(figsize=(7, 5))
-    axes = figure.subplots()
-    order = np.argsort(fars)
-    for name, values in populations.items():
-        value, error = values[key][order], values[f"{key}_err"][order]
-        axes.plot(fars[order], value, label=name.replace("-", "/") + " Msun")
-        axes.fill_between(fars[order], value - error, value + error, alpha=0.3)
-    axes.set(xscale="log", xlabel="false alarms per year", ylabel=label)
-    axes.legend(fontsize=8)
     return png(figure)
 
 

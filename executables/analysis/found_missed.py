@@ -2,9 +2,11 @@
 
 One row per foreground row, the same columns in both files: ``injection_time``, the source parameters in
 ``priors.PARAMETERS`` order then any other stored ones (``h1_snr``, ...), ``snr``, ``detection_statistic``,
-``detection_time``, ``far`` (per year, the background's ``significance`` of the statistic: 0 when louder than every
-background event) and ``shift_<ifo>`` (seconds). The CSV has a header row and full-precision numbers; the HDF5 file
-holds one 1-D dataset per column and the column order in the root attribute ``columns``.
+``detection_time``, ``far`` (per year, the background's ``significance`` of the statistic), ``far_upper_limit``
+(bool: true where the injection is louder than every background event, whose FAR is then only known to lie below
+1 / Tb, the value ``far`` gives) and ``shift_<ifo>`` (seconds). The CSV has a header row and full-precision numbers
+(``True``/``False`` for the bool); the HDF5 file holds one 1-D dataset per column and the column order in the root
+attribute ``columns``.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
+from executables.analysis.far import far_bounds
 from executables.common.atomic import atomic_file, atomic_path
 from executables.common.hdf5 import create_dataset
 from executables.data.priors import PARAMETERS
@@ -27,9 +30,9 @@ def columns(foreground: RecoveredInjectionSet, background: EventSet) -> dict[str
     ordered = [name for name in PARAMETERS if name in stored] + sorted(set(stored) - set(PARAMETERS))
     table = {"injection_time": foreground.injection_time}
     table.update((name, stored[name]) for name in ordered)
+    far, upper_limit = far_bounds(background.significance(foreground.detection_statistic), background.Tb)
     table.update(snr=foreground.snr, detection_statistic=foreground.detection_statistic,
-                 detection_time=foreground.detection_time,
-                 far=np.asarray(background.significance(foreground.detection_statistic), dtype=np.float64))
+                 detection_time=foreground.detection_time, far=far, far_upper_limit=upper_limit)
     table.update((f"shift_{ifo.lower()}", foreground.shift[:, index]) for index, ifo in enumerate(foreground.ifos))
     return {name: np.asarray(values) for name, values in table.items()}
 

@@ -3,18 +3,26 @@
 Source: the ``catalog_results`` table of ML4GW/aframe, ``projects/plots/plots/core/gwtc3.py`` (also
 ``projects/plots/plots/vizapp/pages/summary/gwtc3.py``): VT in Gpc³·yr of GstLAL, PyCBC-BBH, cWB and MBTA for the
 log-normal populations (35, 35), (35, 20), (20, 20), (20, 10) and (1.5, 1.5) Msun over Tb = 149.3747 days, which
-aframe attributes to GWTC-3 and draws as horizontal lines. aframe's file records neither the FAR threshold nor the
-exact table of the GWTC-3 paper they come from, so neither is claimed here. aframe turns VT into V with
-V = VT · 365 / Tb[days]; here a year is 365.25 days (as every FAR in this package), 0.07 % apart.
+aframe attributes to GWTC-3 and draws as horizontal lines. That livetime is the O3b injection campaign's
+(``endo3_mixture``, GPS 1256655642 + 12905976 s, the file aframe's same module reads): the numbers were measured on
+real O3b LIGO-Virgo data. aframe's file records neither the FAR threshold nor the exact table of the GWTC-3 paper
+they come from, so neither is claimed here: the figures say that the threshold is not recorded. aframe turns VT
+into V with V = VT · 365 / Tb[days]; here a year is 365.25 days (as every FAR in this package), 0.07 % apart.
 A zero in the table (PyCBC-BBH and cWB at 1.5 + 1.5 Msun, outside those searches) is kept out of the comparison.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # aframe-sv draws the lines without knowing the run's data source
+    from executables.analysis.datasource import DataSource
 
 #: Days in the year FARs and VTs are quoted per.
 DAYS_PER_YEAR = 365.25
+#: The data the pipelines' volumes were measured on (see the module doc).
+DATA_SET = "O3b real data"
 
 
 @dataclass(frozen=True)
@@ -56,3 +64,20 @@ def comparison_volumes(mass_1: float, mass_2: float) -> dict[str, float]:
     """{pipeline: SV in Gpc³} of the GWTC-3 pipelines with an entry for this population (may be empty)."""
     volumes = {pipeline.name: pipeline.volume(mass_1, mass_2) for pipeline in PIPELINES}
     return {name: volume for name, volume in volumes.items() if volume is not None}
+
+
+def label(pipeline: Pipeline) -> str:
+    """A pipeline's legend entry: its name and the data its volume was measured on."""
+    return f"{pipeline.name} (GWTC-3, {DATA_SET})"
+
+
+def comparison_note(data: DataSource | None) -> str:
+    """What the GWTC-3 lines are and whether this run's curve may be held against them (``data``: its background;
+    None when the drawing program does not know it)."""
+    note = (f"GWTC-3 lines: each pipeline's sensitive volume on LIGO-Virgo {DATA_SET} ({LIVETIME_DAYS:.1f} days), "
+            "drawn flat: their FAR threshold is not recorded in the table they come from.")
+    if data is None or data.source is None:
+        return note + " Comparable only with a curve measured on real data."
+    if data.simulated:
+        return note + f" NOT COMPARABLE with this curve: this run's background is {data.describe()}."
+    return note + f" This run's background is {data.describe()}: other data, other FAR threshold; compare with care."

@@ -15,10 +15,14 @@ import jinja2
 import numpy as np
 
 from aframe_dag.render import RESOLVED
-from aframe_dag.status import duration
-from executables.analysis import figures
-from executables.analysis.results import HEADLINE_FARS, Results
+from aframe_dag.status import NodeState, duration
+from executables.analysis import figures, gwtc3
+from executables.analysis.datasource import DataSource
+from executables.analysis.far import far_bounds, livetime_for, smallest_far
+from executables.analysis.plots import Curve, curves_figure
+from executables.analysis.results import HEADLINE_FARS, Results, SensitiveVolume
 from executables.analysis.runstate import RunState
+from executables.analysis.volume import SUPPORT_WARNING
 from executables.infer.events import SECONDS_PER_YEAR, EventSet
 
 #: Packages whose versions the report lists (read from their metadata: nothing is imported).
@@ -26,8 +30,7 @@ PACKAGES = ("aframe-dag", "numpy", "h5py", "matplotlib", "torch", "ml4gw", "ligh
             "tritonclient", "gwpy", "lalsuite", "htcondor")
 #: Zero-lag candidates listed in the report when unblinded (zero-lag.csv holds them all).
 CANDIDATES = 20
-#: Nodes listed in the timing table, longest first.
-SLOWEST = 10
+#: The headline FAR that separates found from missed injections, where the run reaches it.
 MISSED_AT = "1/month"
 
 
@@ -67,15 +70,24 @@ def _missing_notes(results: Results, state: RunState, whats: tuple[str, ...] | N
 
 
 def _resolution_notes(background: EventSet | None) -> list[str]:
-    """A sentence when the background is too short to measure the headline FARs (the smallest FAR is 1 / Tb)."""
+    """A sentence when the background is too short to measure the headline FARs (the smallest FAR is 1 / Tb), with
+    the livetime each would need."""
     if background is None or background.Tb <= 0:
         return []
-    smallest = SECONDS_PER_YEAR / background.Tb
-    unreachable = [label for label, far in HEADLINE_FARS.items() if far < smallest]
+    smallest = smallest_far(background.Tb)
+    unreachable = {label: far for label, far in HEADLINE_FARS.items() if far < smallest}
     if not unreachable:
         return []
-    return [f"With Tb = {background.Tb / SECONDS_PER_YEAR:.3g} yr the smallest measurable FAR is {smallest:.3g}/yr: "
-            f"FAR {' and '.join(unreachable)} cannot be reached (more timeslides or data are needed)."]
+    needed = "; ".join(f"FAR {label} needs Tb ≥ {livetime_for(far):.4g} s ({livetime_for(far) / background.Tb:.4g}"
+                       " times this run's)" for label, far in unreachable.items())
+    return [f"With Tb = {background.Tb:.6g} s ({background.Tb / SECONDS_PER_YEAR:.3g} yr) the smallest measurable FAR "
+            f"is 1/Tb = {smallest:.4g}/yr: FAR {' and '.join(unreachable)} cannot be reached. {needed}: raise "
+            "[testing] Tb (more timeslides) or analyse more data."]
+
+
+def _sv_cell(values: dict[str, float]) -> str:
+    return (f"SV {_number(values['sv'])} ± {_number(values['sv_err'], 2)} Gpc³, distance "
+            f"{_number(values['distance'])} ± {_number(values['distance_err'], 2)} Mpc")
 
 
 def status_section(state: RunState, results: Results, dag_status: int, failed_count: int) -> Section:
@@ -95,10 +107,12 @@ def status_section(state: RunState, results: Results, dag_status: int, failed_co
     return section
 
 
-def headline_section(results: Results) -> Section:
-    """Livetime, event and injection counts, and SV / distance at the headline FARs for each population."""
+def headline_section(results: Results, data: DataSource) -> Section:
+    """Livetime, event and injection counts, and SV / distance at the headline FARs for each population (at the
+    lowest FAR the run measures where a headline FAR is out of its reach)."""
     numbers = results.headline()
-    section = Section("Headline numbers", "headline", notes=_resolution_notes(results.background))
+    section = Section("Headline numbers", "headline", notes=[f"Background: {data.describe()}."])
+    section.notes += _resolution_notes(results.background)
     section.header = ["quantity", "value"]
     if "Tb" in numbers:
         section.rows.append(["background livetime Tb", f"{numbers['Tb']:.6g} s ({numbers['Tb_years']:.4g} yr)"])
@@ -107,28 +121,49 @@ def headline_section(results: Results) -> Section:
                         "(accepted + rejected)"), ("recovered_injections", "injections analysed (foreground)")):
         if key in numbers:
             section.rows.append([label, str(numbers[key])])
-    for label, entry in numbers.get("sensitive_volume", {}).items():
-        if entry["populations"] is None:
-            section.notes.append(f"FAR {label} lies outside the FARs the sensitive volume was computed at.")
-            continue
-        for population, values in entry["populations"].items():
-            section.rows.append([f"{population} Msun at FAR {label}",
-                                 f"SV {_number(values['sv'])} ± {_number(values['sv_err'], 2)} Gpc³, distance "
-                                 f"{_number(values['distance'])} ± {_number(values['distance_err'], 2)} Mpc"])
+    headline = numbers.get("sensitive_volume", {})
+    for label, entry in headline.items():
+        for population, values in (entry["populations"] or {}).items():
+            section.rows.append([f"{population} Msun at FAR {label}", _sv_cell(values)])
+    outside = [label for label, entry in headline.items() if entry["populations"] is None]
+    lowest = numbers.get("lowest_far", {})
+    if outside and lowest.get("populations"):
+        section.notes.append(f"No sensitive volume at FAR {' or '.join(outside)}: it lies outside the FARs "
+                             f"sensitive_volume.h5 was computed at. In its place, the lowest FAR there, "
+                             f"{lowest['far']:.4g}/yr:")
+        for population, values in lowest["populations"].items():
+            section.rows.append([f"{population} Msun at FAR {lowest['far']:.4g}/yr (the lowest measured)",
+                                 _sv_cell(values)])
+    elif outside:
+        section.notes.append(f"No sensitive volume at FAR {' or '.join(outside)}, nor at any FAR: the curves of "
+                             "sensitive_volume.h5 are empty.")
     return section
 
 
-def sensitivity_section(results: Results, state: RunState) -> Section:
-    """SV and distance against FAR per population: aframe-sv's plots, or a redraw from sensitive_volume.h5."""
+def _curves(volume: SensitiveVolume, key: str) -> list[Curve]:
+    return [Curve(volume.population_attrs[name]["mass_1"], volume.population_attrs[name]["mass_2"], values[key],
+                  values[f"{key}_err"]) for name, values in volume.populations.items()]
+
+
+def sensitivity_section(results: Results, state: RunState, data: DataSource) -> Section:
+    """SV and distance against FAR per population from sensitive_volume.h5, with the GWTC-3 lines said to be what
+    they are (and not comparable when this run's background is simulated)."""
     section = Section("Sensitive volume and distance", "sensitivity")
     volume = results.sensitive_volume
-    for name, key, label in (("sensitive_volume.png", "sv", "sensitive volume (Gpc³)"),
-                             ("sensitive_distance.png", "distance", "sensitive distance (Mpc)")):
-        if name in results.images:
-            section.image(f"{label} against FAR (aframe-sv)", results.images[name])
-        elif volume is not None:
-            section.image(f"{label} against FAR (redrawn from sensitive_volume.h5, without the GWTC-3 lines)",
-                          figures.sensitivity_figure(volume.fars, volume.populations, key, label))
+    if volume is not None:
+        pairs = [(attrs["mass_1"], attrs["mass_2"]) for attrs in volume.population_attrs.values()]
+        section.notes.append("Mass pairs ([sv] mass_combos of this run), source frame: "
+                             + ", ".join(f"{m1:g}+{m2:g}" for m1, m2 in pairs) + " Msun.")
+        section.notes += [f"Only {100 * attrs['support_fraction']:.1f}% of population {name} lies inside the "
+                          "injection prior's support: its sensitive volume is an underestimate."
+                          for name, attrs in volume.population_attrs.items()
+                          if attrs.get("support_fraction", 1.0) < SUPPORT_WARNING]
+        note = gwtc3.comparison_note(data)
+        section.notes.append(note)
+        livetime = f" (Tb = {volume.attrs['Tb'] / SECONDS_PER_YEAR:.3g} yr)" if "Tb" in volume.attrs else ""
+        for key, label in (("sv", "sensitive volume (Gpc³)"), ("distance", "sensitive distance (Mpc)")):
+            figure = curves_figure(volume.fars, _curves(volume, key), key, f"aframe {label}{livetime}", note)
+            section.image(f"{label} against FAR, with the GWTC-3 pipelines ({gwtc3.DATA_SET})", figures.png(figure))
     section.notes += _missing_notes(results, state, ("sensitive volume",))
     return section
 
@@ -144,15 +179,20 @@ def background_section(results: Results, state: RunState) -> Section:
 
 
 def found_missed_section(results: Results, state: RunState) -> Section:
-    """Accepted injections: SNR against chirp mass, coloured by the FAR they were recovered at."""
+    """Accepted injections: SNR against chirp mass, coloured by the FAR they were recovered at (an upper limit where
+    louder than all background), found at FAR 1/month or, out of reach, at the lowest FAR the run measures."""
     section = Section("Found and missed injections", "found-missed", notes=_resolution_notes(results.background))
     background, foreground = results.background, results.foreground
     if background is not None and foreground is not None and background.Tb > 0:
-        far = background.significance(foreground["detection_statistic"])
+        far, upper_limit = far_bounds(background.significance(foreground["detection_statistic"]), background.Tb)
         mass = figures.chirp_mass(foreground["mass_1"], foreground["mass_2"])
-        floor = SECONDS_PER_YEAR / background.Tb
-        section.image(f"found (FAR ≤ {MISSED_AT}) and missed injections",
-                      figures.found_missed_figure(foreground["snr"], mass, far, HEADLINE_FARS[MISSED_AT], floor))
+        floor = smallest_far(background.Tb)
+        found_at = max(HEADLINE_FARS[MISSED_AT], floor)
+        threshold = (MISSED_AT if found_at == HEADLINE_FARS[MISSED_AT] else
+                     f"1/Tb = {floor:.4g}/yr, the lowest FAR this run measures; {MISSED_AT} is out of its reach")
+        section.image(f"found (FAR ≤ {threshold}) and missed injections; triangles: louder than every background "
+                      "event, their FAR only known to lie below 1/Tb",
+                      figures.found_missed_figure(foreground["snr"], mass, far, upper_limit, found_at, floor))
     elif background is not None and background.Tb <= 0:
         section.notes.append("The background has no livetime (Tb = 0): no FAR can be assigned.")
     section.notes += _missing_notes(results, state, ("background events", "recovered injections"))
@@ -162,8 +202,8 @@ def found_missed_section(results: Results, state: RunState) -> Section:
 def training_section(results: Results, state: RunState) -> Section:
     """The training curve aframe-train drew, or the validation score from metrics.csv."""
     section = Section("Training", "training")
-    if "training.png" in results.images:
-        section.image("training loss and validation score", results.images["training.png"])
+    if results.training_png is not None:
+        section.image("training loss and validation score", results.training_png)
     elif results.metrics is not None:
         section.image("validation score per epoch (from metrics.csv)", figures.training_figure(results.metrics))
     section.notes += _missing_notes(results, state, ("training curve",))
@@ -185,19 +225,25 @@ def zero_lag_section(results: Results, state: RunState, unblind: bool, table: st
     section.notes.append(f"{count} zero-lag events in {results.zero_lag.Tb:.6g} s; the loudest "
                          f"{min(count, CANDIDATES)} below, all of them in {table}.")
     section.header = ["GPS time", "detection statistic", "FAR (per year)"]
-    section.rows = [[f"{time:.3f}", f"{statistic:.6g}", _number(far)] for time, statistic, far in rows[:CANDIDATES]]
+    section.rows = [[f"{time:.3f}", f"{statistic:.6g}", ("< " if upper else "") + _number(far)]
+                    for time, statistic, far, upper in rows[:CANDIDATES]]
     return section
 
 
 def timing_section(state: RunState) -> Section:
-    """Per stage: nodes done of total, retries, wall-clock span and summed node time; then the slowest nodes."""
+    """Per stage: nodes done of total, retries, wall-clock span, summed node time and its slowest node."""
     section = Section("Stages and node timings", "timings")
-    section.header = ["stage", "done / total", "failed", "held", "retries", "wall clock", "node time"]
+    section.header = ["stage", "done / total", "failed", "held", "retries", "wall clock", "node time", "slowest node"]
+    slowest: dict[str, NodeState] = {}
+    for node in state.nodes.values():
+        if node.elapsed and node.elapsed > getattr(slowest.get(node.stage), "elapsed", 0.0):
+            slowest[node.stage] = node
     for stage, row in state.stages().items():
+        node = slowest.get(stage)
+        longest = "" if node is None else f"{node.name} {duration(node.elapsed)}" + (
+            "" if node.status == "done" else f" ({node.status})")
         section.rows.append([stage, f"{row['done']} / {row['total']}", str(row["failed"]), str(row["held"]),
-                             str(row["retries"]), duration(row["elapsed"]), duration(row["node_seconds"])])
-    slowest = sorted((node for node in state.nodes.values() if node.elapsed), key=lambda n: -n.elapsed)[:SLOWEST]
-    section.notes = [f"slowest: {node.name} {duration(node.elapsed)} ({node.status})" for node in slowest]
+                             str(row["retries"]), duration(row["elapsed"]), duration(row["node_seconds"]), longest])
     return section
 
 
@@ -219,11 +265,11 @@ def metadata_section(condor_dir: Path) -> Section:
     return section
 
 
-def render(state: RunState, results: Results, *, dag_status: int, failed_count: int, unblind: bool,
+def render(state: RunState, results: Results, data: DataSource, *, dag_status: int, failed_count: int, unblind: bool,
            zero_lag_table: str | None) -> str:
     """The whole page as HTML text."""
-    sections = [status_section(state, results, dag_status, failed_count), headline_section(results),
-                sensitivity_section(results, state), background_section(results, state),
+    sections = [status_section(state, results, dag_status, failed_count), headline_section(results, data),
+                sensitivity_section(results, state, data), background_section(results, state),
                 found_missed_section(results, state), training_section(results, state),
                 zero_lag_section(results, state, unblind, zero_lag_table), timing_section(state),
                 metadata_section(state.status.condor_dir)]

@@ -2,8 +2,10 @@
 is recorded (file and why) instead of stopping the report.
 
 The files and their layout are the analysis contract: ``background.hdf5``, ``zero-lag.hdf5`` (``EventSet``),
-``foreground.hdf5`` (``RecoveredInjectionSet``) and ``sensitive_volume.h5`` (+ its PNGs) in the results dir, the
-accepted injections (``ResponseSet``) in the test data dir, ``training.png`` / ``metrics.csv`` in the train run dir.
+``foreground.hdf5`` (``RecoveredInjectionSet``) and ``sensitive_volume.h5`` in the results dir, the accepted
+injections (``ResponseSet``) in the test data dir, ``training.png`` / ``metrics.csv`` in the train run dir. The
+report draws the sensitivity figures from ``sensitive_volume.h5`` itself rather than embedding aframe-sv's PNGs: it
+knows the background's source (``datasource``), which they cannot say.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Any, TypeVar
 import h5py
 import numpy as np
 
+from executables.analysis.far import far_bounds, livetime_for
 from executables.common import storage
 from executables.common.errors import InputError, NodeError
 from executables.common.hdf5 import open_hdf5, read
@@ -47,11 +50,19 @@ class Problem:
 
 @dataclass
 class SensitiveVolume:
-    """``sensitive_volume.h5``: SV and distance (with errors) against FAR for each mass population."""
+    """``sensitive_volume.h5``: SV and distance (with errors) against FAR for each mass population, with the
+    population's attributes (``mass_1``, ``mass_2`` and, where recorded, ``support_fraction``)."""
 
     fars: np.ndarray
     populations: dict[str, dict[str, np.ndarray]]
     attrs: dict[str, float]
+    population_attrs: dict[str, dict[str, float]] = field(default_factory=dict)
+
+    @property
+    def lowest_far(self) -> float | None:
+        """The smallest positive FAR of the grid (1 / Tb when the grid reaches down to it); None for an empty grid."""
+        positive = self.fars[self.fars > 0]
+        return float(positive.min()) if positive.size else None
 
     def at_far(self, far: float) -> dict[str, dict[str, float]] | None:
         """Each population's SV and distance at ``far`` (per year), interpolated in log FAR; None off the grid."""
@@ -74,7 +85,7 @@ class Results:
     foreground: dict[str, np.ndarray] | None = None
     injections: dict[str, int] | None = None
     sensitive_volume: SensitiveVolume | None = None
-    images: dict[str, bytes] = field(default_factory=dict)
+    training_png: bytes | None = None
     metrics: list[dict[str, str]] | None = None
     problems: list[Problem] = field(default_factory=list)
 
@@ -94,28 +105,38 @@ class Results:
                            injection_draws=self.injections["draws"])
         if self.foreground is not None:
             numbers["recovered_injections"] = len(self.foreground["snr"])
+        if "Tb" in numbers:
+            numbers["Tb_needed"] = {label: livetime_for(far) for label, far in HEADLINE_FARS.items()}
         if self.sensitive_volume is not None:
-            numbers["sensitive_volume"] = {label: {"far": far, "populations": self.sensitive_volume.at_far(far)}
+            volume = self.sensitive_volume
+            numbers["sensitive_volume"] = {label: {"far": far, "populations": volume.at_far(far)}
                                            for label, far in HEADLINE_FARS.items()}
-            numbers["V0"] = self.sensitive_volume.attrs.get("V0")
+            lowest = volume.lowest_far
+            numbers["lowest_far"] = {"far": lowest, "populations": None if lowest is None else volume.at_far(lowest)}
+            numbers["V0"] = volume.attrs.get("V0")
         return numbers
 
-    def zero_lag_table(self) -> list[tuple[float, float, float]]:
-        """Zero-lag events, loudest first, as (GPS time, statistic, FAR per year against the background)."""
+    def zero_lag_table(self) -> list[tuple[float, float, float, bool]]:
+        """Zero-lag events, loudest first, as (GPS time, statistic, FAR per year against the background, whether
+        that FAR is an upper limit: louder than every background event); NaN FARs without a background."""
         if self.zero_lag is None:
             return []
         events = self.zero_lag.sorted()
-        fars = (self.background.significance(events.detection_statistic) if self.background is not None
-                and self.background.Tb > 0 else np.full(len(events), np.nan))
+        if self.background is not None and self.background.Tb > 0:
+            fars, upper_limits = far_bounds(self.background.significance(events.detection_statistic),
+                                            self.background.Tb)
+        else:
+            fars, upper_limits = np.full(len(events), np.nan), np.zeros(len(events), dtype=bool)
         return list(zip(events.detection_time.tolist(), events.detection_statistic.tolist(), fars.tolist(),
-                        strict=True))
+                        upper_limits.tolist(), strict=True))
 
 
-def write_zero_lag_csv(rows: list[tuple[float, float, float]], handle: io.TextIOBase) -> None:
-    """The unblinded zero-lag table: one line per event, loudest first."""
+def write_zero_lag_csv(rows: list[tuple[float, float, float, bool]], handle: io.TextIOBase) -> None:
+    """The unblinded zero-lag table: one line per event, loudest first (``far_upper_limit``: the FAR is only known to
+    lie below ``far_per_year``, 1 / Tb)."""
     writer = csv.writer(handle, lineterminator="\n")
-    writer.writerow(["time", "detection_statistic", "far_per_year"])
-    writer.writerows((f"{time:.6f}", repr(statistic), repr(far)) for time, statistic, far in rows)
+    writer.writerow(["time", "detection_statistic", "far_per_year", "far_upper_limit"])
+    writer.writerows((f"{time:.6f}", repr(statistic), repr(far), upper) for time, statistic, far, upper in rows)
 
 
 # -- readers --------------------------------------------------------------------------------------------------------
@@ -144,16 +165,33 @@ def _sensitive_volume(path: Path) -> SensitiveVolume:
         group = handle.get("populations")
         if not isinstance(group, h5py.Group) or not len(group):
             raise InputError(path, "populations", "group missing or empty")
-        populations = {}
-        for name in group:
+        populations, population_attrs = {}, {}
+        for name in _population_order(handle.attrs.get("populations"), list(group)):
             populations[name] = {key: _dataset(path, handle, f"populations/{name}/{key}") for key in SV_ARRAYS}
             for key, values in populations[name].items():
                 if values.shape != fars.shape:
                     raise InputError(path, f"populations/{name}/{key}",
                                      f"has shape {values.shape}, fars has {fars.shape}")
-        attrs = {key: float(handle.attrs[key]) for key in ("Tb", "V0", "num_injections", "num_accepted")
-                 if key in handle.attrs}
-    return SensitiveVolume(fars, populations, attrs)
+            population_attrs[name] = _attrs(path, group[name], f"populations/{name}", ("mass_1", "mass_2"),
+                                            ("support_fraction",))
+        attrs = _attrs(path, handle, "", (), ("Tb", "V0", "num_injections", "num_accepted"))
+    return SensitiveVolume(fars, populations, attrs, population_attrs)
+
+
+def _population_order(recorded, names: list[str]) -> list[str]:
+    """The groups in the order aframe-sv was given them (its ``populations`` attribute), else HDF5's."""
+    order = [str(name) for name in recorded] if recorded is not None else []
+    return order if sorted(order) == sorted(names) else names
+
+
+def _attrs(path: Path, item: h5py.Group, name: str, required: tuple[str, ...],
+           optional: tuple[str, ...]) -> dict[str, float]:
+    """Numeric attributes of ``item``: every ``required`` one (a missing one names the file and group), and those of
+    ``optional`` that it has."""
+    for key in required:
+        if key not in item.attrs:
+            raise InputError(path, f"{name}.attrs[{key}]", "attribute missing")
+    return {key: float(item.attrs[key]) for key in (*required, *optional) if key in item.attrs}
 
 
 def _metrics(path: Path) -> list[dict[str, str]]:
@@ -190,7 +228,6 @@ def read_results(results_dir: Path, train_run_dir: str, injections: str,
                  producers: Callable[[str], str | None]) -> Results:
     """Read every input the report shows; ``producers(kind)`` names the DAG node that writes each kind of file."""
     results = Results()
-    read_bytes = Path.read_bytes
     with tempfile.TemporaryDirectory(prefix="aframe-summary-") as scratch:
         def load(path, what, kind, reader, record=True):
             return _load(results, path, what, producers(kind), reader, Path(scratch), record)
@@ -201,13 +238,8 @@ def read_results(results_dir: Path, train_run_dir: str, injections: str,
         results.injections = load(injections, "accepted injections", "injections", _injections)
         results.sensitive_volume = load(results_dir / "sensitive_volume.h5", "sensitive volume", "sv",
                                         _sensitive_volume)
-        for name in ("sensitive_volume.png", "sensitive_distance.png"):
-            image = load(results_dir / name, "sensitive volume", "sv", read_bytes)
-            if image is not None:
-                results.images[name] = image
-        training = load(storage.join(train_run_dir, "training.png"), "training curve", "train", read_bytes, False)
-        if training is not None:
-            results.images["training.png"] = training
-        else:  # no plot: draw one from the metrics, or say that both are missing
+        results.training_png = load(storage.join(train_run_dir, "training.png"), "training curve", "train",
+                                     Path.read_bytes, False)
+        if results.training_png is None:  # no plot: draw one from the metrics, or say that both are missing
             results.metrics = load(storage.join(train_run_dir, "metrics.csv"), "training curve", "train", _metrics)
     return results

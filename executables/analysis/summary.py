@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 
 from executables.analysis import report
+from executables.analysis.datasource import DataSource
 from executables.analysis.results import read_results, write_zero_lag_csv
 from executables.analysis.runstate import RunState
 from executables.common.atomic import atomic_file
@@ -22,17 +23,18 @@ REPORT = "report.html"
 ZERO_LAG_TABLE = "zero-lag.csv"
 
 
-def summarize(state: RunState, results, dag_status: int, failed_count: int, unblind: bool,
+def summarize(state: RunState, results, data: DataSource, dag_status: int, failed_count: int, unblind: bool,
               written: dict[str, str | None]) -> dict:
-    """summary.json's content: the run's state, its nodes and stages, the headline numbers, what is missing."""
+    """summary.json's content: the run's state, its nodes and stages, the background's source, the headline numbers,
+    what is missing."""
     zero_lag = {"count": len(results.zero_lag) if results.zero_lag is not None else None, "blinded": not unblind,
                 "table": written.get("zero_lag")}
     return {"dag_status": dag_status, "failed_count": failed_count, "name": state.status.name,
             "stages": state.stages(), "nodes": state.node_records(),
             "problems": [{key: value for key, value in problem.items() if key != "why"}
                          for problem in state.problems],
-            "headline": results.headline(), "zero_lag": zero_lag, "missing": report.describe(results, state),
-            "report": written.get("report")}
+            "background": data.record(), "headline": results.headline(), "zero_lag": zero_lag,
+            "missing": report.describe(results, state), "report": written.get("report")}
 
 
 @click.command()
@@ -52,6 +54,7 @@ def main(condor_dir: Path, results_dir: Path, train_run_dir: str, injections: st
          dag_status: int, failed_count: int) -> list[Path]:
     """Write the zero-lag table (unblinded), report.html and summary.json; fail (exit 1) when the DAG failed."""
     state = RunState.read(condor_dir)
+    data = DataSource.read(condor_dir)
     results = read_results(results_dir, train_run_dir, injections, state.producer)
     for problem in results.problems:
         log.warning("%s: %s (%s)", problem.what, problem.reason, problem.path)
@@ -67,10 +70,10 @@ def main(condor_dir: Path, results_dir: Path, train_run_dir: str, injections: st
         written.append(table)
     page = output.with_name(REPORT)
     with atomic_file(page, "w") as handle:
-        handle.write(report.render(state, results, dag_status=dag_status, failed_count=failed_count,
+        handle.write(report.render(state, results, data, dag_status=dag_status, failed_count=failed_count,
                                    unblind=unblind, zero_lag_table=str(table) if table else None))
     written.append(page)
-    summary = summarize(state, results, dag_status, failed_count, unblind,
+    summary = summarize(state, results, data, dag_status, failed_count, unblind,
                         {"report": str(page), "zero_lag": str(table) if table else None})
     for stage, counts in summary["stages"].items():
         log.info("%-14s %5d / %-5d done", stage, counts["done"], counts["total"])

@@ -25,11 +25,12 @@ import click
 import h5py
 import numpy as np
 
-from executables.analysis import found_missed
+from executables.analysis import found_missed, gwtc3
 from executables.analysis.plots import Curve, plot_curves
 from executables.analysis.volume import (
     MASS_KEYS,
     SIGMA,
+    SUPPORT_WARNING,
     Population,
     WeightSums,
     astrophysical_volume,
@@ -55,8 +56,6 @@ log = logging.getLogger("aframe-sv")
 CHUNK_ROWS = 1_000_000
 #: Target draws that estimate each population's share inside the source prior's support; fixed seed (no --seed).
 SUPPORT_DRAWS, SUPPORT_SEED = 20000, 11
-#: Below this share of a population inside the source prior's support its SV is underestimated: warn.
-SUPPORT_WARNING = 0.99
 #: Parameters the weights may need (masses of either frame and the distance to convert between them).
 WEIGHT_KEYS = ("mass_1", "mass_2", "mass_1_source", "mass_2_source", "redshift", "luminosity_distance")
 
@@ -258,11 +257,13 @@ def main(background: Path, foreground: Path, rejected: Path, mass_combos: str, s
     directory = output.parent
     volume_png, distance_png, table_csv, table_hdf5 = (directory / name for name in OUTPUT_NAMES)
     table = found_missed.columns(injections, events)
+    note = gwtc3.comparison_note(None)  # this node is not told the background's source; the report is
     written = [
-        plot_curves(volume_png, result.fars, _curves(result, "sv", "sv_err"), "volume",
-                    f"aframe sensitive volume (Tb = {result.Tb / SECONDS_PER_YEAR:.3g} yr, prior {prior.name})"),
+        plot_curves(volume_png, result.fars, _curves(result, "sv", "sv_err"), "sv",
+                    f"aframe sensitive volume (Tb = {result.Tb / SECONDS_PER_YEAR:.3g} yr, prior {prior.name})", note),
         plot_curves(distance_png, result.fars, _curves(result, "distance", "distance_err"), "distance",
-                    f"aframe sensitive distance (Tb = {result.Tb / SECONDS_PER_YEAR:.3g} yr, prior {prior.name})"),
+                    f"aframe sensitive distance (Tb = {result.Tb / SECONDS_PER_YEAR:.3g} yr, prior {prior.name})",
+                    note),
         found_missed.write_csv(table_csv, table),
         found_missed.write_hdf5(table_hdf5, table, {"Tb": events.Tb, "ifos": events.ifos}),
     ]

@@ -39,6 +39,8 @@ from scipy import integrate, special, stats
 from executables.common.errors import PermanentError
 from executables.data.priors import Cosine, Params, Prior, RedshiftVolume, Uniform
 
+#: Below this share of a population inside the source prior's support its SV is underestimated: warn.
+SUPPORT_WARNING = 0.99
 #: Width of every target population's log-normal mass distributions (σ of ln m), as aframe and GWTC-3 use.
 SIGMA = 0.1
 #: Mpc³ in a Gpc³.

@@ -125,10 +125,15 @@ def test_sensitive_volume_file_plots_and_found_missed_table(inputs, tmp_path):
     with h5py.File(output.with_name("found-missed.hdf5")) as handle:
         columns = list(handle.attrs["columns"])
         assert columns == list(rows[0])
-        assert {"mass_1_source", "redshift", "snr", "h1_snr", "detection_statistic", "far", "shift_l1"} <= set(columns)
-        np.testing.assert_array_equal(handle["far"][:], background.significance(foreground.detection_statistic))
+        assert {"mass_1_source", "redshift", "snr", "h1_snr", "detection_statistic", "far", "far_upper_limit",
+                "shift_l1"} <= set(columns)
+        far, upper_limit = handle["far"][:], handle["far_upper_limit"][:]
+        measured = background.significance(foreground.detection_statistic)
+        np.testing.assert_array_equal(upper_limit, measured == 0)  # louder than every background event
+        assert upper_limit.any() and not upper_limit.all()
+        np.testing.assert_array_equal(far[~upper_limit], measured[~upper_limit])
+        np.testing.assert_allclose(far[upper_limit], 1 / 0.2)  # below 1/Tb, never 0
         np.testing.assert_array_equal(handle["mass_1"][:], foreground.parameters["mass_1"])
-        assert handle["far"][:].min() == 0  # louder than every background event: FAR 0, no division
     assert float(rows[3]["detection_statistic"]) == foreground.detection_statistic[3]
 
 
