@@ -522,7 +522,8 @@ def compact_bbh() -> Prior:
     As ``end_o3_ratesandpops`` (isotropic precessing spins, sky and orientation; redshift uniform in comoving volume)
     but source-frame masses m1 ~ m^-2.35 on [15, 60] Msun, m2 | m1 ~ m^1 on [15, m1], and z on [0, 1]: every signal
     merges inside the 1.5 s kernel (no long low-mass inspirals that a minute of CPU training cannot learn), and the
-    sensitive-volume mass pairs (35+35 ... 20+10) lie where the draws are, so few injections weight them well.
+    demo's sensitive-volume mass pairs (35+35, 35+20, 20+20) lie where the draws are, so few injections weight them
+    well (20+10 does not: m2 >= 15 Msun here).
     """
     components = [
         MassPowerLaws("mass_1_source", "mass_2_source", alpha=-2.35, beta=1.0, low=15.0, high=60.0),
