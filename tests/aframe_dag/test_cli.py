@@ -153,6 +153,32 @@ def test_readme_config_reference_is_current():
     assert block() in README.read_text()
 
 
+def test_readme_names_every_command_and_option():
+    """The README's command table is where a newcomer looks: a command or option missing there is one they never
+    find (the shared --condor-dir/-C is described once, below the table)."""
+    import click
+
+    from aframe_dag.cli import cli
+    from scripts.readme_config import README
+
+    text = README.read_text()
+    table = text[text.index("## Command line"):text.index("## The run directory")]
+    missing = []
+    commands = list(cli.commands.items())
+    while commands:
+        name, command = commands.pop()
+        if isinstance(command, click.Group):
+            commands += [(f"{name} {sub}", item) for sub, item in command.commands.items()]
+            continue
+        if f"aframe-dag {name}" not in table:
+            missing.append(name)
+        for parameter in command.params:
+            options = [option for option in parameter.opts if option.startswith("--")]
+            if options and options[0] not in ("--help", "--condor-dir") and options[0] not in table:
+                missing.append(f"{name} {options[0]}")
+    assert missing == []
+
+
 def test_build_check_and_node_check_from_the_command_line(tmp_path):
     run = tmp_path / "run"
     assert aframe_dag("init", "sandbox", "-d", run, "--site", "local", "--device", "cpu").returncode == 0
