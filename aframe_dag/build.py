@@ -9,6 +9,7 @@ from importlib import metadata
 from pathlib import Path
 
 from .check import check_run, format_findings
+from .condordir.names import DAG_FILE, DONE, LOCK, LOGS, RESOLVED, SEGMENT_CACHE, beside
 from .config import load_config, resolved_text
 from .config.checks import node_log_refusal
 from .config.text import changed_keys
@@ -18,11 +19,10 @@ from .estimates import Estimates, estimate
 from .lifecycle.stale import stale_refusal
 from .plan import Workflow, plan
 from .plan.segments import query_segments, read_segments, segments_text
-from .render import DAG_FILE, RESOLVED, find_bin_dir, render
+from .render import find_bin_dir, render
 from .reuse import copy_markers, find_reusable
 from .running import refuse_while_running
 
-SEGMENT_CACHE = "segments.txt"
 SHOWN_CHANGES = 3  # changed keys a refusal names; it counts the rest
 VERSIONED = ("aframe-dag", "htcondor", "click", "jinja2", "igwn-segments")
 
@@ -95,7 +95,7 @@ def _refusal(condor_dir: Path, files: dict[str, str], force: bool) -> str | None
     refuse_while_running(condor_dir, "replace its files")
     if force:
         return None
-    lock = condor_dir / f"{DAG_FILE}.lock"
+    lock = beside(dag, LOCK)
     running = f" (and {lock.name} says DAGMan may be running it)" if lock.exists() else ""
     return (f"{condor_dir} already holds a different DAG{running}: {_differences(condor_dir, files)}; nothing "
             "written. Use --force to replace it (node names stay the same, so an existing rescue file still "
@@ -142,7 +142,7 @@ def build(run_ini, overrides=(), outdir=None, segments_file=None, force=False, d
     if refusal:
         raise UserError(refusal)
     try:
-        for directory in (condor_dir, condor_dir / "logs", condor_dir / "done"):
+        for directory in (condor_dir, condor_dir / LOGS, condor_dir / DONE):
             directory.mkdir(parents=True, exist_ok=True)
         # The DAG goes last: until it is replaced, the old one and its submit files stay a consistent pair.
         for name in sorted(files, key=lambda name: name == DAG_FILE):
@@ -154,7 +154,7 @@ def build(run_ini, overrides=(), outdir=None, segments_file=None, force=False, d
     except OSError as exc:
         raise UserError(f"cannot write the condor dir: {exc.filename}: {exc.strerror}") from None
     if copied:
-        result.notes.append(f"copied {len(copied)} done-marker(s) of earlier runs into {condor_dir / 'done'}: "
+        result.notes.append(f"copied {len(copied)} done-marker(s) of earlier runs into {condor_dir / DONE}: "
                             "those nodes are skipped")
     note = _rescue_note(condor_dir, files) if force else None
     if note:

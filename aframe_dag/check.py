@@ -42,11 +42,11 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .condordir.dag import dag_path
+from .condordir.names import CONDOR_SUB, DAG_FILE, RESOLVED
 from .dagfile import SUBDAG, Dag, DagNode, DagSyntaxError, parse_dag
 from .errors import UserError, did_you_mean
 from .plan.model import NODE_NAME, RESERVED_NAMES
-from .render import DAG_FILE, RESOLVED
-from .rundir import dag_path
 
 NODE_VARS = ("node", "nodeargs")
 TOOL_TIMEOUT = 120
@@ -413,7 +413,7 @@ def unused_submit_files(run: Run) -> Iterator[Finding]:
         return
     used = {path.resolve() for path in run.submits}
     for path in sorted(run.condor_dir.glob("*.sub")):
-        if path.resolve() not in used and not path.name.endswith(".condor.sub"):
+        if path.resolve() not in used and not path.name.endswith(CONDOR_SUB):
             yield _warning(run.where(path), "no node uses this submit file (left over from an earlier build?)")
 
 

@@ -14,8 +14,8 @@ from .errors import UserError
 def node_check(words, condor_dir_option) -> None:
     """Say whether NODE is done (its PRE script would skip it): exit 99 when done, 0 when it must run. HASH
     defaults to the one the DAG gives the node; the older order CONDOR_DIR NODE [HASH] works too."""
+    from .condordir.dag import node_hash_in_dag
     from .nodecheck import SKIP, why_not_done
-    from .rundir import node_hash_in_dag
 
     words, condor_dir = split_condor_dir(words, condor_dir_option, say_so=False)
     if len(words) > 2:
@@ -35,8 +35,8 @@ def graph(condor_dir, output, every_node) -> None:
     a picture asked for with -o is an error, exit 2)."""
     from pathlib import Path
 
+    from .condordir.dag import dag_path, load_dag
     from .graph import draw
-    from .rundir import dag_path, load_dag
 
     dag = dag_path(condor_dir)
     wanted = Path(output or dag.with_suffix(".png").with_stem(f"{dag.stem}-graph"))

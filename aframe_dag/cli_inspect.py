@@ -61,7 +61,7 @@ def why(words, condor_dir_option) -> None:
 def resubmit(condor_dir, from_number) -> None:
     """Resubmit the DAG from its rescue file (refused while it still runs); where no schedd answers, say how (exit
     2)."""
-    from .status import resubmit_plan
+    from .lifecycle.resubmit import resubmit_plan
     from .submit import submit_dag
 
     plan = resubmit_plan(condor_dir, from_number)

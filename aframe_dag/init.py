@@ -10,6 +10,7 @@ from pathlib import Path
 
 import yaml
 
+from .condordir.names import DAG_FILE
 from .config.checks import node_log_refusal
 from .config.load import site_profiles
 from .config.schema import CONDOR
@@ -129,7 +130,7 @@ def init_run(kind: str, directory, s3_bucket: str | None = None, site: str = "ld
         directory / "run.sh": environment().get_template("run.sh.j2").render(
             name=name, kind=kind, directories=directories, run_ini=directory / "run.ini",
             condor_dir=directories["AFRAME_CONDOR_DIR"],
-            dag=Path(directories["AFRAME_CONDOR_DIR"]) / "aframe.dag",
+            dag=Path(directories["AFRAME_CONDOR_DIR"]) / DAG_FILE,
         ),
     }
     existing = [path for path in files if path.exists()]

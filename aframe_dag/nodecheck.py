@@ -23,6 +23,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from .condordir.names import marker_path
+
 SKIP = 99
 RUN = 0
 #: Outputs up to this many bytes are checked by content on every check (SHA-1: about 1.5 GB/s on one core).
@@ -30,11 +32,6 @@ DIGEST_LIMIT = 256 * 2**20
 _BLOCK = 2**20
 
 _TEMPORARY = re.compile(r"^\.(?P<name>.+)\.tmp-(?P<pid>\d+)-[0-9a-f]+$")
-
-
-def marker_path(condor_dir, node: str) -> Path:
-    """Where a node's done-marker lives."""
-    return Path(condor_dir) / "done" / f"{node}.json"
 
 
 def _files(output: Path) -> list[Path]:

@@ -14,13 +14,24 @@ import jinja2
 
 from . import __version__, quoting
 from .bulk import without_cyclic_gc
+from .condordir.names import (
+    DAG_FILE,
+    DAGMAN_CONFIG,
+    DOT_FILE,
+    JOBSTATE_LOG,
+    RUN_LOCAL,
+    STATUS_FILE,
+    marker_name,
+    node_error,
+    node_output,
+    stage_log,
+    submit_file,
+)
 from .errors import UserError
 from .holds import memory_expression, release_expression, remove_expression
 from .plan.model import Stage, Workflow
 from .templating import environment
 
-DAG_FILE = "aframe.dag"
-RESOLVED = "run.ini.resolved"
 NODE_CHECK = "aframe-node-check"
 SKIP_EXIT = 99
 
@@ -54,7 +65,7 @@ def _version_at_least(version: str, wanted: tuple[int, ...]) -> bool:
     return tuple(int(part) for part in version.split(".")) >= wanted
 
 
-def submit_commands(stage: Stage, site: Site, logs: str) -> list[tuple[str, str]]:
+def submit_commands(stage: Stage, site: Site, condor_dir: str) -> list[tuple[str, str]]:
     """Every submit command of one stage, in file order; the one place that decides them."""
     condor = site.condor
     what = f"[stage:{stage.name}]"
@@ -86,9 +97,9 @@ def submit_commands(stage: Stage, site: Site, logs: str) -> list[tuple[str, str]
     commands += [
         ("periodic_release", release_expression()),
         ("periodic_remove", remove_expression(condor["max_held_hours"])),
-        ("log", f"{logs}/{stage.name}.log"),
-        ("output", f"{logs}/$(node).out"),
-        ("error", f"{logs}/$(node).err"),
+        ("log", f"{condor_dir}/{stage_log(stage.name)}"),
+        ("output", f"{condor_dir}/{node_output('$(node)')}"),
+        ("error", f"{condor_dir}/{node_error('$(node)')}"),
         ("notification", "never"),
     ]
     return commands
@@ -110,7 +121,7 @@ def full_arguments(workflow: Workflow, node) -> tuple[str, ...]:
     if node.final:
         return node.arguments
     return node.arguments + ("--node", node.name, "--node-hash", node.hash,
-                             "--done-marker", f"{workflow.condor_dir}/done/{node.name}.json")
+                             "--done-marker", f"{workflow.condor_dir}/{marker_name(node.name)}")
 
 
 def _dag_block(workflow: Workflow, node, submit: str, node_check: str) -> str:
@@ -184,31 +195,30 @@ def shell_command(words) -> str:
 def render(workflow: Workflow, condor: dict, bin_dir: str | None) -> dict[str, str]:
     """Every file of the condor dir, by name; nothing is written here."""
     site = Site(condor, bin_dir)
-    logs = f"{workflow.condor_dir}/logs"
     files: dict[str, str] = {}
     for stage in workflow.stages.values():
-        files[f"{stage.name}.sub"] = _stage_template(stage).render(
+        files[submit_file(stage.name)] = _stage_template(stage).render(
             version=__version__, run=workflow.name, stage=stage.name, program=stage.program,
-            commands=submit_commands(stage, site, logs),
+            commands=submit_commands(stage, site, workflow.condor_dir),
         )
     node_check = site.executable(NODE_CHECK)  # PRE scripts run on the access point, outside any container
-    submits = {name: f"{workflow.condor_dir}/{name}.sub" for name in workflow.stages}
+    submits = {name: f"{workflow.condor_dir}/{submit_file(name)}" for name in workflow.stages}
     blocks = {node.name: _dag_block(workflow, node, submits[node.stage], node_check) for node in workflow.nodes}
     final = workflow.final
     used = {stage.category for stage in workflow.stages.values()}
     categories = {name: limit for name, limit in workflow.limits.items() if name in used}
     files[DAG_FILE] = environment().get_template("aframe.dag.j2").render(
         version=__version__, run=workflow.name, submit_command=submit_line(workflow),
-        config_file=f"{workflow.condor_dir}/dagman.config", status_file=f"{workflow.condor_dir}/aframe.status",
-        jobstate_log=f"{workflow.condor_dir}/aframe.jobstate.log", dot_file=f"{workflow.condor_dir}/aframe.dot",
+        config_file=f"{workflow.condor_dir}/{DAGMAN_CONFIG}", status_file=f"{workflow.condor_dir}/{STATUS_FILE}",
+        jobstate_log=f"{workflow.condor_dir}/{JOBSTATE_LOG}", dot_file=f"{workflow.condor_dir}/{DOT_FILE}",
         jobs=[block for name, block in blocks.items() if name != final.name], edges=_edges(workflow),
         categories=categories, save_points=_save_points(workflow), final=blocks[final.name],
     )
-    files["dagman.config"] = environment().get_template("dagman.config.j2").render(
+    files[DAGMAN_CONFIG] = environment().get_template("dagman.config.j2").render(
         version=__version__, run=workflow.name,
         settings={"DAGMAN_MAX_JOBS_IDLE": condor["max_idle"], "DAGMAN_MAX_PRE_SCRIPTS": 20},
     )
-    files["run_local.sh"] = environment().get_template("run_local.sh.j2").render(
+    files[RUN_LOCAL] = environment().get_template("run_local.sh.j2").render(
         run=workflow.name, nodes=_local_commands(workflow, site),
     )
     return files

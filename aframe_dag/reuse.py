@@ -12,7 +12,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .nodecheck import marker_path, why_not_done
+from .condordir.names import marker_path
+from .nodecheck import why_not_done
 from .plan.model import Workflow
 
 

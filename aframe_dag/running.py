@@ -21,11 +21,11 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from .condordir.dag import dag_path
+from .condordir.names import DAGMAN_LOG, LOCAL_LOCK, LOCK, beside
 from .errors import UserError
 from .local.state import holder_words, lock_record
-from .rundir import dag_path
 
-LOCAL_LOCK = Path(".aframe-run") / "lock"
 SCHEDD_TIMEOUT = 5.0
 DAGMAN_UNIVERSE = 7  # the scheduler universe DAGMan runs in
 DAGMAN_PROJECTION = ["ClusterId", "ProcId", "JobStatus", "JobUniverse", "JobBatchName", "Iwd", "Arguments", "Args",
@@ -62,8 +62,8 @@ def dag_paths(job: dict[str, Any]) -> list[str]:
     words = _words(str(job.get("Arguments") or job.get("Args") or ""))
     dags = [value for flag, value in zip(words, words[1:], strict=False) if flag.lower() == "-dag"]
     log = str(job.get("UserLog") or "")
-    if not dags and log.endswith(".dagman.log"):
-        dags = [log.removesuffix(".dagman.log")]
+    if not dags and log.endswith(DAGMAN_LOG):
+        dags = [log.removesuffix(DAGMAN_LOG)]
     return [os.path.join(str(job.get("Iwd") or ""), dag) for dag in dags]
 
 
@@ -121,8 +121,7 @@ def dagman_jobs(jobs: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
 
 def dagman_file(place, suffix: str) -> Path:
     """One of the files DAGMan keeps beside a DAG (<dag>.lock, <dag>.dagman.log, <dag>.nodes.log, ...)."""
-    dag = dag_path(place)
-    return dag.with_name(dag.name + suffix)
+    return beside(dag_path(place), suffix)
 
 
 # -- the locks --------------------------------------------------------------------------------------------------------
@@ -148,7 +147,7 @@ def dagman_lock_held(condor_dir) -> bool:
     """Whether a DAGMan holds the DAG's lock file: it keeps a POSIX write lock on it while it runs, so a read lock
     is refused (seen for a DAGMan on this host; over NFS only where the lock manager passes locks on)."""
     try:
-        descriptor = os.open(dagman_file(condor_dir, ".lock"), os.O_RDONLY)
+        descriptor = os.open(dagman_file(condor_dir, LOCK), os.O_RDONLY)
     except OSError:
         return False
     try:
@@ -163,7 +162,7 @@ def dagman_lock_held(condor_dir) -> bool:
 def _logged_dagman(condor_dir: Path) -> str | None:
     """The newest DAGMan job of this DAG, from DAGMan's own user log."""
     try:
-        found = _SUBMIT_EVENT.findall(dagman_file(condor_dir, ".dagman.log").read_text(errors="replace"))
+        found = _SUBMIT_EVENT.findall(dagman_file(condor_dir, DAGMAN_LOG).read_text(errors="replace"))
     except OSError:
         return None
     return str(int(found[-1])) if found else None
@@ -184,7 +183,7 @@ def running_reason(condor_dir, notes: list[str] | None = None) -> str | None:
     """Who runs the DAG in condor_dir now, and what to do about it: the local executor holding its lock, the
     schedd's DAGMan job for this DAG, or a DAGMan holding aframe.dag.lock; None when nobody does. With `notes`, a
     lock file that no schedd can confirm is noted."""
-    condor_dir, lock = Path(condor_dir), dagman_file(condor_dir, ".lock")
+    condor_dir, lock = Path(condor_dir), dagman_file(condor_dir, LOCK)
     local = local_lock_holder(condor_dir)
     if local is not None:
         return (f"the local executor ({holder_words(local)}) is running this DAG: "
@@ -196,7 +195,7 @@ def running_reason(condor_dir, notes: list[str] | None = None) -> str | None:
     if dagman_lock_held(condor_dir):
         cluster = _logged_dagman(condor_dir)
         job = f"job {cluster}" if cluster else "its job"
-        log = lock.name.removesuffix(".lock") + ".dagman.log"
+        log = lock.name.removesuffix(LOCK) + DAGMAN_LOG
         return f"a DAGMan ({job} in {log}) holds {lock}: wait for it or condor_rm {cluster or 'it'} first"
     if jobs is None and lock.exists() and notes is not None:
         notes.append(f"{lock.name} exists and no schedd answered: if DAGMan still runs this DAG elsewhere, "

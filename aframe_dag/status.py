@@ -45,12 +45,24 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .dagfile import JOIN_NODE_PREFIX, Dag, rescue_files
-from .descriptions import Descriptions, expand, node_dir, submit_source
+from .condordir.dag import dag_path, load_dag
+from .condordir.descriptions import Descriptions, expand, node_dir, submit_source
+from .condordir.names import (
+    DAG_FILE,
+    DAGMAN_OUT,
+    LOCAL_LOCK,
+    LOCK,
+    NODES_LOG,
+    RESOLVED,
+    default_status_file,
+    marker_path,
+    node_error,
+)
+from .dagfile import Dag, rescue_done, rescue_files
 from .errors import UserError, did_you_mean
 from .local.records import WAITS_ATTRIBUTE
 from .local.state import holder_words
-from .nodecheck import marker_path, read_done_marker, why_not_done
+from .nodecheck import read_done_marker, why_not_done
 from .nodelog import (
     EXIT_WORDS,
     Attempt,
@@ -62,20 +74,15 @@ from .nodelog import (
     read_history,
     this_run,
 )
-from .render import DAG_FILE, RESOLVED
-from .rundir import dag_path, load_dag
 from .running import (
-    LOCAL_LOCK,
     dagman_file,
     dagman_jobs,
     dagman_lock_held,
     local_lock_holder,
-    refuse_while_running,
     schedd_jobs,
 )
 from .waiting import parent_lines, ready_line
 
-STATUS_FILE = "aframe.status"
 STDERR_LINES = 30
 STALE_AFTER = 120.0  # seconds past the status file's NextUpdate before we call it stale
 
@@ -218,7 +225,7 @@ def run_name(condor_dir) -> str | None:
     return parser.get("run", "name", fallback=None) or None
 
 
-def _in_condor_dir(condor_dir: Path, name: str | None, default: str) -> Path:
+def in_condor_dir(condor_dir: Path, name: str | None, default: str) -> Path:
     """A file the DAG names (absolute, or relative to the DAG's dir); a moved condor dir falls back to its own copy."""
     if not name:
         return condor_dir / default
@@ -241,20 +248,6 @@ def read_status_file(path) -> tuple[dict, dict[str, dict], dict] | None:
     if not dag and not nodes:
         return None
     return dag, nodes, end
-
-
-def rescue_done(path) -> set[str]:
-    """Nodes a rescue file marks DONE (DAGMan's own join nodes left out)."""
-    done = set()
-    for raw in Path(path).read_text().splitlines():
-        words = raw.split()
-        if len(words) >= 2 and words[0].upper() == "DONE" and not words[1].startswith(JOIN_NODE_PREFIX):
-            done.add(words[1])
-    return done
-
-
-def rescue_number(path) -> int:
-    return int(Path(path).name.rsplit("rescue", 1)[1])
 
 
 def _node_hash(dag: Dag, node: str) -> str | None:
@@ -384,7 +377,7 @@ def continue_command(place) -> str:
     """The command that continues a stopped run: the local executor's for a run it last ran, else resubmission
     (`condor_submit_dag` for a DAG that `build` did not write; DAGMan takes its newest rescue file by itself)."""
     dag = dag_path(place)
-    local, dagman = dag.parent / LOCAL_LOCK, dagman_file(dag, ".dagman.out")
+    local, dagman = dag.parent / LOCAL_LOCK, dagman_file(dag, DAGMAN_OUT)
     if local.exists() and (not dagman.exists() or local.stat().st_mtime >= dagman.stat().st_mtime):
         return f"aframe-dag run {where_of(dag)}"
     return f"aframe-dag resubmit {dag.parent}" if dag.name == DAG_FILE else f"condor_submit_dag {dag}"
@@ -392,7 +385,7 @@ def continue_command(place) -> str:
 
 def _stopped_reason(dag: Path, end_ad: dict, jobs, now: float) -> str | None:
     """Why a status file that says "running" is no longer true, or None when it may well be."""
-    if (dag.parent / LOCAL_LOCK).exists() and not dagman_file(dag, ".lock").exists():
+    if (dag.parent / LOCAL_LOCK).exists() and not dagman_file(dag, LOCK).exists():
         return "the local executor that ran it is gone (its lock is free); `aframe-dag run` continues it"
     next_update = end_ad.get("NextUpdate") or 0
     if next_update and now > next_update + STALE_AFTER and jobs is not None and not dagman_lock_held(dag):
@@ -448,10 +441,10 @@ def read_status(condor_dir, *, schedd: bool = True, now: float | None = None) ->
     now = time.time() if now is None else now
     name = run_name(condor_dir)
     notes: list[str] = []
-    file = read_status_file(_in_condor_dir(condor_dir, dag.status_file, f"{dag_file.stem}.status"))
+    file = read_status_file(in_condor_dir(condor_dir, dag.status_file, default_status_file(dag_file)))
     file_nodes = file[1] if file else {}
     logs = node_logs(dag, Descriptions(condor_dir, moved=True))
-    attempts, skipped, post = read_history(dagman_file(dag_file, ".nodes.log"), logs)
+    attempts, skipped, post = read_history(dagman_file(dag_file, NODES_LOG), logs)
     rescues = rescue_files(dag_file)
     rescue = rescues[-1] if rescues else None
     from_rescue = rescue_done(rescue) if rescue else set()
@@ -627,7 +620,7 @@ def job_description(condor_dir, dag: Dag, node: str) -> dict[str, str]:
         source = submit_source(dag.nodes[node], condor_dir) or "its submit description"
         described["command"] = (f"(executable unknown: {source} cannot be read) "
                                 + shlex.join(words)).rstrip()
-    error = described.get("error") or f"logs/{node}.err"
+    error = described.get("error") or node_error(node)
     base = node_dir(dag.nodes[node], condor_dir)
     described["error"] = str(Path(error) if Path(error).is_absolute() else base / error)
     return described
@@ -757,69 +750,3 @@ def _done_lines(state: NodeState, run: RunStatus) -> list[str]:
     if state.holds:
         lines.append(f"  it was held {state.holds} time(s) and released")
     return lines + _timing_lines(state) + _attempt_lines(state)
-
-
-# -- resubmit ---------------------------------------------------------------------------------------------------------
-
-
-@dataclass
-class ResubmitPlan:
-    """What `resubmit` will do: which rescue file DAGMan uses and what it already counts as done."""
-
-    condor_dir: Path
-    name: str | None
-    rescue: Path | None
-    from_number: int | None
-    done: set[str]
-    total: int
-    notes: list[str] = field(default_factory=list)
-
-    def describe(self) -> str:
-        if self.rescue is None:
-            lines = [f"no rescue file in {self.condor_dir}: DAGMan runs the whole DAG, and each node's PRE script "
-                     "skips it when its done-marker still matches"]
-        else:
-            how = f"-DoRescueFrom {self.from_number}" if self.from_number is not None else "the newest"
-            lines = [f"DAGMan will use {self.rescue.name} ({how}): {len(self.done)} of {self.total} nodes DONE there;"
-                     " the rest run again, skipped by their PRE script where their outputs are already done"]
-            if self.from_number is not None:
-                lines.append("  (rescue files numbered above it are renamed to .old by DAGMan)")
-        return "\n".join(lines + [f"note: {note}" for note in self.notes])
-
-
-def resubmit_plan(condor_dir, from_number: int | None = None) -> ResubmitPlan:
-    """Check that the DAG can be resubmitted and say which rescue file DAGMan will use (UserError if it can't)."""
-    condor_dir = Path(condor_dir)
-    dag = load_dag(condor_dir)
-    name = run_name(condor_dir)
-    notes: list[str] = []
-    refuse_while_running(condor_dir, "resubmit", notes)
-    rescues = {rescue_number(path): path for path in rescue_files(condor_dir / DAG_FILE)}
-    if from_number is not None:
-        if from_number not in rescues:
-            have = ", ".join(str(n) for n in sorted(rescues)) or "none"
-            raise UserError(f"{condor_dir}: no rescue file number {from_number} (there are: {have})")
-        rescue = rescues[from_number]
-    else:
-        rescue = rescues[max(rescues)] if rescues else None
-    done = rescue_done(rescue) if rescue else set()
-    missing = sorted(done - set(dag.nodes))
-    if missing:
-        shown = ", ".join(missing[:10]) + (f" and {len(missing) - 10} more" if len(missing) > 10 else "")
-        raise UserError(f"{rescue} marks nodes DONE that {DAG_FILE} no longer has ({shown}): the DAG was rebuilt "
-                        "with different nodes; move the rescue files away to start afresh (done-markers still "
-                        "skip finished nodes)")
-    if rescue is not None:
-        from .lifecycle.stale import stale_refusal  # here: lifecycle reads this module
-
-        refusal = stale_refusal(condor_dir, dag, rescue, then="resubmit")
-        if refusal:
-            raise UserError(refusal)
-    if name is None:
-        notes.append(f"no {RESOLVED} here: submitting without a batch name")
-    file = read_status_file(_in_condor_dir(condor_dir, dag.status_file, STATUS_FILE))
-    if file is not None and DAG_STATUS.get(int(file[0].get("DagStatus", 3))) == "done":
-        notes.append("the last run finished successfully: DAGMan skips the DONE nodes, and the PRE scripts every "
-                     "node whose done-marker still matches")
-    return ResubmitPlan(condor_dir, name, rescue, from_number, done, len(dag.nodes), notes)
-

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..condordir.names import DONE
 from ..errors import ConfigError
 
 
@@ -84,7 +85,7 @@ def _check_reuse(config) -> None:
     for directory in map(Path, config["run"]["reuse"]):
         _require(directory.is_absolute(), f"must list absolute paths (got '{directory}')", config, "run", "reuse")
         _require(directory != condor_dir, f"{directory} is this run's own condor dir", config, "run", "reuse")
-        _require((directory / "done").is_dir(), f"{directory} has no done/ directory: not the condor dir of an "
+        _require((directory / DONE).is_dir(), f"{directory} has no done/ directory: not the condor dir of an "
                  "aframe-dag run", config, "run", "reuse")
 
 

@@ -14,7 +14,8 @@ from .model import (
     DagSyntaxError,
     Script,
 )
-from .parse import apply_rescue, parse_dag, read_dag, rescue_files
+from .parse import apply_rescue, parse_dag, read_dag, rescue_done, rescue_files
 
 __all__ = ["FINAL", "JOB", "JOIN_NODE_PREFIX", "PROVISIONER", "SERVICE", "SPLICE_SEPARATOR", "SUBDAG", "Dag",
-           "DagNode", "DagSyntaxError", "Script", "apply_rescue", "parse_dag", "read_dag", "rescue_files"]
+           "DagNode", "DagSyntaxError", "Script", "apply_rescue", "parse_dag", "read_dag", "rescue_done",
+           "rescue_files"]

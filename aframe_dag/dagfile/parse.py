@@ -6,6 +6,7 @@ import dataclasses
 from pathlib import Path
 
 from ..bulk import without_cyclic_gc
+from ..condordir.names import rescue_pattern
 from .commands import COMMANDS, NODE_COMMANDS, QUOTED, refused
 from .lines import Statement, statements
 from .model import JOIN_NODE_PREFIX, SPLICE_SEPARATOR, SUBDAG, Dag, DagSyntaxError, NotYetDefined
@@ -136,7 +137,17 @@ def read_dag(path, problems: list[DagSyntaxError] | None = None) -> Dag:
 def rescue_files(dag_path) -> list[Path]:
     """The DAG's rescue files, oldest first (aframe.dag.rescue001, ...)."""
     dag_path = Path(dag_path)
-    return sorted(dag_path.parent.glob(f"{dag_path.name}.rescue[0-9][0-9][0-9]"))
+    return sorted(dag_path.parent.glob(rescue_pattern(dag_path)))
+
+
+def rescue_done(path) -> set[str]:
+    """Nodes a rescue file marks DONE (DAGMan's own join nodes left out)."""
+    done = set()
+    for raw in Path(path).read_text().splitlines():
+        words = raw.split()
+        if len(words) >= 2 and words[0].upper() == "DONE" and not words[1].startswith(JOIN_NODE_PREFIX):
+            done.add(words[1])
+    return done
 
 
 def apply_rescue(dag: Dag, rescue_path) -> Dag:

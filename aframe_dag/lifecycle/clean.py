@@ -24,11 +24,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
+from ..condordir.dag import load_dag, node_arguments
+from ..condordir.names import RESOLVED, marker_path
 from ..dagfile import Dag
 from ..errors import UserError
-from ..nodecheck import describe_output, marker_path, process_running, read_done_marker, temporary_of
-from ..render import RESOLVED
-from ..rundir import load_dag, node_arguments
+from ..nodecheck import describe_output, process_running, read_done_marker, temporary_of
 from ..running import running_reason
 from ..status import valid_marker
 

@@ -14,10 +14,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from ..condordir.names import DAG_FILE, RUN_LOG
 from ..dagfile import rescue_files
 from ..errors import UserError
-from ..local.state import LOG_NAME
-from ..render import DAG_FILE
 from ..running import local_lock_holder, running_reason
 from ..status import format_status, read_status, tail
 
@@ -70,10 +69,10 @@ def stop(condor_dir, timeout: float = STOP_TIMEOUT, poll: float = 0.2) -> str:
 def attach_view(condor_dir: Path, lines: int = LOG_LINES) -> str:
     """The run's status table and the end of its log, as one screen."""
     view = format_status(read_status(condor_dir, schedd=False))
-    log = condor_dir / LOG_NAME
+    log = condor_dir / RUN_LOG
     logged = tail(log, lines)
     if logged is None:
-        return view + f"\n\n(no {LOG_NAME}: the run was not started with --detach, its log is in its terminal)"
+        return view + f"\n\n(no {RUN_LOG}: the run was not started with --detach, its log is in its terminal)"
     return view + f"\n\n{log} (last {len(logged)} lines):\n" + "\n".join(f"  {line}" for line in logged)
 
 

@@ -14,13 +14,13 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..dagfile import JOIN_NODE_PREFIX, Dag, rescue_files
+from ..condordir.dag import load_dag
+from ..condordir.names import DAG_FILE, marker_path, rescue_number, rescue_path
+from ..dagfile import JOIN_NODE_PREFIX, Dag, rescue_done, rescue_files
 from ..errors import UserError, did_you_mean
-from ..nodecheck import marker_path, read_done_marker
-from ..render import DAG_FILE
-from ..rundir import load_dag
+from ..nodecheck import read_done_marker
 from ..running import refuse_while_running
-from ..status import continue_command, rescue_done, rescue_number
+from ..status import continue_command
 from .stale import descendants
 
 MAX_RESCUE = 100  # DAGMan's MAX_RESCUE_DAG_NUM default: it looks no further
@@ -134,7 +134,7 @@ def invalidate(condor_dir, nodes: list[str], downstream: bool = False) -> Invali
             if number > MAX_RESCUE:
                 raise UserError(f"{rescues[-1]}: DAGMan reads no rescue file numbered above {MAX_RESCUE}; move old "
                                 "rescue files away (DAGMan only uses the newest); nothing changed")
-            result.rescue_written = condor_dir / f"{DAG_FILE}.rescue{number:03d}"
+            result.rescue_written = rescue_path(condor_dir / DAG_FILE, number)
             _write_new(result.rescue_written, text)
     done = rescue_done(result.rescue_written or result.rescue_from) if result.rescue_from else set()
     for name in result.targets:

@@ -10,10 +10,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..dagfile import Dag, rescue_files
+from ..condordir.names import DAG_FILE
+from ..dagfile import Dag, rescue_done, rescue_files
 from ..nodecheck import why_not_done
-from ..render import DAG_FILE
-from ..status import rescue_done
 
 SHOWN = 10
 

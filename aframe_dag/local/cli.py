@@ -10,11 +10,12 @@ from pathlib import Path
 
 import click
 
+from ..condordir.dag import dag_path
+from ..condordir.names import RUN_LOG
 from ..errors import UserError
-from ..rundir import dag_path
 from ..running import refuse_while_running
 from .executor import Executor
-from .state import LOG_NAME, RunLock, lock_record
+from .state import RunLock, lock_record
 
 DETACH_TIMEOUT = 30.0
 
@@ -43,7 +44,7 @@ def _detach(dag: Path, workers: int, gpus: str, only: list[str]) -> int:
     lock = RunLock(condor_dir)
     lock.acquire()  # refuse now, in the terminal, if another executor holds the run
     lock.release()
-    log_path = condor_dir / LOG_NAME
+    log_path = condor_dir / RUN_LOG
     command = [sys.executable, "-m", "aframe_dag.cli", "run", str(dag), "--workers", str(workers)]
     command += ["--gpus", gpus] if gpus else []
     command += [item for node in only for item in ("--only", node)]
@@ -63,8 +64,8 @@ def _detach(dag: Path, workers: int, gpus: str, only: list[str]) -> int:
 
 def _refuse_stale_rescue(dag: Path) -> None:
     """The executor resumes from the newest rescue file as DAGMan does: refuse one that marks undone nodes DONE."""
+    from ..condordir.dag import load_dag
     from ..lifecycle.stale import stale_refusal
-    from ..rundir import load_dag
 
     refusal = stale_refusal(dag.parent, load_dag(dag), then="run")
     if refusal:

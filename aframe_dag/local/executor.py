@@ -10,11 +10,12 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..condordir.dag import dag_path, load_dag
+from ..condordir.descriptions import Descriptions, node_dir
+from ..condordir.names import LOGS, NODES_LOG, beside, default_status_file
 from ..dagfile import DagNode, Script, apply_rescue, rescue_files
-from ..descriptions import Descriptions, node_dir
 from ..errors import UserError
 from ..nodecheck import why_not_done
-from ..rundir import dag_path, load_dag
 from .jobids import JobIds
 from .jobs import Job, appends_vars, expand_job
 from .macros import script_arguments
@@ -121,7 +122,7 @@ class Executor:
         self.final_status: int | None = None  # DAG_STATUS once the FINAL node's turn has come
         self.abort_return: int | None = None
         self.status_written = 0.0
-        self.events = EventLog([self.condor_dir / f"{self.dag_path.name}.nodes.log"])
+        self.events = EventLog([beside(self.dag_path, NODES_LOG)])
         self.groups = ProcessGroups(self.condor_dir)
 
     # -- the run -----------------------------------------------------------------------------------------------
@@ -150,7 +151,7 @@ class Executor:
             lock.release()
 
     def _start(self) -> None:
-        (self.condor_dir / "logs").mkdir(exist_ok=True)
+        (self.condor_dir / LOGS).mkdir(exist_ok=True)
         self.events.paths[0].write_text("")  # DAGMan truncates the nodes log when it starts
         rescues = rescue_files(self.dag_path)
         if rescues and self.only is None:
@@ -517,7 +518,7 @@ class Executor:
         self.status_written = time.monotonic()
         ordered = [self.records[name] for name in self.dag.nodes if not self.dag.nodes[name].final]
         ordered += [self.records[node.name] for node in [self.dag.final] if node is not None]
-        status_file = self.dag.status_file or f"{self.dag_path.stem}.status"
+        status_file = self.dag.status_file or default_status_file(self.dag_path)
         path = Path(status_file) if Path(status_file).is_absolute() else self.condor_dir / status_file
         next_update = time.time() + STATUS_EVERY if final_state is None else 0
         state = SUBMITTED if final_state is None else final_state

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .state import STATE_DIR
+from ..condordir.names import LAST_CLUSTER
 
 
 class JobIds:
     """Hands out cluster ids, the last one kept in <condor dir>/.aframe-run/last-cluster."""
 
     def __init__(self, condor_dir: Path):
-        self.path = Path(condor_dir) / STATE_DIR / "last-cluster"
+        self.path = Path(condor_dir) / LAST_CLUSTER
         try:
             self.last = int(self.path.read_text())
         except (OSError, ValueError):

@@ -6,9 +6,9 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..condordir.descriptions import Descriptions, expand, node_dir, submit_source
 from ..config.types import BadValue, Size
 from ..dagfile import Dag, DagNode
-from ..descriptions import Descriptions, expand, node_dir, submit_source
 from ..errors import UserError
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..condordir.descriptions import Descriptions
 from ..dagfile import PROVISIONER, SERVICE, SPLICE_SEPARATOR, SUBDAG, Dag, DagNode
-from ..descriptions import Descriptions
 from .macros import DAGMAN_SUBMIT_MACROS, JOB_ID_MACROS, undefined_macros, unknown_script_macros
 
 NEEDS_DAGMAN = {SUBDAG: "SUBDAG EXTERNAL", SERVICE: "SERVICE", PROVISIONER: "PROVISIONER"}

@@ -8,6 +8,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..condordir.names import rescue_path
+
 # Node states as DAGMan numbers them in NODE_STATUS_FILE.
 NOT_READY, READY, PRERUN, SUBMITTED, POSTRUN, DONE, ERROR, FUTILE = range(8)
 STATE_NAMES = ["STATUS_NOT_READY", "STATUS_READY", "STATUS_PRERUN", "STATUS_SUBMITTED", "STATUS_POSTRUN",
@@ -143,6 +145,6 @@ def rescue_text(dag_file: str, nodes: list[NodeRecord], retries: dict[str, tuple
 def next_rescue_path(dag_path: Path) -> Path:
     """aframe.dag.rescueNNN after the newest existing one."""
     number = 1
-    while dag_path.with_name(f"{dag_path.name}.rescue{number:03d}").exists():
+    while rescue_path(dag_path, number).exists():
         number += 1
-    return dag_path.with_name(f"{dag_path.name}.rescue{number:03d}")
+    return rescue_path(dag_path, number)

@@ -11,10 +11,9 @@ import time
 from pathlib import Path
 from typing import NamedTuple
 
+from ..condordir.names import LOCAL_LOCK, PROCESS_GROUPS
 from ..errors import UserError
 
-STATE_DIR = ".aframe-run"
-LOG_NAME = "aframe-run.log"  # a detached run's output, in the condor dir
 PROBE_PATIENCE = 1.0
 
 
@@ -22,7 +21,7 @@ def lock_record(condor_dir: Path) -> dict:
     """What the lock file says about its last holder ({"pid", "host", "started"}), read without touching the lock
     itself."""
     try:
-        record = json.loads((Path(condor_dir) / STATE_DIR / "lock").read_text() or "{}")
+        record = json.loads((Path(condor_dir) / LOCAL_LOCK).read_text() or "{}")
     except (OSError, ValueError):
         return {}
     return record if isinstance(record, dict) else {}
@@ -48,7 +47,7 @@ class RunLock:
     """An flock on <condor dir>/.aframe-run/lock held while an executor runs; the file says who holds it."""
 
     def __init__(self, condor_dir: Path):
-        self.path = Path(condor_dir) / STATE_DIR / "lock"
+        self.path = Path(condor_dir) / LOCAL_LOCK
         self.handle = None
 
     def acquire(self, patience: float = PROBE_PATIENCE) -> None:
@@ -93,7 +92,7 @@ class ProcessGroups:
     """Each running node's process group, recorded on disk so a restarted executor can end leftovers."""
 
     def __init__(self, condor_dir: Path):
-        self.directory = Path(condor_dir) / STATE_DIR / "groups"
+        self.directory = Path(condor_dir) / PROCESS_GROUPS
         self.directory.mkdir(parents=True, exist_ok=True)
 
     def record(self, node: str, pgid: int, job: int | None = None, logs=()) -> None:

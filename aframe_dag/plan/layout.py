@@ -1,8 +1,10 @@
-"""Where every file of a run lives: the one place that names paths (local directories or s3:// prefixes)."""
+"""Where every file of a run lives: the one place that names the paths of its data, models and results."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from ..condordir.names import TUNE_JOURNAL
 
 
 @dataclass(frozen=True)
@@ -55,7 +57,7 @@ class Layout:
 
     @property
     def journal(self) -> str:
-        return f"{self.condor}/tune/study.journal"
+        return f"{self.condor}/{TUNE_JOURNAL}"
 
     @property
     def model_repository(self) -> str:
@@ -83,9 +85,3 @@ class Layout:
     @property
     def summary(self) -> str:
         return f"{self.results}/summary.json"
-
-    def marker(self, node: str) -> str:
-        return f"{self.condor}/done/{node}.json"
-
-    def log(self, name: str) -> str:
-        return f"{self.condor}/logs/{name}"

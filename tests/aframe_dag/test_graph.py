@@ -5,8 +5,8 @@ import shutil
 import pytest
 
 from aframe_dag.build import build
+from aframe_dag.condordir.dag import load_dag
 from aframe_dag.graph import dot_text, draw
-from aframe_dag.rundir import load_dag
 
 
 @pytest.fixture

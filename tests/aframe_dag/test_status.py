@@ -25,15 +25,10 @@ from aframe_dag import status as status_module
 from aframe_dag.cli_inspect import resubmit as resubmit_command
 from aframe_dag.cli_inspect import status as status_command
 from aframe_dag.cli_inspect import why as why_command
+from aframe_dag.condordir.names import LOCAL_LOCK
 from aframe_dag.errors import UserError
-from aframe_dag.status import (
-    LOCAL_LOCK,
-    explain,
-    format_status,
-    read_status,
-    resubmit_plan,
-    watch,
-)
+from aframe_dag.lifecycle.resubmit import resubmit_plan
+from aframe_dag.status import explain, format_status, read_status, watch
 from executables.common.markers import write_done_marker
 
 DAGMAN = Path(__file__).resolve().parents[1] / "data" / "dagman"

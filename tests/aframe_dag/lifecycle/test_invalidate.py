@@ -9,11 +9,10 @@ import os
 import pytest
 
 from aframe_dag.cli import main
-from aframe_dag.dagfile import rescue_files
+from aframe_dag.dagfile import rescue_done, rescue_files
 from aframe_dag.errors import UserError
 from aframe_dag.lifecycle.invalidate import invalidate
 from aframe_dag.local.executor import Executor
-from aframe_dag.status import rescue_done
 from tests.aframe_dag.lifecycle.conftest import snapshot
 from tests.fixtures.fake_dag import Spec, make_run, runs
 

@@ -10,11 +10,11 @@ import pytest
 
 from aframe_dag.build import build
 from aframe_dag.cli import main
+from aframe_dag.condordir.dag import load_dag
 from aframe_dag.errors import UserError
+from aframe_dag.lifecycle.resubmit import resubmit_plan
 from aframe_dag.lifecycle.stale import stale_refusal
 from aframe_dag.local.cli import run_local
-from aframe_dag.rundir import load_dag
-from aframe_dag.status import resubmit_plan
 from tests.aframe_dag.lifecycle.conftest import snapshot
 
 

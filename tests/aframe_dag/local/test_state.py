@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from aframe_dag.condordir.names import STATE_DIR
 from aframe_dag.errors import UserError
-from aframe_dag.local.state import STATE_DIR, ProcessGroups, RunLock, holder_words
+from aframe_dag.local.state import ProcessGroups, RunLock, holder_words
 
 
 def test_a_refused_run_names_the_lock_holder_in_words(tmp_path):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .dagfile import DagNode
+from ..dagfile import DagNode
 
 
 def node_dir(node: DagNode, dag_dir: Path) -> Path:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import shlex
 from pathlib import Path
 
-from .dagfile import Dag, DagSyntaxError, read_dag
-from .errors import UserError
-from .render import DAG_FILE
+from ..dagfile import Dag, DagSyntaxError, read_dag
+from ..errors import UserError
+from .names import DAG_FILE
 
 
 def dag_path(place) -> Path:
