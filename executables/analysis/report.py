@@ -14,7 +14,7 @@ from typing import Any
 import jinja2
 import numpy as np
 
-from aframe_dag.render import RESOLVED
+from aframe_dag.condordir.names import RESOLVED
 from aframe_dag.status import NodeState, duration
 from executables.analysis import figures, gwtc3
 from executables.analysis.datasource import DataSource

@@ -8,10 +8,10 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from aframe_dag.condordir.dag import load_dag
 from aframe_dag.dagfile import Dag
 from aframe_dag.errors import UserError
 from aframe_dag.nodelog import outcomes, this_run
-from aframe_dag.rundir import load_dag
 from aframe_dag.status import (
     ACTIVE,
     STDERR_LINES,
