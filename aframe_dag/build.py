@@ -21,7 +21,7 @@ from .plan import Workflow, plan
 from .plan.segments import query_segments, read_segments, segments_text
 from .render import find_bin_dir, render
 from .reuse import copy_markers, find_reusable
-from .running import refuse_while_running
+from .status.running import refuse_while_running
 
 SHOWN_CHANGES = 3  # changed keys a refusal names; it counts the rest
 VERSIONED = ("aframe-dag", "htcondor", "click", "jinja2", "igwn-segments")

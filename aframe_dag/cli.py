@@ -113,7 +113,7 @@ def build(run_ini, overrides, outdir, segments_file, force, dry_run, submit) -> 
     result = build_run(run_ini, overrides, outdir=outdir, segments_file=segments_file, force=force, dry_run=dry_run)
     click.echo(build_report(result, dry_run))
     if submit and not dry_run:
-        from .running import refuse_while_running
+        from .status.running import refuse_while_running
         from .submit import submit_dag
 
         refuse_while_running(result.condor_dir, "submit it")  # an unchanged build still reaches here

@@ -36,7 +36,7 @@ def graph(condor_dir, output, every_node) -> None:
     from pathlib import Path
 
     from .condordir.dag import dag_path, load_dag
-    from .graph import draw
+    from .status.graph import draw
 
     dag = dag_path(condor_dir)
     wanted = Path(output or dag.with_suffix(".png").with_stem(f"{dag.stem}-graph"))

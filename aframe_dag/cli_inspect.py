@@ -21,7 +21,8 @@ def status(condor_dir, watch_it, interval, as_json, every_node) -> None:
     """Show a run's progress per stage from its files (node status file, node log, rescue files, done-markers),
     with live job states from the schedd when one answers. CONDOR_DIR defaults to $AFRAME_CONDOR_DIR; any DAG file
     (a DAG `build` did not write, a SUBDAG's own DAG) reads the same way."""
-    from .status import format_status, read_status, watch
+    from .status.merge import read_status, watch
+    from .status.text import format_status
 
     def show(run) -> None:
         if as_json:
@@ -46,7 +47,7 @@ def status(condor_dir, watch_it, interval, as_json, every_node) -> None:
 def why(words, condor_dir_option) -> None:
     """Explain NODE: exit code or hold reason, retries, command line, host/GPU and the end of its stderr; for a
     waiting node, what it waits for."""
-    from .status import explain
+    from .status.why import explain
 
     nodes, condor_dir = split_condor_dir(words, condor_dir_option)
     if len(nodes) != 1:

@@ -29,8 +29,8 @@ from ..condordir.names import RESOLVED, marker_path
 from ..dagfile import Dag
 from ..errors import UserError
 from ..nodecheck import describe_output, process_running, read_done_marker, temporary_of
-from ..running import running_reason
-from ..status import valid_marker
+from ..status.running import running_reason
+from ..status.sources import valid_marker
 
 RUN_DIRS = ("train_data_dir", "test_data_dir", "train_run_dir", "condor_dir", "results_dir")
 CACHE = ".cache"

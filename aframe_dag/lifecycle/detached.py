@@ -17,8 +17,10 @@ from pathlib import Path
 from ..condordir.names import DAG_FILE, RUN_LOG
 from ..dagfile import rescue_files
 from ..errors import UserError
-from ..running import local_lock_holder, running_reason
-from ..status import format_status, read_status, tail
+from ..status.merge import read_status
+from ..status.running import local_lock_holder, running_reason
+from ..status.text import format_status
+from ..status.why import tail
 
 STOP_TIMEOUT = 60.0
 LOG_LINES = 15

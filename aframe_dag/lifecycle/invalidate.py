@@ -19,8 +19,8 @@ from ..condordir.names import DAG_FILE, marker_path, rescue_number, rescue_path
 from ..dagfile import JOIN_NODE_PREFIX, Dag, rescue_done, rescue_files
 from ..errors import UserError, did_you_mean
 from ..nodecheck import read_done_marker
-from ..running import refuse_while_running
-from ..status import continue_command
+from ..status.running import refuse_while_running
+from ..status.sources import continue_command
 from .stale import descendants
 
 MAX_RESCUE = 100  # DAGMan's MAX_RESCUE_DAG_NUM default: it looks no further

@@ -9,8 +9,8 @@ from ..condordir.dag import load_dag
 from ..condordir.names import DAG_FILE, RESOLVED, STATUS_FILE, rescue_number
 from ..dagfile import rescue_done, rescue_files
 from ..errors import UserError
-from ..running import refuse_while_running
-from ..status import DAG_STATUS, in_condor_dir, read_status_file, run_name
+from ..status.running import refuse_while_running
+from ..status.sources import DAG_STATUS, in_condor_dir, read_status_file, run_name
 from .stale import stale_refusal
 
 

@@ -13,7 +13,7 @@ import click
 from ..condordir.dag import dag_path
 from ..condordir.names import RUN_LOG
 from ..errors import UserError
-from ..running import refuse_while_running
+from ..status.running import refuse_while_running
 from .executor import Executor
 from .state import RunLock, lock_record
 

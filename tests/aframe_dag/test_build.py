@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from aframe_dag import running
 from aframe_dag.build import RESOLVED, build
 from aframe_dag.cli import main
 from aframe_dag.errors import ConfigError, UserError
+from aframe_dag.status import running
 from executables.common.markers import write_done_marker
 
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 from click.testing import CliRunner
 
-from aframe_dag import graph as graph_module
 from aframe_dag.cli import cli, main
 from aframe_dag.nodecheck import main as pre_script
+from aframe_dag.status import graph as graph_module
 from tests.fixtures.fake_dag import Spec, make_run
 
 CONDOR_DIR_COMMANDS = ["run", "status", "why", "resubmit", "invalidate", "stop", "attach", "clean", "node-check",

@@ -10,7 +10,8 @@ import time
 from pathlib import Path
 
 from aframe_dag.local.executor import Executor
-from aframe_dag.status import explain, read_status
+from aframe_dag.status.merge import read_status
+from aframe_dag.status.why import explain
 from executables.analysis.runstate import RunState
 from tests.fixtures.fake_dag import Spec, make_run, runs
 

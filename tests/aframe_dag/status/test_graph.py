@@ -6,7 +6,7 @@ import pytest
 
 from aframe_dag.build import build
 from aframe_dag.condordir.dag import load_dag
-from aframe_dag.graph import dot_text, draw
+from aframe_dag.status.graph import dot_text, draw
 
 
 @pytest.fixture

@@ -21,10 +21,10 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from .condordir.dag import dag_path
-from .condordir.names import DAGMAN_LOG, LOCAL_LOCK, LOCK, beside
-from .errors import UserError
-from .local.state import holder_words, lock_record
+from ..condordir.dag import dag_path
+from ..condordir.names import DAGMAN_LOG, LOCAL_LOCK, LOCK, beside
+from ..errors import UserError
+from ..local.state import holder_words, lock_record
 
 SCHEDD_TIMEOUT = 5.0
 DAGMAN_UNIVERSE = 7  # the scheduler universe DAGMan runs in

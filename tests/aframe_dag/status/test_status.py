@@ -21,17 +21,19 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from aframe_dag import status as status_module
 from aframe_dag.cli_inspect import resubmit as resubmit_command
 from aframe_dag.cli_inspect import status as status_command
 from aframe_dag.cli_inspect import why as why_command
 from aframe_dag.condordir.names import LOCAL_LOCK
 from aframe_dag.errors import UserError
 from aframe_dag.lifecycle.resubmit import resubmit_plan
-from aframe_dag.status import explain, format_status, read_status, watch
+from aframe_dag.status import merge as status_module
+from aframe_dag.status.merge import read_status, watch
+from aframe_dag.status.text import format_status
+from aframe_dag.status.why import explain
 from executables.common.markers import write_done_marker
 
-DAGMAN = Path(__file__).resolve().parents[1] / "data" / "dagman"
+DAGMAN = Path(__file__).resolve().parents[2] / "data" / "dagman"
 FAILED = DAGMAN / "failed-retry"
 SUCCESS = DAGMAN / "success-held"
 NO_SCHEDD = {"CONDOR_CONFIG": "ONLY_ENV"}  # an HTCondor configuration that names no pool

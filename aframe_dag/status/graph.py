@@ -6,7 +6,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from .dagfile import Dag
+from ..dagfile import Dag
 
 
 def dot_text(dag: Dag, every_node: bool = False) -> str:

@@ -9,10 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from aframe_dag.nodelog import Attempt, merge, outcomes, ran_for
-from aframe_dag.status import explain, read_status
+from aframe_dag.status.merge import read_status
+from aframe_dag.status.nodelog import Attempt, merge, outcomes, ran_for
+from aframe_dag.status.why import explain
 
-RESUMED = Path(__file__).resolve().parents[1] / "data" / "dagman" / "resumed"
+RESUMED = Path(__file__).resolve().parents[2] / "data" / "dagman" / "resumed"
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from aframe_dag.local.records import DONE, ERROR, NOT_READY, READY, SUBMITTED, NodeRecord, write_status_file
-from aframe_dag.status import explain
+from aframe_dag.status.why import explain
 from tests.fixtures.fake_dag import Spec, make_run
 
 AFRAME_DAG = str(Path(sys.executable).with_name("aframe-dag"))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from .dagfile import Dag
+from ..dagfile import Dag
 
 NAMED = 5  # parents named one by one, at most
 # the parents worth naming first: those that stop the node for good, then those nearest to finishing

@@ -11,9 +11,11 @@ import pytest
 
 from aframe_dag.check import check_run
 from aframe_dag.cli import main
-from aframe_dag.status import explain, format_status, read_status
+from aframe_dag.status.merge import read_status
+from aframe_dag.status.text import format_status
+from aframe_dag.status.why import explain
 
-RECORDED = Path(__file__).resolve().parents[1] / "data" / "dagman"
+RECORDED = Path(__file__).resolve().parents[2] / "data" / "dagman"
 
 
 @pytest.fixture

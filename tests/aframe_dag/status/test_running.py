@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from aframe_dag import running
 from aframe_dag.errors import UserError
-from aframe_dag.running import dag_paths, dagman_lock_held, dagmans_running, refuse_while_running, running_reason
+from aframe_dag.status import running
+from aframe_dag.status.running import dag_paths, dagman_lock_held, dagmans_running, refuse_while_running, running_reason
 
 ARGUMENTS = "-f -l . -Lockfile {dag}.lock -Dag {dag} -CsdVersion $CondorVersion:' '25.0.13' '2026-11-25' '$ " \
             "-dagman /pool/release/bin/condor_dagman -AutoRescue 1 -DoRescueFrom 0"
