@@ -15,7 +15,8 @@ import jinja2
 import numpy as np
 
 from aframe_dag.condordir.names import RESOLVED
-from aframe_dag.status import NodeState, duration
+from aframe_dag.status.model import NodeState
+from aframe_dag.status.text import duration
 from executables.analysis import figures, gwtc3
 from executables.analysis.datasource import DataSource
 from executables.analysis.far import far_bounds, livetime_for, smallest_far

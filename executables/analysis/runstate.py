@@ -11,18 +11,11 @@ from typing import Any
 from aframe_dag.condordir.dag import load_dag
 from aframe_dag.dagfile import Dag
 from aframe_dag.errors import UserError
-from aframe_dag.nodelog import outcomes, this_run
-from aframe_dag.status import (
-    ACTIVE,
-    STDERR_LINES,
-    NodeState,
-    RunStatus,
-    explain,
-    job_description,
-    read_status,
-    tail,
-    valid_marker,
-)
+from aframe_dag.status.merge import read_status
+from aframe_dag.status.model import ACTIVE, NodeState, RunStatus
+from aframe_dag.status.nodelog import outcomes, this_run
+from aframe_dag.status.sources import valid_marker
+from aframe_dag.status.why import STDERR_LINES, explain, job_description, tail
 from executables.common.errors import InputError
 
 #: Exit codes of the node contract, in words.
