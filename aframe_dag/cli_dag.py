@@ -59,7 +59,8 @@ def graph(condor_dir, output, every_node) -> None:
 def check(condor_dir, local_only, no_htcondor_tools) -> None:
     """Lint a built condor dir (or any DAG file): the DAG, every submit file, and HTCondor's own checkers where
     installed. Findings go to stderr, the count to stdout; exit 2 when there is an error."""
-    from .check import check_run, format_findings, tools_note
+    from .check import check_run, format_findings
+    from .check.tools import tools_note
 
     findings = check_run(condor_dir, submittable=not local_only, htcondor_tools=not no_htcondor_tools)
     if findings:

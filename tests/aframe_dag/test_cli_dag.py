@@ -87,7 +87,7 @@ def test_check_reports_to_stderr_exits_2_and_says_what_it_skipped(tmp_path, caps
 
 
 def test_check_says_when_htcondor_s_tools_are_not_installed(condor, capsys, monkeypatch):
-    monkeypatch.setattr("aframe_dag.check.shutil.which", lambda name: None)
+    monkeypatch.setattr("aframe_dag.check.tools.shutil.which", lambda name: None)
     code, out, _ = run_main(capsys, "check", condor, "--local")
     assert code == 0 and out.endswith("; condor_dag_checker and condor_submit -dry-run skipped: not on PATH "
                                       "(HTCondor's tools are not installed here)\n")

@@ -14,12 +14,14 @@ import pytest
 
 from aframe_dag import check
 from aframe_dag.build import RESOLVED
-from aframe_dag.check import Finding, check_run, find_cycle, format_findings, read_submit
+from aframe_dag.check import check_run, format_findings, tools
+from aframe_dag.check.rules import find_cycle
+from aframe_dag.check.run import Finding, read_submit
 from aframe_dag.config import load_config, resolved_text
 from aframe_dag.plan import plan
 from aframe_dag.render import find_bin_dir, render
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[3]
 TOOLS = ("condor_dag_checker", "condor_submit")
 TUNE = ["tune.enabled=true", "tune.space=optimizer.learning_rate: uniform(0.0001, 0.01)"]
 ACCOUNTING = ["condor.accounting_group=ligo.dev.o4.cbc.allsky.aframe", "condor.accounting_group_user=albert.einstein"]
@@ -263,8 +265,8 @@ def test_a_failing_rule_leaves_no_parser_running(run_dir, monkeypatch):
     def broken(run):
         raise RuntimeError("boom")
 
-    real_start = check._start
-    monkeypatch.setattr(check, "_start", recording)
+    real_start = tools._start
+    monkeypatch.setattr(tools, "_start", recording)
     monkeypatch.setattr(check, "RULES", [broken])
     assert only(lint(run_dir)).message == "rule broken failed: RuntimeError: boom"
     assert started and all(process.returncode is not None for process in started)
