@@ -32,7 +32,7 @@ from typing import Any
 import click
 
 from executables.common import storage
-from executables.common.errors import CheckpointAndRequeue, ExitCode, NodeError, exit_code_for
+from executables.common.errors import CheckpointAndRequeue, ExitCode, NodeError, PermanentError, exit_code_for
 from executables.common.logs import format_duration, setup_logging
 from executables.common.markers import write_done_marker
 
@@ -127,6 +127,45 @@ def device_option(help: str = "Where the work runs; cuda must be usable when ask
                   default: str = "cpu") -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """The ``--device cpu|cuda`` every node program takes (DESIGN §12: told cuda without a usable GPU, it exits 2)."""
     return click.option("--device", type=click.Choice(("cpu", "cuda")), default=default, show_default=True, help=help)
+
+
+def require_device(device: str) -> None:
+    """``--device cuda`` must find a usable CUDA device (DESIGN §12: never a silent CPU fallback)."""
+    if device != "cuda":
+        return
+    try:
+        import torch
+    except ImportError:
+        raise PermanentError("--device cuda: torch is not installed, so no CUDA device can be used") from None
+    if not torch.cuda.is_available():
+        raise PermanentError("--device cuda: no usable CUDA device is visible to this job")
+
+
+def split(value: str) -> list[str]:
+    """A comma-separated option as a list of its non-empty, stripped parts."""
+    return [part.strip() for part in value.split(",") if part.strip()]
+
+
+def given_ifos(value: str) -> list[str]:
+    """``--ifos`` as given, at least one: for programs that take the plan's ifos without asking lal about them."""
+    ifos = split(value)
+    if not ifos:
+        raise click.BadParameter("give at least one ifo, e.g. H1,L1", param_hint="--ifos")
+    return ifos
+
+
+def parse_ifos(value: str) -> list[str]:
+    """``--ifos``: distinct interferometer prefixes lal knows (H1, L1, V1, ...)."""
+    import lal
+
+    ifos = split(value)
+    if not ifos or len(set(ifos)) != len(ifos):
+        raise click.BadParameter(f"need distinct interferometers, got {value!r}", param_hint="--ifos")
+    unknown = [ifo for ifo in ifos if ifo not in lal.cached_detector_by_prefix]
+    if unknown:
+        known = ", ".join(sorted(lal.cached_detector_by_prefix))
+        raise click.BadParameter(f"unknown interferometer {unknown[0]!r}; lal knows {known}", param_hint="--ifos")
+    return ifos
 
 
 def not_implemented(program: str, issue: int) -> click.Command:

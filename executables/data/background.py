@@ -38,7 +38,7 @@ import click
 import numpy as np
 
 from executables.common import storage
-from executables.common.cli import device_option, node_options
+from executables.common.cli import device_option, node_options, require_device, split
 from executables.common.errors import PermanentError, TransientError
 from executables.common.logs import Progress
 from executables.common.seeding import node_rng
@@ -315,18 +315,6 @@ def real_strain(fetch: Fetch, ifo: str, start: int, end: int, rate_in: float, sa
 # -- the node ----------------------------------------------------------------------------------------------------------
 
 
-def require_device(device: str) -> None:
-    """``--device cuda`` must find a usable CUDA device (DESIGN §12: never a silent CPU fallback)."""
-    if device != "cuda":
-        return
-    try:
-        import torch
-    except ImportError:
-        raise PermanentError("--device cuda: torch is not installed, so no CUDA device can be used") from None
-    if not torch.cuda.is_available():
-        raise PermanentError("--device cuda: no usable CUDA device is visible to this job")
-
-
 def _per_ifo(value: str, ifos: Sequence[str], option: str) -> list[str]:
     """One value for every ifo, or a comma-separated value per ifo."""
     parts = [part.strip() for part in value.split(",")]
@@ -450,10 +438,6 @@ def _real_stream(fetch: Fetch, ifo: str, start: int, end: int, rate_in: float | 
     return real_strain(fetch, ifo, start, end, rate_in, sample_rate, block_seconds)
 
 
-def _split(value: str) -> list[str]:
-    return [part.strip() for part in value.split(",") if part.strip()]
-
-
 @click.command()
 @node_options
 @click.option("--ifos", required=True, help="Comma-separated interferometers, e.g. H1,L1.")
@@ -483,7 +467,7 @@ def main(ifos: str, start: float, duration: float, sample_rate: float, source: s
          datafind_server: str | None) -> list[Path | str]:
     """Write one segment of background strain, one float32 dataset per ifo readable by gwpy."""
     require_device(device)
-    ifo_list = _split(ifos)
+    ifo_list = split(ifos)
     if not ifo_list or len(set(ifo_list)) != len(ifo_list):
         raise click.BadParameter(f"need distinct ifos, got {ifos!r}", param_hint="--ifos")
     psd_names = _per_ifo(noise_psd, ifo_list, "--noise-psd")

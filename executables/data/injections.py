@@ -33,9 +33,8 @@ import numpy as np
 
 from aframe_dag.timeslides import injection_times, offsets
 from executables.common import storage
-from executables.common.cli import node_options
+from executables.common.cli import node_options, parse_ifos, require_device, split
 from executables.common.seeding import node_rng
-from executables.data.background import require_device
 from executables.data.ledger import RejectedSet, ResponseSet
 from executables.data.priors import Prior
 from executables.data.signals import WaveformSettings, rejection_sample
@@ -45,12 +44,10 @@ from executables.data.waveforms import (
     default_max_draws,
     default_workers,
     load_prior,
-    parse_ifos,
     rejected_parameters,
     response_parameters,
     responses_by_ifo,
     settings_metadata,
-    split,
     waveform_options,
     waveform_settings,
 )

@@ -13,9 +13,8 @@ from pathlib import Path
 import click
 
 from executables.common import storage
-from executables.common.cli import device_option, node_options
+from executables.common.cli import device_option, node_options, require_device
 from executables.common.errors import InputError
-from executables.data.background import require_device
 from executables.data.ledger import MERGE_KINDS, merge
 
 log = logging.getLogger("aframe-merge")

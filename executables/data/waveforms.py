@@ -35,11 +35,10 @@ import click
 import numpy as np
 
 from executables.common import storage
-from executables.common.cli import device_option, node_options
+from executables.common.cli import device_option, node_options, parse_ifos, require_device
 from executables.common.errors import InputError
 from executables.common.logs import Progress
 from executables.common.seeding import node_rng
-from executables.data.background import require_device
 from executables.data.ledger import ResponseSet, WaveformSet, background_info, ifo_snr_name, read_background
 from executables.data.priors import Prior, UnknownPrior, get_prior
 from executables.data.signals import (
@@ -85,25 +84,6 @@ def default_workers() -> int:
 def default_max_draws(n_accept: int) -> int:
     """The draw budget of rejection sampling when ``--max-draws`` is not given."""
     return max(MIN_MAX_DRAWS, DRAWS_PER_ACCEPT * n_accept)
-
-
-def split(value: str) -> list[str]:
-    """A comma-separated option as a list of its non-empty, stripped parts."""
-    return [part.strip() for part in value.split(",") if part.strip()]
-
-
-def parse_ifos(value: str) -> list[str]:
-    """``--ifos``: distinct interferometer prefixes lal knows (H1, L1, V1, ...)."""
-    import lal
-
-    ifos = split(value)
-    if not ifos or len(set(ifos)) != len(ifos):
-        raise click.BadParameter(f"need distinct interferometers, got {value!r}", param_hint="--ifos")
-    unknown = [ifo for ifo in ifos if ifo not in lal.cached_detector_by_prefix]
-    if unknown:
-        known = ", ".join(sorted(lal.cached_detector_by_prefix))
-        raise click.BadParameter(f"unknown interferometer {unknown[0]!r}; lal knows {known}", param_hint="--ifos")
-    return ifos
 
 
 def load_prior(name: str) -> Prior:

@@ -21,9 +21,8 @@ import torch
 
 from executables.common import storage, trained
 from executables.common.atomic import atomic_directory
-from executables.common.cli import device_option, node_options
+from executables.common.cli import device_option, given_ifos, node_options, require_device
 from executables.common.errors import InputError, PermanentError
-from executables.data.background import require_device
 from executables.export.tensorrt import build_plan, plan_wanted
 from executables.export.triton import INPUT, OUTPUT, PLATFORMS, config_text, model_config
 
@@ -151,13 +150,6 @@ def export(model: Path, repository: Path, model_name: str, batch_size: int, ifos
     return [repository]
 
 
-def _ifos(value: str) -> list[str]:
-    ifos = [part.strip() for part in value.split(",") if part.strip()]
-    if not ifos:
-        raise click.BadParameter("give at least one ifo, e.g. H1,L1", param_hint="--ifos")
-    return ifos
-
-
 def _positive(name: str, value: float) -> None:
     if not (math.isfinite(value) and value > 0):
         raise click.BadParameter(f"must be > 0, got {value}", param_hint=name)
@@ -198,5 +190,5 @@ def main(model: Path | str, repository: Path, model_name: str, batch_size: int, 
     if "/" in model_name or model_name in ("", ".", ".."):
         raise click.BadParameter(f"not a directory name: {model_name!r}", param_hint="--model-name")
     with storage.scratch() as scratch:  # an s3:// model (a remote train run dir) is read from a verified copy
-        return export(storage.local_copy(model, scratch), repository, model_name, batch_size, _ifos(ifos),
+        return export(storage.local_copy(model, scratch), repository, model_name, batch_size, given_ifos(ifos),
                       sample_rate, kernel_length, tensorrt, tolerance, device, instances, fp16)

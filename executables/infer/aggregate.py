@@ -17,9 +17,8 @@ from typing import TypeVar
 
 import click
 
-from executables.common.cli import device_option, node_options
+from executables.common.cli import device_option, node_options, require_device
 from executables.common.errors import InputError, PermanentError
-from executables.data.background import require_device
 from executables.infer.events import (
     COUNT_RTOL,
     Detections,

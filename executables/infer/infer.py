@@ -27,10 +27,8 @@ from pathlib import Path
 
 import click
 
-from executables.common.cli import device_option, node_options
+from executables.common.cli import device_option, node_options, parse_ifos, require_device, split
 from executables.common.errors import InputError, PermanentError
-from executables.data.background import require_device
-from executables.data.waveforms import parse_ifos, split
 from executables.infer.backends import SERVERS, ModelShape, TritonOptions, open_backend
 from executables.infer.events import BranchRecord, EventSet, RecoveredInjectionSet, write_node_events
 from executables.infer.search import search_branch, select_injections

@@ -31,11 +31,10 @@ import torch
 
 from executables.common import storage, trained
 from executables.common.atomic import atomic_file, atomic_path, cleanup_stale_temporaries
-from executables.common.cli import device_option, node_options
+from executables.common.cli import device_option, given_ifos, node_options, require_device
 from executables.common.errors import InputError
 from executables.common.hdf5 import create_dataset
 from executables.common.seeding import node_seed
-from executables.data.background import require_device
 from executables.train.checkpoints import (
     BEST,
     LAST,
@@ -52,13 +51,6 @@ log = logging.getLogger("aframe-train")
 OUTPUTS = ("model.pt", LAST, BEST, "batch.hdf5", "metrics.csv", "training.png")
 #: The outputs a finished run returns, in upload order: model.pt last.
 FINISHED = (LAST, BEST, "batch.hdf5", "metrics.csv", "training.png", "model.pt")
-
-
-def _ifos(value: str) -> tuple[str, ...]:
-    ifos = tuple(part.strip() for part in value.split(",") if part.strip())
-    if not ifos:
-        raise click.BadParameter("give at least one ifo, e.g. H1,L1", param_hint="--ifos")
-    return ifos
 
 
 def write_batch(path: Path, X: torch.Tensor, y: torch.Tensor) -> None:
@@ -252,8 +244,8 @@ def training_arguments(*, background: tuple[str, ...], ifos: str, sample_rate: f
                         ("--fduration", fduration), ("--checkpoint-minutes", checkpoint_minutes)):
         if not (math.isfinite(value) and value > 0):
             raise click.BadParameter(f"must be > 0, got {value}", param_hint=name)
-    shared = Shared(_ifos(ifos), sample_rate, highpass, lowpass, fduration, kernel_length, inference_sampling_rate,
-                    seed)
+    shared = Shared(tuple(given_ifos(ifos)), sample_rate, highpass, lowpass, fduration, kernel_length,
+                    inference_sampling_rate, seed)
     return {"shared": shared, "background": list(background), "checkpoint_minutes": checkpoint_minutes, **rest}
 
 

@@ -23,9 +23,8 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from executables.common.atomic import atomic_file, atomic_path
-from executables.common.cli import device_option, node_options
+from executables.common.cli import device_option, node_options, require_device
 from executables.common.errors import InputError, PermanentError
-from executables.data.background import require_device
 from executables.train.study import DAG_TRIAL, METRIC, RUN_DIR, storage
 
 log = logging.getLogger("aframe-tune-select")
