@@ -107,8 +107,8 @@ def config_docs() -> None:
 @click.option("--submit", is_flag=True, help="Submit the DAG to the schedd after building it.")
 def build(run_ini, overrides, outdir, segments_file, force, dry_run, submit) -> None:
     """Plan RUN_INI and write aframe.dag, the submit files and run.ini.resolved to the condor dir."""
-    from .build import build as build_run
-    from .report import build_report
+    from .builder.build import build as build_run
+    from .builder.report import build_report
 
     result = build_run(run_ini, overrides, outdir=outdir, segments_file=segments_file, force=force, dry_run=dry_run)
     click.echo(build_report(result, dry_run))

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import yaml
 
+from .builder.templating import environment
 from .condordir.names import DAG_FILE
 from .config.checks import node_log_refusal
 from .config.load import site_profiles
@@ -17,7 +18,6 @@ from .config.schema import CONDOR
 from .config.types import Flag
 from .errors import UserError, did_you_mean
 from .inifile import set_value
-from .templating import environment
 
 KINDS = ("sandbox", "tune")
 S3_URL = re.compile(r"s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/[A-Za-z0-9._/-]*)?")

@@ -12,9 +12,9 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from aframe_dag.builder.render import render
 from aframe_dag.local.executor import Executor
 from aframe_dag.plan.model import Node, Stage, link
-from aframe_dag.render import render
 
 NODES = 1000
 WORKERS = 2

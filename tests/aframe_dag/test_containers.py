@@ -12,7 +12,7 @@ from pathlib import Path
 import htcondor2
 import pytest
 
-from aframe_dag.build import build
+from aframe_dag.builder.build import build
 
 try:
     import tomllib

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from aframe_dag.build import build
+from aframe_dag.builder.build import build
 from executables.common.markers import write_done_marker
 
 NO_SCHEDD = {"CONDOR_CONFIG": "ONLY_ENV"}  # an HTCondor configuration that names no pool: no live schedd query

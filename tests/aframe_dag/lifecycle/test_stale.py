@@ -8,7 +8,7 @@ import shlex
 
 import pytest
 
-from aframe_dag.build import build
+from aframe_dag.builder.build import build
 from aframe_dag.cli import main
 from aframe_dag.condordir.dag import load_dag
 from aframe_dag.errors import UserError

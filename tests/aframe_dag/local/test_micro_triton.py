@@ -18,8 +18,8 @@ import numpy as np
 import pytest
 import yaml
 
-from aframe_dag.build import build
-from executables.infer.events import EventSet, RecoveredInjectionSet
+from aframe_dag.builder.build import build
+from executables.formats.events import EventSet, RecoveredInjectionSet
 from tests.executables.infer.triton_venv import alive, needs_triton, pytriton_wrapper
 
 AFRAME_DAG = str(Path(sys.executable).with_name("aframe-dag"))

@@ -4,7 +4,7 @@ import shutil
 
 import pytest
 
-from aframe_dag.build import build
+from aframe_dag.builder.build import build
 from aframe_dag.condordir.dag import load_dag
 from aframe_dag.status.graph import dot_text, draw
 

@@ -12,9 +12,9 @@ from typing import NamedTuple
 
 import jinja2
 
-from . import __version__, quoting
-from .bulk import without_cyclic_gc
-from .condordir.names import (
+from .. import __version__
+from ..bulk import without_cyclic_gc
+from ..condordir.names import (
     DAG_FILE,
     DAGMAN_CONFIG,
     DOT_FILE,
@@ -27,9 +27,10 @@ from .condordir.names import (
     stage_log,
     submit_file,
 )
-from .errors import UserError
+from ..errors import UserError
+from ..plan.model import Stage, Workflow
+from . import quoting
 from .holds import memory_expression, release_expression, remove_expression
-from .plan.model import Stage, Workflow
 from .templating import environment
 
 NODE_CHECK = "aframe-node-check"

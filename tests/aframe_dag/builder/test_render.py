@@ -13,15 +13,15 @@ from pathlib import Path
 import htcondor2
 import pytest
 
+from aframe_dag.builder.holds import memory_expression, release_expression, remove_expression
+from aframe_dag.builder.render import render
 from aframe_dag.config import load_config
 from aframe_dag.dagfile import parse_dag
 from aframe_dag.errors import UserError
-from aframe_dag.holds import memory_expression, release_expression, remove_expression
 from aframe_dag.init import run_ini_text
 from aframe_dag.plan import plan
-from aframe_dag.render import render
 
-GOLDEN = Path(__file__).resolve().parents[1] / "data" / "golden"
+GOLDEN = Path(__file__).resolve().parents[2] / "data" / "golden"
 BIN = "/opt/aframe/bin"
 ACCOUNTING = ["condor.accounting_group=ligo.dev.o4.cbc.allsky.aframe", "condor.accounting_group_user=albert.einstein"]
 

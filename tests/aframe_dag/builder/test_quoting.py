@@ -2,9 +2,9 @@
 
 import pytest
 
-from aframe_dag import quoting
+from aframe_dag.builder import quoting
+from aframe_dag.builder.render import shell_command
 from aframe_dag.errors import UserError
-from aframe_dag.render import shell_command
 
 
 @pytest.mark.parametrize("values, expected", [

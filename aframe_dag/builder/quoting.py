@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from .errors import UserError
+from ..errors import UserError
 
 # The FINAL node's arguments name these DAGMan macros on purpose; any other $( is refused.
 DAGMAN_MACROS = ("$(DAG_STATUS)", "$(FAILED_COUNT)")

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from aframe_dag.build import RESOLVED, build
+from aframe_dag.builder.build import build
 from aframe_dag.cli import main
+from aframe_dag.condordir.names import RESOLVED
 from aframe_dag.errors import ConfigError, UserError
 from aframe_dag.status import running
 from executables.common.markers import write_done_marker

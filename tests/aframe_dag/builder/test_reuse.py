@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from aframe_dag.build import build
+from aframe_dag.builder.build import build
+from aframe_dag.builder.report import build_report
 from aframe_dag.cli import main
 from aframe_dag.config import load_config
 from aframe_dag.errors import ConfigError
 from aframe_dag.nodecheck import why_not_done
 from aframe_dag.plan import plan
-from aframe_dag.report import build_report
 from tests.aframe_dag.lifecycle.conftest import mark_finished, snapshot
 
 TRAINING_STAGES = {"train", "tune-trial", "tune-select", "remote-train", "waveforms", "waveforms-val"}

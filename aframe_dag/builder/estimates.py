@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from .plan.model import Workflow
+from ..plan.model import Workflow
 
 FLOAT32, FLOAT64 = 4, 8
 # BENCHMARKS.md, "Training step" table: "aframe-train step / bare step | 0.79 (350 vs 441 samples/s)", measured on
