@@ -45,7 +45,7 @@ def cli(debug: bool) -> None:
 @click.option("--force", is_flag=True, help="Replace existing files (the old ones are kept as NAME.~N~).")
 def init(kind, directory, from_aframe, train_yaml, s3_bucket, site, device, name, tiny, force) -> None:
     """Write run.ini, train.yaml and run.sh for a new run (KIND: sandbox or tune) in DIRECTORY."""
-    from .init import init_run, next_steps, tmp_warning
+    from .init.init import init_run, next_steps, tmp_warning
 
     if kind is None and from_aframe is None:
         raise click.UsageError("give KIND (sandbox or tune), or --from-aframe PATH")
@@ -53,7 +53,7 @@ def init(kind, directory, from_aframe, train_yaml, s3_bucket, site, device, name
         raise click.UsageError("--train-yaml needs --from-aframe")
     translation = None
     if from_aframe is not None:
-        from .from_aframe import translate
+        from .init.from_aframe import translate
 
         translation = translate(from_aframe, train_yaml)
     files = init_run(kind or "sandbox", directory, s3_bucket=s3_bucket, site=site, device=device, name=name,
@@ -113,8 +113,8 @@ def build(run_ini, overrides, outdir, segments_file, force, dry_run, submit) -> 
     result = build_run(run_ini, overrides, outdir=outdir, segments_file=segments_file, force=force, dry_run=dry_run)
     click.echo(build_report(result, dry_run))
     if submit and not dry_run:
+        from .lifecycle.submit import submit_dag
         from .status.running import refuse_while_running
-        from .submit import submit_dag
 
         refuse_while_running(result.condor_dir, "submit it")  # an unchanged build still reaches here
         click.echo(submit_dag(result.condor_dir, result.workflow.name))

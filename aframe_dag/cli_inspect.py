@@ -63,7 +63,7 @@ def resubmit(condor_dir, from_number) -> None:
     """Resubmit the DAG from its rescue file (refused while it still runs); where no schedd answers, say how (exit
     2)."""
     from .lifecycle.resubmit import resubmit_plan
-    from .submit import submit_dag
+    from .lifecycle.submit import submit_dag
 
     plan = resubmit_plan(condor_dir, from_number)
     click.echo(plan.describe())

@@ -26,7 +26,7 @@ from aframe_dag.builder.render import find_bin_dir, render
 from aframe_dag.bulk import without_cyclic_gc
 from aframe_dag.check import check_run
 from aframe_dag.config import load_config
-from aframe_dag.init import run_directories, run_ini_text
+from aframe_dag.init.init import run_directories, run_ini_text
 from aframe_dag.plan import plan
 
 SIZES = {"1k": 1000, "10k": 10000, "100k": 100000}

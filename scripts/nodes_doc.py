@@ -8,7 +8,7 @@ from importlib import metadata, resources
 from pathlib import Path
 
 from aframe_dag.config import load_config
-from aframe_dag.init import run_ini_text
+from aframe_dag.init.init import run_ini_text
 from aframe_dag.plan import plan
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "nodes.md"

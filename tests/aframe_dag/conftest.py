@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from aframe_dag.init import run_directories
+from aframe_dag.init.init import run_directories
 
 CONFIGS = resources.files("aframe_dag") / "configs"
 DATA = Path(__file__).resolve().parents[1] / "data"

@@ -11,7 +11,7 @@ import pytest
 
 from aframe_dag import __version__
 from aframe_dag.config.schema import SECTIONS
-from aframe_dag.init import run_directories
+from aframe_dag.init.init import run_directories
 
 AFRAME_DAG = shutil.which("aframe-dag", path=str(Path(sys.executable).parent)) or "aframe-dag"
 

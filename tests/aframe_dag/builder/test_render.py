@@ -18,7 +18,7 @@ from aframe_dag.builder.render import render
 from aframe_dag.config import load_config
 from aframe_dag.dagfile import parse_dag
 from aframe_dag.errors import UserError
-from aframe_dag.init import run_ini_text
+from aframe_dag.init.init import run_ini_text
 from aframe_dag.plan import plan
 
 GOLDEN = Path(__file__).resolve().parents[2] / "data" / "golden"

@@ -8,7 +8,7 @@ import pytest
 
 from aframe_dag.config import load_config
 from aframe_dag.errors import UserError
-from aframe_dag.init import init_run, next_steps, tmp_warning
+from aframe_dag.init.init import init_run, next_steps, tmp_warning
 
 VARIABLES = ["AFRAME_TRAIN_DATA_DIR", "AFRAME_TEST_DATA_DIR", "AFRAME_TRAIN_RUN_DIR", "AFRAME_CONDOR_DIR",
              "AFRAME_RESULTS_DIR", "AFRAME_TMPDIR"]

@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from aframe_dag.config import load_config
-from aframe_dag.init import run_directories
+from aframe_dag.init.init import run_directories
 
 AFRAME_DAG = shutil.which("aframe-dag", path=str(Path(sys.executable).parent)) or "aframe-dag"
 

@@ -1,6 +1,6 @@
 """Editing one INI key keeps every comment and other line."""
 
-from aframe_dag.inifile import set_value
+from aframe_dag.init.inifile import set_value
 
 TEXT = "# top\n[run]\n# the name\nname = a\nseed = 1\n\n# next\n[data]\nifos = H1\n"
 

@@ -19,9 +19,9 @@ from pathlib import Path
 
 import yaml
 
-from .config.schema import SECTIONS, SHARED, STAGES, stage_keys
-from .config.types import BadValue
-from .errors import ConfigError, UserError
+from ..config.schema import SECTIONS, SHARED, STAGES, stage_keys
+from ..config.types import BadValue
+from ..errors import ConfigError, UserError
 
 REFERENCE = re.compile(r"&::(?:([^:\s]+)::)?([^:\s]+)")
 OPEN_DATA = {"H1", "L1", "V1", "K1"}
