@@ -35,9 +35,9 @@ from unittest import mock
 import numpy as np
 import torch
 
-from executables.data import ledger
-from executables.data.ledger import write_background
 from executables.export.export import export
+from executables.formats import strain
+from executables.formats.strain import write_background
 from executables.infer.backends import ModelShape, OnnxBackend, TorchBackend, TritonBackend
 from executables.infer.search import search_branch
 from executables.infer.stream import Geometry, Preprocessor, Settings, open_branch
@@ -138,7 +138,7 @@ def bench(layers: list[int], seconds: float, rounds: int, triton: bool) -> None:
         scripted = TorchBackend(repository, "aframe", shape, "cpu")
         drain(onnx, batches[:1])  # warm up
         drain(scripted, batches[:1])
-        check_strain = ledger._check_strain
+        check_strain = strain._check_strain
         search = partial(search_branch, branch, preprocessor, onnx, None, SETTINGS.ifos, SETTINGS.cluster_length,
                          background)
 
@@ -152,7 +152,7 @@ def bench(layers: list[int], seconds: float, rounds: int, triton: bool) -> None:
                 check_strain(*args, **kwargs)
                 spent[0] += time.perf_counter() - start
 
-            with mock.patch.object(ledger, "_check_strain", timed):
+            with mock.patch.object(strain, "_check_strain", timed):
                 search()
             total = time.perf_counter() - started
             if total < checking[1]:

@@ -23,7 +23,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from executables.data.ledger import WaveformSet, write_background
+from executables.formats.sets import WaveformSet
+from executables.formats.strain import write_background
 from executables.train.config import DEFAULTS, Shared
 from executables.train.data import BatchStream, Geometry, WaveformBank, load_background
 from executables.train.module import AframeModule, shared_dict

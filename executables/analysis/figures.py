@@ -9,7 +9,7 @@ from matplotlib.cm import ScalarMappable
 from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
 
-from executables.infer.events import SECONDS_PER_YEAR, EventSet
+from executables.formats.events import SECONDS_PER_YEAR, EventSet
 
 #: Points of the FAR curve drawn (log-spaced in rank), however many background events there are.
 CURVE_POINTS = 2000

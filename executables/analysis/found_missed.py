@@ -21,7 +21,7 @@ from executables.analysis.far import far_bounds
 from executables.common.atomic import atomic_file, atomic_path
 from executables.common.hdf5 import create_dataset
 from executables.data.priors import PARAMETERS
-from executables.infer.events import EventSet, RecoveredInjectionSet
+from executables.formats.events import EventSet, RecoveredInjectionSet
 
 
 def columns(foreground: RecoveredInjectionSet, background: EventSet) -> dict[str, np.ndarray]:

@@ -24,7 +24,7 @@ from executables.analysis.plots import Curve, curves_figure
 from executables.analysis.results import HEADLINE_FARS, Results, SensitiveVolume
 from executables.analysis.runstate import RunState
 from executables.analysis.volume import SUPPORT_WARNING
-from executables.infer.events import SECONDS_PER_YEAR, EventSet
+from executables.formats.events import SECONDS_PER_YEAR, EventSet
 
 #: Packages whose versions the report lists (read from their metadata: nothing is imported).
 PACKAGES = ("aframe-dag", "numpy", "h5py", "matplotlib", "torch", "ml4gw", "lightning", "onnxruntime",

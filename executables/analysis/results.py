@@ -26,8 +26,8 @@ from executables.analysis.far import far_bounds, livetime_for
 from executables.common import storage
 from executables.common.errors import InputError, NodeError
 from executables.common.hdf5 import open_hdf5, read
-from executables.data.ledger import ResponseSet
-from executables.infer.events import SECONDS_PER_YEAR, EventSet, RecoveredInjectionSet
+from executables.formats.events import SECONDS_PER_YEAR, EventSet, RecoveredInjectionSet
+from executables.formats.sets import ResponseSet
 
 log = logging.getLogger(__name__)
 

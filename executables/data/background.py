@@ -1,6 +1,6 @@
 """`aframe-background`: the strain of one segment, ``background-{t0}-{dur}.hdf5`` (DESIGN §6).
 
-Three sources, one output layout (``executables.data.ledger.background_writer``: one float32 root dataset per ifo
+Three sources, one output layout (``executables.formats.strain.background_writer``: one float32 root dataset per ifo
 with gwpy's ``x0``/``dx``), always produced block by block so memory stays bounded for 20000 s segments:
 
 ``simulated`` (default)
@@ -42,7 +42,7 @@ from executables.common.cli import device_option, node_options, require_device, 
 from executables.common.errors import PermanentError, TransientError
 from executables.common.logs import Progress
 from executables.common.seeding import node_rng
-from executables.data.ledger import background_writer
+from executables.formats.strain import background_writer
 
 log = logging.getLogger("aframe-background")
 

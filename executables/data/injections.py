@@ -35,7 +35,6 @@ from aframe_dag.timeslides import injection_times, offsets
 from executables.common import storage
 from executables.common.cli import node_options, parse_ifos, require_device, split
 from executables.common.seeding import node_rng
-from executables.data.ledger import RejectedSet, ResponseSet
 from executables.data.priors import Prior
 from executables.data.signals import WaveformSettings, rejection_sample
 from executables.data.waveforms import (
@@ -51,6 +50,7 @@ from executables.data.waveforms import (
     waveform_options,
     waveform_settings,
 )
+from executables.formats.sets import RejectedSet, ResponseSet
 
 log = logging.getLogger("aframe-injections")
 

@@ -2,7 +2,7 @@
 
 Streams the rows of every ``--input`` into ``--output`` in bounded chunks, checks the shards agree (ledger class,
 datasets, ``ifos``, ``sample_rate``, ``duration`` ...), sums ``num_injections``, writes atomically and never deletes
-an input (a rescued or rerun DAG needs them). See ``executables.data.ledger.merge``.
+an input (a rescued or rerun DAG needs them). See ``executables.formats.merge.merge``.
 """
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ import click
 from executables.common import storage
 from executables.common.cli import device_option, node_options, require_device
 from executables.common.errors import InputError
-from executables.data.ledger import MERGE_KINDS, merge
+from executables.formats.merge import merge
+from executables.formats.sets import MERGE_KINDS
 
 log = logging.getLogger("aframe-merge")
 

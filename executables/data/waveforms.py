@@ -39,7 +39,6 @@ from executables.common.cli import device_option, node_options, parse_ifos, requ
 from executables.common.errors import InputError
 from executables.common.logs import Progress
 from executables.common.seeding import node_rng
-from executables.data.ledger import ResponseSet, WaveformSet, background_info, ifo_snr_name, read_background
 from executables.data.priors import Prior, UnknownPrior, get_prior
 from executables.data.signals import (
     Sampled,
@@ -49,6 +48,8 @@ from executables.data.signals import (
     rejection_sample,
     worker_pool,
 )
+from executables.formats.sets import ResponseSet, WaveformSet, ifo_snr_name
+from executables.formats.strain import background_info, read_background
 
 log = logging.getLogger("aframe-waveforms")
 

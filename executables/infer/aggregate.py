@@ -19,13 +19,7 @@ import click
 
 from executables.common.cli import device_option, node_options, require_device
 from executables.common.errors import InputError, PermanentError
-from executables.infer.events import (
-    COUNT_RTOL,
-    Detections,
-    NodeEvents,
-    RecoveredInjectionSet,
-    read_node_events,
-)
+from executables.formats.events import COUNT_RTOL, Detections, NodeEvents, RecoveredInjectionSet, read_node_events
 
 log = logging.getLogger("aframe-aggregate")
 

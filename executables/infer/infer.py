@@ -14,7 +14,7 @@ injections) gives each injection the loudest integrated output within ``+- clust
 names a running one; on ``cuda`` with TensorRT it serves this GPU's plan, built once per device
 (``executables.infer.plans``).
 
-``--output`` is written once, atomically, by ``executables.infer.events.write_node_events`` with one
+``--output`` is written once, atomically, by ``executables.formats.events.write_node_events`` with one
 ``BranchRecord`` per branch; a killed node leaves nothing, and a rerun writes the same events.
 """
 
@@ -29,8 +29,8 @@ import click
 
 from executables.common.cli import device_option, node_options, parse_ifos, require_device, split
 from executables.common.errors import InputError, PermanentError
+from executables.formats.events import BranchRecord, EventSet, RecoveredInjectionSet, write_node_events
 from executables.infer.backends import SERVERS, ModelShape, TritonOptions, open_backend
-from executables.infer.events import BranchRecord, EventSet, RecoveredInjectionSet, write_node_events
 from executables.infer.search import search_branch, select_injections
 from executables.infer.stream import Branch, Geometry, Preprocessor, Settings, open_branch
 

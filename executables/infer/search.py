@@ -21,8 +21,8 @@ from pathlib import Path
 import numpy as np
 
 from executables.common.errors import InputError
-from executables.data.ledger import ResponseSet
-from executables.infer.events import EventSet, RecoveredInjectionSet
+from executables.formats.events import EventSet, RecoveredInjectionSet
+from executables.formats.sets import ResponseSet
 from executables.infer.stream import Branch, Injections, Preprocessor, cluster, integrate, prefetched, windows_near
 
 log = logging.getLogger(__name__)

@@ -39,7 +39,7 @@ import executables.common.torchcompat  # noqa: F401  (before ml4gw)
 # isort: split
 from aframe_dag import timeslides
 from executables.common.errors import InputError
-from executables.data.ledger import background_info, read_background
+from executables.formats.strain import background_info, read_background
 from executables.train.config import Shared
 from executables.train.data import Injector
 

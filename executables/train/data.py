@@ -29,7 +29,8 @@ from ml4gw.transforms import SpectralDensity, Whiten
 
 from executables.common.errors import InputError
 from executables.common.seeding import node_seed
-from executables.data.ledger import ResponseSet, WaveformSet, background_info, read_background
+from executables.formats.sets import ResponseSet, WaveformSet
+from executables.formats.strain import background_info, read_background
 from executables.train.config import Shared
 
 log = logging.getLogger(__name__)

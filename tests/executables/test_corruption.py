@@ -17,7 +17,7 @@ from click.testing import CliRunner
 
 from executables.data.merge import main as merge_main
 from executables.infer.infer import main as infer_main
-from tests.executables.data.test_ledger import waveform_set
+from tests.executables.formats.test_ledger import waveform_set
 from tests.executables.infer.infer_inputs import T0, bundle_arguments, make_bundle, write_file
 
 pytestmark = pytest.mark.usefixtures("restore_logging")

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from gwpy.timeseries import TimeSeriesDict
 
-from executables.infer.events import SECONDS_PER_YEAR
+from executables.formats.events import SECONDS_PER_YEAR
 from tests.executables.test_corruption import overwrite
 from tests.fixtures.micro import AFRAME_DAG, DATA
 

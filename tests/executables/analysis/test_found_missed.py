@@ -7,7 +7,7 @@ import h5py
 import numpy as np
 
 from executables.analysis.found_missed import columns, write_csv, write_hdf5
-from executables.infer.events import SECONDS_PER_YEAR, EventSet, RecoveredInjectionSet
+from executables.formats.events import SECONDS_PER_YEAR, EventSet, RecoveredInjectionSet
 
 TB = 0.5 * SECONDS_PER_YEAR
 IFOS = ["H1", "L1"]

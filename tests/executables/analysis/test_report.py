@@ -8,7 +8,7 @@ from executables.analysis.datasource import DataSource
 from executables.analysis.plots import Curve, curves_figure
 from executables.analysis.report import found_missed_section, headline_section, sensitivity_section
 from executables.analysis.results import Results, SensitiveVolume
-from executables.infer.events import SECONDS_PER_YEAR, EventSet
+from executables.formats.events import SECONDS_PER_YEAR, EventSet
 
 DAY = 86400.0
 SIMULATED = DataSource("simulated", "aLIGODesignSensitivityT1800044")

@@ -18,8 +18,8 @@ from matplotlib.figure import Figure
 from aframe_dag.local.executor import Executor
 from executables.analysis.figures import png
 from executables.common.markers import write_done_marker
-from executables.data.ledger import ResponseSet
-from executables.infer.events import SECONDS_PER_YEAR, EventSet, RecoveredInjectionSet
+from executables.formats.events import SECONDS_PER_YEAR, EventSet, RecoveredInjectionSet
+from executables.formats.sets import ResponseSet
 from tests.fixtures.fake_dag import Spec, make_run
 
 SUMMARY = str(Path(sys.executable).with_name("aframe-summary"))

@@ -34,7 +34,7 @@ from executables.data.background import (
     require_device,
     resample_stream,
 )
-from executables.data.ledger import read_background
+from executables.formats.strain import read_background
 from tests.fixtures.writers import DEAD_PID
 
 pytestmark = pytest.mark.filterwarnings("ignore:Support for identity-based X.509:DeprecationWarning")

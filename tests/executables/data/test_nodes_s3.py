@@ -16,9 +16,10 @@ import numpy as np
 import pytest
 
 from executables.common import storage
-from executables.data.ledger import ResponseSet, read_background
+from executables.formats.sets import ResponseSet
+from executables.formats.strain import read_background
 from tests.executables.data.test_injections import EXPECTED, args
-from tests.executables.data.test_ledger import response_set
+from tests.executables.formats.test_ledger import response_set
 from tests.fixtures.s3 import SECRET_KEY
 
 BIN = Path(sys.executable).parent

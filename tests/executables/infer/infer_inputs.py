@@ -16,7 +16,8 @@ import numpy as np
 import torch
 
 from aframe_dag import timeslides
-from executables.data.ledger import ResponseSet, write_background
+from executables.formats.sets import ResponseSet
+from executables.formats.strain import write_background
 
 RATE = 256.0
 IFOS = ("H1", "L1")

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+from executables.formats.events import BranchRecord, EventSet, RecoveredInjectionSet, write_node_events
 from executables.infer.aggregate import main
-from executables.infer.events import BranchRecord, EventSet, RecoveredInjectionSet, write_node_events
-from tests.executables.infer.test_events import IFOS, foreground
+from tests.executables.formats.test_events import IFOS, foreground
 
 pytestmark = pytest.mark.usefixtures("restore_logging")
 

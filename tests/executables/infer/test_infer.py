@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from executables.infer.events import read_node_events
+from executables.formats.events import read_node_events
 from executables.infer.infer import main
 from executables.infer.stream import Geometry, Settings, cluster, integrate
 from tests.executables.infer.infer_inputs import (

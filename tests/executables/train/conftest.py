@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 import yaml
 
-from executables.data.ledger import ResponseSet, WaveformSet, write_background
+from executables.formats.sets import ResponseSet, WaveformSet
+from executables.formats.strain import write_background
 
 SAMPLE_RATE = 256.0
 IFOS = ("H1", "L1")

@@ -1,6 +1,6 @@
 """Event sets: what inference finds (background, zero-lag, recovered injections) and the FAR arithmetic on them.
 
-Two ledger sets (``executables.data.ledger``), stored in aframe's ledger layout:
+Two ledger sets (``executables.formats.ledger``), stored in aframe's ledger layout:
 
     EventSet               parameters/detection_statistic, detection_time, shift (rows, ifos); attrs Tb, ifos
     RecoveredInjectionSet  the same plus parameters/injection_time, snr and the injection's source parameters
@@ -28,7 +28,7 @@ from scipy.constants import Julian_year
 from executables.common.atomic import atomic_path
 from executables.common.errors import InputError
 from executables.common.hdf5 import create_dataset, open_hdf5, read
-from executables.data.ledger import (
+from executables.formats.ledger import (
     METADATA,
     PARAMETER,
     Ledger,

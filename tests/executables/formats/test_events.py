@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from executables.common.errors import InputError
-from executables.infer.events import (
+from executables.formats.events import (
     SECONDS_PER_YEAR,
     BranchRecord,
     EventSet,
