@@ -20,8 +20,8 @@ import pytest
 from click.testing import CliRunner
 
 from executables.common.errors import TransientError
+from executables.formats.events import read_node_events
 from executables.infer import triton
-from executables.infer.events import read_node_events
 from executables.infer.infer import main
 from executables.infer.triton import TritonServer, server_command
 from tests.executables.infer.infer_inputs import MODEL, bundle_arguments, make_bundle, write_repository
