@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from aframe_dag.builder.build import build
-from aframe_dag.cli import main
+from aframe_dag.cli.main import main
 from aframe_dag.condordir.names import RESOLVED
 from aframe_dag.errors import ConfigError, UserError
 from aframe_dag.status import running

@@ -9,7 +9,7 @@ import pytest
 
 from aframe_dag.builder.build import build
 from aframe_dag.builder.report import build_report
-from aframe_dag.cli import main
+from aframe_dag.cli.main import main
 from aframe_dag.config import load_config
 from aframe_dag.errors import ConfigError
 from aframe_dag.nodecheck import why_not_done

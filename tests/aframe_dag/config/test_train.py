@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-from aframe_dag.cli import main
+from aframe_dag.cli.main import main
 from aframe_dag.config import load_config
 from aframe_dag.errors import ConfigError
 

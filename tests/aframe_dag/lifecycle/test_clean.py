@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from aframe_dag.cli import main
+from aframe_dag.cli.main import main
 from aframe_dag.condordir.dag import load_dag
 from aframe_dag.errors import UserError
 from aframe_dag.lifecycle.clean import remove, scratch_plan, shard_plan

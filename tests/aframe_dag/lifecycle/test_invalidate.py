@@ -8,7 +8,7 @@ import os
 
 import pytest
 
-from aframe_dag.cli import main
+from aframe_dag.cli.main import main
 from aframe_dag.dagfile import rescue_done, rescue_files
 from aframe_dag.errors import UserError
 from aframe_dag.lifecycle.invalidate import invalidate

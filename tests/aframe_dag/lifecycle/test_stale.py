@@ -9,12 +9,12 @@ import shlex
 import pytest
 
 from aframe_dag.builder.build import build
-from aframe_dag.cli import main
+from aframe_dag.cli.main import main
+from aframe_dag.cli.run import run_local
 from aframe_dag.condordir.dag import load_dag
 from aframe_dag.errors import UserError
 from aframe_dag.lifecycle.resubmit import resubmit_plan
 from aframe_dag.lifecycle.stale import stale_refusal
-from aframe_dag.local.cli import run_local
 from tests.aframe_dag.lifecycle.conftest import snapshot
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from aframe_dag.cli import main
+from aframe_dag.cli.main import main
 from aframe_dag.errors import UserError
 from aframe_dag.local.executor import Executor
 from tests.fixtures.idiom_dag import RUNS, attempts, make_idiom_dag, outputs

@@ -21,9 +21,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from aframe_dag.cli_inspect import resubmit as resubmit_command
-from aframe_dag.cli_inspect import status as status_command
-from aframe_dag.cli_inspect import why as why_command
+from aframe_dag.cli.inspect import resubmit as resubmit_command
+from aframe_dag.cli.inspect import status as status_command
+from aframe_dag.cli.inspect import why as why_command
 from aframe_dag.condordir.names import LOCAL_LOCK
 from aframe_dag.errors import UserError
 from aframe_dag.lifecycle.resubmit import resubmit_plan
@@ -268,7 +268,7 @@ def test_resubmit_from_a_rescue_file_that_does_not_exist(failed_run):
 def test_resubmit_without_a_schedd_fails_and_says_what_to_do(failed_run):
     """Issue 20 (item 3): no schedd is an error (exit 2) that names the command for an access point and `run`."""
     env = {**os.environ, **NO_SCHEDD}
-    result = subprocess.run([sys.executable, "-m", "aframe_dag.cli", "resubmit", str(failed_run), "--from", "1"],
+    result = subprocess.run([sys.executable, "-m", "aframe_dag.cli.main", "resubmit", str(failed_run), "--from", "1"],
                             capture_output=True, text=True, env=env, timeout=60)
     assert result.returncode == 2, result.stderr
     assert "aframe.dag.rescue001 (-DoRescueFrom 1): 1 of 4 nodes DONE" in result.stdout
@@ -354,8 +354,8 @@ def test_a_retry_in_the_queue_beats_a_status_file_line_written_before_it(tmp_pat
 
 # -- against a real DAGMan -------------------------------------------------------------------------------------------
 
-STATUS_JSON = "import sys; from aframe_dag.cli_inspect import status; status.main(sys.argv[1:])"
-RESUBMIT = "import sys; from aframe_dag.cli_inspect import resubmit; resubmit.main(sys.argv[1:])"
+STATUS_JSON = "import sys; from aframe_dag.cli.inspect import status; status.main(sys.argv[1:])"
+RESUBMIT = "import sys; from aframe_dag.cli.inspect import resubmit; resubmit.main(sys.argv[1:])"
 
 
 def _live_status(pool, condor: Path) -> dict:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from aframe_dag.check import check_run
-from aframe_dag.cli import main
+from aframe_dag.cli.main import main
 from aframe_dag.status.merge import read_status
 from aframe_dag.status.text import format_status
 from aframe_dag.status.why import explain

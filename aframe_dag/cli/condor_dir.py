@@ -13,7 +13,7 @@ from pathlib import Path
 
 import click
 
-from .errors import UserError
+from ..errors import UserError
 
 CONDOR_DIR_VARIABLE = "AFRAME_CONDOR_DIR"
 ANY_DAG = "[CONDOR_DIR|DAG_FILE]"

@@ -6,7 +6,7 @@ import json
 
 import click
 
-from .cli_condor_dir import ANY_DAG, condor_dir_flag, split_condor_dir, takes_condor_dir
+from .condor_dir import ANY_DAG, condor_dir_flag, split_condor_dir, takes_condor_dir
 
 
 @click.command("status")
@@ -21,8 +21,8 @@ def status(condor_dir, watch_it, interval, as_json, every_node) -> None:
     """Show a run's progress per stage from its files (node status file, node log, rescue files, done-markers),
     with live job states from the schedd when one answers. CONDOR_DIR defaults to $AFRAME_CONDOR_DIR; any DAG file
     (a DAG `build` did not write, a SUBDAG's own DAG) reads the same way."""
-    from .status.merge import read_status, watch
-    from .status.text import format_status
+    from ..status.merge import read_status, watch
+    from ..status.text import format_status
 
     def show(run) -> None:
         if as_json:
@@ -47,7 +47,7 @@ def status(condor_dir, watch_it, interval, as_json, every_node) -> None:
 def why(words, condor_dir_option) -> None:
     """Explain NODE: exit code or hold reason, retries, command line, host/GPU and the end of its stderr; for a
     waiting node, what it waits for."""
-    from .status.why import explain
+    from ..status.why import explain
 
     nodes, condor_dir = split_condor_dir(words, condor_dir_option)
     if len(nodes) != 1:
@@ -62,8 +62,8 @@ def why(words, condor_dir_option) -> None:
 def resubmit(condor_dir, from_number) -> None:
     """Resubmit the DAG from its rescue file (refused while it still runs); where no schedd answers, say how (exit
     2)."""
-    from .lifecycle.resubmit import resubmit_plan
-    from .lifecycle.submit import submit_dag
+    from ..lifecycle.resubmit import resubmit_plan
+    from ..lifecycle.submit import submit_dag
 
     plan = resubmit_plan(condor_dir, from_number)
     click.echo(plan.describe())

@@ -7,8 +7,9 @@ import traceback
 
 import click
 
-from . import __version__, cli_dag, cli_inspect, cli_lifecycle
-from .errors import UserError
+from .. import __version__
+from ..errors import UserError
+from . import dag, inspect, lifecycle
 
 _set_option = click.option(
     "--set", "overrides", multiple=True, metavar="SECTION.KEY=VALUE", help="Override a config key (repeatable)."
@@ -45,7 +46,7 @@ def cli(debug: bool) -> None:
 @click.option("--force", is_flag=True, help="Replace existing files (the old ones are kept as NAME.~N~).")
 def init(kind, directory, from_aframe, train_yaml, s3_bucket, site, device, name, tiny, force) -> None:
     """Write run.ini, train.yaml and run.sh for a new run (KIND: sandbox or tune) in DIRECTORY."""
-    from .init.init import init_run, next_steps, tmp_warning
+    from ..init.init import init_run, next_steps, tmp_warning
 
     if kind is None and from_aframe is None:
         raise click.UsageError("give KIND (sandbox or tune), or --from-aframe PATH")
@@ -53,7 +54,7 @@ def init(kind, directory, from_aframe, train_yaml, s3_bucket, site, device, name
         raise click.UsageError("--train-yaml needs --from-aframe")
     translation = None
     if from_aframe is not None:
-        from .init.from_aframe import translate
+        from ..init.from_aframe import translate
 
         translation = translate(from_aframe, train_yaml)
     files = init_run(kind or "sandbox", directory, s3_bucket=s3_bucket, site=site, device=device, name=name,
@@ -78,7 +79,7 @@ def config() -> None:
 @_set_option
 def config_show(run_ini, overrides) -> None:
     """Print RUN_INI resolved: every key with its final value, and MISSING above each key still to set."""
-    from .config import load_config, resolved_text
+    from ..config import load_config, resolved_text
 
     resolved = load_config(run_ini, overrides, allow_missing=True)
     click.echo(resolved_text(resolved), nl=False)
@@ -91,7 +92,7 @@ def config_show(run_ini, overrides) -> None:
 @config.command("docs")
 def config_docs() -> None:
     """Print every config key with its default, unit and meaning."""
-    from .config import docs_text
+    from ..config import docs_text
 
     click.echo(docs_text(), nl=False)
 
@@ -107,22 +108,21 @@ def config_docs() -> None:
 @click.option("--submit", is_flag=True, help="Submit the DAG to the schedd after building it.")
 def build(run_ini, overrides, outdir, segments_file, force, dry_run, submit) -> None:
     """Plan RUN_INI and write aframe.dag, the submit files and run.ini.resolved to the condor dir."""
-    from .builder.build import build as build_run
-    from .builder.report import build_report
+    from ..builder.build import build as build_run
+    from ..builder.report import build_report
 
     result = build_run(run_ini, overrides, outdir=outdir, segments_file=segments_file, force=force, dry_run=dry_run)
     click.echo(build_report(result, dry_run))
     if submit and not dry_run:
-        from .lifecycle.submit import submit_dag
-        from .status.running import refuse_while_running
+        from ..lifecycle.submit import submit_dag
+        from ..status.running import refuse_while_running
 
         refuse_while_running(result.condor_dir, "submit it")  # an unchanged build still reaches here
         click.echo(submit_dag(result.condor_dir, result.workflow.name))
 
 
-for _command in (cli_dag.node_check, cli_dag.graph, cli_dag.check, cli_dag.run, cli_inspect.status, cli_inspect.why,
-                 cli_inspect.resubmit, cli_lifecycle.invalidate, cli_lifecycle.stop, cli_lifecycle.attach,
-                 cli_lifecycle.clean):
+for _command in (dag.node_check, dag.graph, dag.check, dag.run, inspect.status, inspect.why, inspect.resubmit,
+                 lifecycle.invalidate, lifecycle.stop, lifecycle.attach, lifecycle.clean):
     cli.add_command(_command)
 
 

@@ -13,9 +13,9 @@ import click
 from ..condordir.dag import dag_path
 from ..condordir.names import RUN_LOG
 from ..errors import UserError
+from ..local.executor import Executor
+from ..local.state import RunLock, lock_record
 from ..status.running import refuse_while_running
-from .executor import Executor
-from .state import RunLock, lock_record
 
 DETACH_TIMEOUT = 30.0
 
@@ -45,7 +45,7 @@ def _detach(dag: Path, workers: int, gpus: str, only: list[str]) -> int:
     lock.acquire()  # refuse now, in the terminal, if another executor holds the run
     lock.release()
     log_path = condor_dir / RUN_LOG
-    command = [sys.executable, "-m", "aframe_dag.cli", "run", str(dag), "--workers", str(workers)]
+    command = [sys.executable, "-m", "aframe_dag.cli.main", "run", str(dag), "--workers", str(workers)]
     command += ["--gpus", gpus] if gpus else []
     command += [item for node in only for item in ("--only", node)]
     with open(log_path, "a") as output:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from .cli_condor_dir import condor_dir_flag, split_condor_dir, takes_condor_dir
+from .condor_dir import condor_dir_flag, split_condor_dir, takes_condor_dir
 
 
 @click.command("invalidate")
@@ -15,7 +15,7 @@ def invalidate(words, condor_dir_option, downstream) -> None:
     """Make NODEs run again: remove their done-markers and their DONE lines from the newest rescue file (written
     anew as the next rescue file; the old one stays). Deletes no data file. CONDOR_DIR defaults to
     $AFRAME_CONDOR_DIR."""
-    from .lifecycle.invalidate import invalidate as invalidate_nodes
+    from ..lifecycle.invalidate import invalidate as invalidate_nodes
 
     nodes, condor_dir = split_condor_dir(words, condor_dir_option)
     click.echo(invalidate_nodes(condor_dir, nodes, downstream).describe())
@@ -28,7 +28,7 @@ def invalidate(words, condor_dir_option, downstream) -> None:
 def stop(condor_dir, timeout) -> None:
     """Stop the local run (`aframe-dag run`, detached or not) cleanly: its nodes end, the rescue file is written;
     returns once it is gone. `aframe-dag run` resumes it."""
-    from .lifecycle.detached import stop as stop_run
+    from ..lifecycle.detached import stop as stop_run
 
     click.echo(stop_run(condor_dir, timeout))
 
@@ -39,7 +39,7 @@ def stop(condor_dir, timeout) -> None:
               help="Seconds between redraws.")
 def attach(condor_dir, interval) -> None:
     """Follow a local run: its live status and the end of its log, until it ends. Ctrl-C leaves it running."""
-    from .lifecycle.detached import attach as attach_run
+    from ..lifecycle.detached import attach as attach_run
 
     def show(text: str) -> None:
         click.clear()
@@ -64,8 +64,8 @@ def attach(condor_dir, interval) -> None:
 def clean(condor_dir, what, yes) -> None:
     """List (and with --yes remove) what a run no longer needs, with the space it takes. Only merged shards and
     scratch are ever removed. CONDOR_DIR defaults to $AFRAME_CONDOR_DIR."""
-    from .errors import UserError
-    from .lifecycle.clean import human, remove, scratch_plan, shard_plan
+    from ..errors import UserError
+    from ..lifecycle.clean import human, remove, scratch_plan, shard_plan
 
     if what is None:
         raise UserError("say what to clean: --shards or --scratch")

@@ -158,7 +158,7 @@ def test_readme_names_every_command_and_option():
     find (the shared --condor-dir/-C is described once, below the table)."""
     import click
 
-    from aframe_dag.cli import cli
+    from aframe_dag.cli.main import cli
     from scripts.readme_config import README
 
     text = README.read_text()

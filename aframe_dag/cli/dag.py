@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import click
 
-from .cli_condor_dir import ANY_DAG, condor_dir_flag, split_condor_dir, takes_condor_dir
-from .errors import UserError
+from ..errors import UserError
+from .condor_dir import ANY_DAG, condor_dir_flag, split_condor_dir, takes_condor_dir
 
 
 @click.command("node-check")
@@ -14,8 +14,8 @@ from .errors import UserError
 def node_check(words, condor_dir_option) -> None:
     """Say whether NODE is done (its PRE script would skip it): exit 99 when done, 0 when it must run. HASH
     defaults to the one the DAG gives the node; the older order CONDOR_DIR NODE [HASH] works too."""
-    from .condordir.dag import node_hash_in_dag
-    from .nodecheck import SKIP, why_not_done
+    from ..condordir.dag import node_hash_in_dag
+    from ..nodecheck import SKIP, why_not_done
 
     words, condor_dir = split_condor_dir(words, condor_dir_option, say_so=False)
     if len(words) > 2:
@@ -35,8 +35,8 @@ def graph(condor_dir, output, every_node) -> None:
     a picture asked for with -o is an error, exit 2)."""
     from pathlib import Path
 
-    from .condordir.dag import dag_path, load_dag
-    from .status.graph import draw
+    from ..condordir.dag import dag_path, load_dag
+    from ..status.graph import draw
 
     dag = dag_path(condor_dir)
     wanted = Path(output or dag.with_suffix(".png").with_stem(f"{dag.stem}-graph"))
@@ -59,8 +59,8 @@ def graph(condor_dir, output, every_node) -> None:
 def check(condor_dir, local_only, no_htcondor_tools) -> None:
     """Lint a built condor dir (or any DAG file): the DAG, every submit file, and HTCondor's own checkers where
     installed. Findings go to stderr, the count to stdout; exit 2 when there is an error."""
-    from .check import check_run, format_findings
-    from .check.tools import tools_note
+    from ..check import check_run, format_findings
+    from ..check.tools import tools_note
 
     findings = check_run(condor_dir, submittable=not local_only, htcondor_tools=not no_htcondor_tools)
     if findings:
@@ -83,6 +83,6 @@ def run(condor_dir, workers, gpus, only, detach, dry_run) -> None:
 
     What only DAGMan can run (SUBDAG EXTERNAL, SERVICE, PROVISIONER, SCRIPT DEFER) is refused before anything
     starts, with its file and line."""
-    from .local.cli import run_local
+    from .run import run_local
 
     raise SystemExit(run_local(condor_dir, workers, gpus, list(only), detach, dry_run))
