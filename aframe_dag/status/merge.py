@@ -3,7 +3,7 @@
 Works the same for a DAG run by DAGMan and one run by the local executor, because both write the same files into the
 condor dir: the node status file (`aframe.status`, DAGMan's NODE_STATUS_FILE ClassAds), the node log
 (`aframe.dag.nodes.log`, an HTCondor user log whose submit events carry `DAG Node: NAME`), each submit file's own
-log (`logs/STAGE.log`, kept across runs: aframe_dag.nodelog), rescue files (`aframe.dag.rescueNNN`) and the nodes'
+log (`logs/STAGE.log`, kept across runs: status.nodelog), rescue files (`aframe.dag.rescueNNN`) and the nodes'
 own done-markers (`done/NODE.json`). A schedd, when one answers, adds what is happening right now.
 
 Which source wins, node by node (later rules override earlier ones):
@@ -22,7 +22,7 @@ Which source wins, node by node (later rules override earlier ones):
    what the PRE script checks) makes the node `done`, even when the status file is stale or absent, unless the
    node is active right now (pre / idle / running / held / post) in a live DAG.
 6. The schedd, when reachable: the node jobs of the DAGMan job that runs this condor dir's aframe.dag (found by
-   the DAG file it runs, wherever it was submitted from: aframe_dag.running) are the live truth for idle /
+   the DAG file it runs, wherever it was submitted from: status.running) are the live truth for idle /
    running / held and for each node's current job and retries, and a DAGMan job in the queue means the DAG is
    running.
 
