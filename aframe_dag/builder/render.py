@@ -15,6 +15,8 @@ import jinja2
 from .. import __version__
 from ..bulk import without_cyclic_gc
 from ..condordir.names import (
+    AFTER_DATA,
+    AFTER_TRAINING,
     DAG_FILE,
     DAGMAN_CONFIG,
     DOT_FILE,
@@ -169,7 +171,7 @@ def _save_points(workflow: Workflow) -> list[str]:
     """Save files when training starts (data done) and when export starts (training done)."""
     names = [node.name for node in workflow.nodes]
     first_training = next((n for n in names if n in ("train", "remote-train") or n.startswith("tune-trial-")), None)
-    points = [(first_training, "after-data.save"), ("export" if "export" in names else None, "after-training.save")]
+    points = [(first_training, AFTER_DATA), ("export" if "export" in names else None, AFTER_TRAINING)]
     return [f"SAVE_POINT_FILE {node} {file}" for node, file in points if node]
 
 

@@ -18,6 +18,8 @@ DOT_FILE = "aframe.dot"
 TUNE_JOURNAL = "tune/study.journal"
 LOGS = "logs"  # each stage's user log (STAGE.log) and each node's stdout and stderr (NODE.out, NODE.err)
 DONE = "done"  # the nodes' done-markers (NODE.json)
+AFTER_DATA = "after-data.save"  # SAVE_POINT_FILEs: DAGMan writes them into save_files/
+AFTER_TRAINING = "after-training.save"
 
 
 def submit_file(stage: str) -> str:

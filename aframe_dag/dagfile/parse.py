@@ -6,7 +6,7 @@ import dataclasses
 from pathlib import Path
 
 from ..bulk import without_cyclic_gc
-from ..condordir.names import rescue_pattern
+from ..condordir.names import DAG_FILE, rescue_pattern
 from .commands import COMMANDS, NODE_COMMANDS, QUOTED, refused
 from .lines import Statement, statements
 from .model import JOIN_NODE_PREFIX, SPLICE_SEPARATOR, SUBDAG, Dag, DagSyntaxError, NotYetDefined
@@ -120,7 +120,7 @@ def _describe(dag: Dag) -> None:
 
 
 @without_cyclic_gc
-def parse_dag(text: str, path="aframe.dag", problems: list[DagSyntaxError] | None = None, base=None) -> Dag:
+def parse_dag(text: str, path=DAG_FILE, problems: list[DagSyntaxError] | None = None, base=None) -> Dag:
     """Parse DAG text; raises DagSyntaxError with file:line for anything DAGMan would refuse.
 
     INCLUDE and SPLICE files are read relative to `base` (default: the DAG file's directory). With a `problems`

@@ -1,1 +1,2 @@
-"""What analysts do with a run after `build`: invalidate nodes, stop or attach to a local run, clean up (issue 13)."""
+"""What analysts do with a run after `build`: submit or resubmit it, invalidate nodes, stop or attach to a local run,
+clean up (issue 13)."""
