@@ -15,8 +15,8 @@ import time
 import lalsimulation
 import numpy as np
 
-from executables.data.priors import get_prior
-from executables.data.signals import MPC_SI, MSUN_SI, WaveformSettings, lal_parameters
+from executables.sources.priors import get_prior
+from executables.sources.signals import MPC_SI, MSUN_SI, WaveformSettings, lal_parameters
 
 SETTINGS = WaveformSettings("IMRPhenomPv2", 2048.0, 8.0, 2.0, 20.0, 50.0)
 

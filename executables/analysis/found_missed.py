@@ -20,8 +20,8 @@ import numpy as np
 from executables.analysis.far import far_bounds
 from executables.common.atomic import atomic_file, atomic_path
 from executables.common.hdf5 import create_dataset
-from executables.data.priors import PARAMETERS
 from executables.formats.events import EventSet, RecoveredInjectionSet
+from executables.sources.priors import PARAMETERS
 
 
 def columns(foreground: RecoveredInjectionSet, background: EventSet) -> dict[str, np.ndarray]:

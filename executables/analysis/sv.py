@@ -45,9 +45,9 @@ from executables.common.atomic import atomic_path
 from executables.common.cli import device_option, node_options, require_device
 from executables.common.errors import InputError
 from executables.common.hdf5 import create_dataset, open_hdf5
-from executables.data.priors import Prior, get_prior
 from executables.formats.events import SECONDS_PER_YEAR, EventSet, RecoveredInjectionSet
 from executables.formats.sets import RejectedSet
+from executables.sources.priors import Prior, get_prior
 
 log = logging.getLogger("aframe-sv")
 

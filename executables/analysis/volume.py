@@ -37,7 +37,7 @@ import numpy as np
 from scipy import integrate, special, stats
 
 from executables.common.errors import PermanentError
-from executables.data.priors import Cosine, Params, Prior, RedshiftVolume, Uniform
+from executables.sources.priors import Cosine, Params, Prior, RedshiftVolume, Uniform
 
 #: Below this share of a population inside the source prior's support its SV is underestimated: warn.
 SUPPORT_WARNING = 0.99

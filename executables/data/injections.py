@@ -35,8 +35,6 @@ from aframe_dag.timeslides import injection_times, offsets
 from executables.common import storage
 from executables.common.cli import node_options, parse_ifos, require_device, split
 from executables.common.seeding import node_rng
-from executables.data.priors import Prior
-from executables.data.signals import WaveformSettings, rejection_sample
 from executables.data.waveforms import (
     background_psds,
     check_highpass,
@@ -51,6 +49,8 @@ from executables.data.waveforms import (
     waveform_settings,
 )
 from executables.formats.sets import RejectedSet, ResponseSet
+from executables.sources.priors import Prior
+from executables.sources.signals import WaveformSettings, rejection_sample
 
 log = logging.getLogger("aframe-injections")
 

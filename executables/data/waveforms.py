@@ -2,7 +2,7 @@
 
 Training shard (DESIGN §6)
     ``--num`` draws of ``--prior`` from ``node_rng(seed, "waveforms", "train", shard)``, their polarizations from
-    lalsimulation (``executables.data.signals``; coalescence ``--right-pad`` s before the end, tapered start, no
+    lalsimulation (``executables.sources.signals``; coalescence ``--right-pad`` s before the end, tapered start, no
     high-pass: training whitens with its own) written as a ``WaveformSet``: ``waveforms/plus``, ``waveforms/cross``
     (rows, duration · sample_rate) float32, every prior parameter under ``parameters/`` and the waveform settings as
     metadata; ``num_injections`` = ``--num``. Generated in blocks of ``BLOCK_ROWS`` rows into preallocated arrays, so
@@ -39,8 +39,10 @@ from executables.common.cli import device_option, node_options, parse_ifos, requ
 from executables.common.errors import InputError
 from executables.common.logs import Progress
 from executables.common.seeding import node_rng
-from executables.data.priors import Prior, UnknownPrior, get_prior
-from executables.data.signals import (
+from executables.formats.sets import ResponseSet, WaveformSet, ifo_snr_name
+from executables.formats.strain import background_info, read_background
+from executables.sources.priors import Prior, UnknownPrior, get_prior
+from executables.sources.signals import (
     Sampled,
     UnknownApproximant,
     WaveformSettings,
@@ -48,8 +50,6 @@ from executables.data.signals import (
     rejection_sample,
     worker_pool,
 )
-from executables.formats.sets import ResponseSet, WaveformSet, ifo_snr_name
-from executables.formats.strain import background_info, read_background
 
 log = logging.getLogger("aframe-waveforms")
 
@@ -187,7 +187,7 @@ def waveform_options(function: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--approximant", default="IMRPhenomPv2", show_default=True,
                      help="lalsimulation approximant (any with a time-domain implementation)."),
         click.option("--prior", "prior_name", default="end_o3_ratesandpops", show_default=True,
-                     help="Source prior, by name (executables.data.priors)."),
+                     help="Source prior, by name (executables.sources.priors)."),
         click.option("--duration", type=click.FloatRange(min=0, min_open=True), default=8.0, show_default=True,
                      help="Seconds per waveform."),
         click.option("--right-pad", type=click.FloatRange(min=0), default=2.0, show_default=True,

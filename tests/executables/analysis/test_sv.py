@@ -15,9 +15,9 @@ import pytest
 
 from executables.analysis.sv import main
 from executables.analysis.volume import Population, astrophysical_volume, log_weights, sensitive_volume
-from executables.data.priors import PARAMETERS, get_prior
 from executables.formats.events import SECONDS_PER_YEAR, EventSet, RecoveredInjectionSet
 from executables.formats.sets import RejectedSet
+from executables.sources.priors import PARAMETERS, get_prior
 from tests.executables.analysis.test_volume import loudness
 from tests.executables.data.test_waveforms import assert_refused, invoke
 

@@ -21,7 +21,7 @@ from executables.analysis.volume import (
     target_prior,
 )
 from executables.common.errors import PermanentError
-from executables.data.priors import Prior, RedshiftVolume, get_prior
+from executables.sources.priors import Prior, RedshiftVolume, get_prior
 
 
 def rng(seed=0):

@@ -14,9 +14,9 @@ import pytest
 from aframe_dag.timeslides import analysed_span, injection_times, offsets
 from executables.data.background import generate_background
 from executables.data.injections import generate_injections, main
-from executables.data.priors import PARAMETERS, get_prior
 from executables.formats.sets import RejectedSet, ResponseSet, ifo_snr_name
 from executables.formats.strain import write_background
+from executables.sources.priors import PARAMETERS, get_prior
 from tests.executables.data.test_waveforms import (
     FS,
     SETTINGS,

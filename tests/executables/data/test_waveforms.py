@@ -18,11 +18,11 @@ from scipy.signal import welch
 
 from executables.common.seeding import node_rng
 from executables.data.background import generate_background
-from executables.data.priors import PARAMETERS, get_prior
-from executables.data.signals import WaveformSettings, generate_polarizations
 from executables.data.waveforms import default_workers, main, training_waveforms, validation_waveforms
 from executables.formats.sets import ResponseSet, WaveformSet, ifo_snr_name
 from executables.formats.strain import write_background
+from executables.sources.priors import PARAMETERS, get_prior
+from executables.sources.signals import WaveformSettings, generate_polarizations
 
 WAVEFORMS = str(Path(sys.executable).with_name("aframe-waveforms"))
 T0 = 1_240_579_783

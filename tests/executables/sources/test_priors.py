@@ -7,7 +7,7 @@ import pytest
 from scipy import integrate, stats
 
 from executables.common.errors import PermanentError
-from executables.data.priors import (
+from executables.sources.priors import (
     PARAMETERS,
     Cosine,
     Fixed,

@@ -15,7 +15,7 @@ Conventions (DESIGN §6; aframe's waveform definition):
 - As aframe does, a binary too heavy for ``minimum_frequency`` (1899 Hz Msun / total mass below it) starts at
   1899 / M Hz instead, with the reference frequency moved there too; spins are converted at that same reference
   frequency.
-- Parameters are the prior's (``executables.data.priors``): detector-frame masses in Msun, luminosity distance in
+- Parameters are the prior's (``executables.sources.priors``): detector-frame masses in Msun, luminosity distance in
   Mpc, bilby spin angles. Projections use lal's antenna patterns and time delays at a GPS time, so ``ra`` is a
   true right ascension.
 - SNR: rho^2 = 4 sum_f |h(f)|^2 / S(f) df over [highpass, lowpass], with h(f) = rfft(h) / sample_rate and the DC
@@ -165,7 +165,7 @@ def worker_pool(workers: int) -> ProcessPoolExecutor:
 def _waveform_columns(params: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     missing = [key for key in WAVEFORM_KEYS if key not in params]
     if missing:
-        raise ValueError(f"waveform parameters lack {', '.join(missing)} (see executables.data.priors)")
+        raise ValueError(f"waveform parameters lack {', '.join(missing)} (see executables.sources.priors)")
     columns = {key: np.atleast_1d(np.asarray(params[key], dtype=np.float64)) for key in WAVEFORM_KEYS}
     if len({value.shape for value in columns.values()}) != 1 or columns["mass_1"].ndim != 1:
         raise ValueError("waveform parameters must be 1-d arrays of one length")

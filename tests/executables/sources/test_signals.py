@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from executables.common.errors import PermanentError
-from executables.data.priors import PARAMETERS, get_prior
-from executables.data.signals import (
+from executables.sources.priors import PARAMETERS, get_prior
+from executables.sources.signals import (
     MPC_SI,
     MSUN_SI,
     UnknownApproximant,

@@ -1,0 +1,1 @@
+"""Gravitational-wave sources (aframe's libs/priors): priors over their parameters and the signals they make."""
