@@ -38,10 +38,11 @@ import torch
 from executables.export.export import export
 from executables.formats import strain
 from executables.formats.strain import write_background
-from executables.infer.backends import ModelShape, OnnxBackend, TorchBackend, TritonBackend
+from executables.infer.backends import OnnxBackend, TorchBackend, TritonBackend
 from executables.infer.search import search_branch
 from executables.infer.stream import Geometry, Preprocessor, Settings, open_branch
 from executables.infer.triton import free_ports
+from executables.repository.contract import ModelShape
 from executables.train.model import build_resnet, to_torchscript
 
 ROOT = Path(__file__).resolve().parents[1]

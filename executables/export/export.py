@@ -23,8 +23,8 @@ from executables.common import storage, trained
 from executables.common.atomic import atomic_directory
 from executables.common.cli import device_option, given_ifos, node_options, require_device
 from executables.common.errors import InputError, PermanentError
-from executables.export.tensorrt import build_plan, plan_wanted
-from executables.export.triton import INPUT, OUTPUT, PLATFORMS, config_text, model_config
+from executables.repository.contract import INPUT, OUTPUT, PLATFORMS, VERSION, config_text, model_config
+from executables.repository.tensorrt import build_plan, plan_wanted
 
 log = logging.getLogger("aframe-export")
 
@@ -35,7 +35,6 @@ CHECK_SEED = 0
 #: Windows in the batch the ONNX model is checked on (plus a batch of one, for the dynamic axis): the graph does not
 #: depend on the batch size, so the check need not pay for a whole max-size batch on a CPU.
 CHECK_ROWS = 16
-VERSION = "1"
 
 
 def load_torchscript(path: Path) -> tuple[torch.jit.ScriptModule, dict | None]:

@@ -1,10 +1,8 @@
 """Where the network runs for ``aframe-infer``: onnxruntime in-process, TorchScript, or a Triton server over gRPC.
 
 Each backend maps an iterable of whitened batches ``(batch, ifos, kernel)`` float32 to one logit per window, in
-order. They read the model repository ``aframe-export`` writes (``<repository>/<model>/config.pbtxt``,
-``<repository>/<model>/1/model.onnx`` and ``model.pt``): one input ``whitened`` with dims ``[ifos, kernel]``, one
-output ``discriminator`` with dims ``[1]``. A repository, model, version or file that is missing, or a model whose
-input is not ``[ifos, kernel]``, is an ``InputError`` (exit 2) before any data are read.
+order. They read the model repository ``aframe-export`` writes and check it against its contract
+(``executables.repository.contract``) before any data are read.
 """
 
 from __future__ import annotations
@@ -19,78 +17,20 @@ from pathlib import Path
 import numpy as np
 
 from executables.common.errors import InputError, PermanentError, TransientError
+from executables.repository.contract import (
+    INPUT,
+    OUTPUT,
+    ModelShape,
+    check_config,
+    check_dims,
+    model_file,
+    model_version,
+)
 
 log = logging.getLogger(__name__)
 
-INPUT, OUTPUT, VERSION = "whitened", "discriminator", "1"
 #: Requests a Triton backend keeps in flight at once.
 IN_FLIGHT = 4
-
-
-@dataclass(frozen=True)
-class ModelShape:
-    """What the node feeds the model: ``ifos`` channels of ``kernel`` samples per window."""
-
-    ifos: int
-    kernel: int
-
-    @property
-    def dims(self) -> list[int]:
-        return [self.ifos, self.kernel]
-
-
-def model_version(repository: Path, model_name: str) -> Path:
-    """``<repository>/<model_name>/1``, each level checked so a missing one is named."""
-    repository = Path(repository)
-    if not repository.is_dir():
-        raise InputError(repository, None, "no such model repository (run aframe-export first)")
-    model = repository / model_name
-    if not model.is_dir():
-        raise InputError(repository, model_name, "model missing from the repository")
-    version = model / VERSION
-    if not version.is_dir():
-        raise InputError(model, VERSION, "model version 1 missing")
-    return version
-
-
-def model_file(repository: Path, model_name: str, name: str) -> Path:
-    """``<repository>/<model_name>/1/<name>``, checked to exist."""
-    version = model_version(repository, model_name)
-    path = version / name
-    if not path.is_file():
-        raise InputError(version, name, "model file missing")
-    return path
-
-
-def check_config(repository: Path, model_name: str, shape: ModelShape) -> int:
-    """Check ``config.pbtxt`` against the contract and ``shape``; return its ``max_batch_size``."""
-    from google.protobuf import text_format
-    from tritonclient.grpc import model_config_pb2
-
-    path = Path(repository) / model_name / "config.pbtxt"
-    if not path.is_file():
-        raise InputError(path.parent, path.name, "model configuration missing")
-    try:
-        config = text_format.Parse(path.read_text(encoding="utf-8"), model_config_pb2.ModelConfig())
-    except text_format.ParseError as exc:
-        raise InputError(path, None, f"not a Triton model configuration ({exc})") from None
-    check_dims(path, {tensor.name: list(tensor.dims) for tensor in config.input},
-               {tensor.name: list(tensor.dims) for tensor in config.output}, shape)
-    return int(config.max_batch_size)
-
-
-def check_dims(source: object, inputs: dict[str, list[int]], outputs: dict[str, list[int]],
-               shape: ModelShape) -> None:
-    """The model takes ``whitened`` [ifos, kernel] and returns ``discriminator`` [1] (dims without the batch)."""
-    if INPUT not in inputs:
-        raise InputError(source, "input", f"no input named {INPUT!r} (inputs: {sorted(inputs)})")
-    if [int(d) for d in inputs[INPUT]] != shape.dims:
-        raise InputError(source, INPUT, f"input dims {list(inputs[INPUT])} do not match this run's "
-                                        f"[ifos, kernel samples] = {shape.dims}")
-    if OUTPUT not in outputs:
-        raise InputError(source, "output", f"no output named {OUTPUT!r} (outputs: {sorted(outputs)})")
-    if [int(d) for d in outputs[OUTPUT]] != [1]:
-        raise InputError(source, OUTPUT, f"output dims {list(outputs[OUTPUT])}, expected [1]")
 
 
 def _logits(source: object, batch: np.ndarray, output: np.ndarray) -> np.ndarray:

@@ -27,9 +27,8 @@ from google.protobuf import text_format
 from tritonclient.grpc import model_config_pb2 as pb
 
 from executables.common.atomic import atomic_path
-from executables.export.tensorrt import build_plan, tensorrt_version, unavailable_reason
-from executables.export.triton import PLATFORMS, config_text
-from executables.infer.backends import VERSION, ModelShape, check_config, model_file
+from executables.repository.contract import PLATFORMS, VERSION, ModelShape, check_config, config_text, model_file
+from executables.repository.tensorrt import build_plan, tensorrt_version, unavailable_reason
 
 log = logging.getLogger(__name__)
 

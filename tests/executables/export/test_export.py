@@ -14,7 +14,7 @@ from tritonclient.grpc import model_config_pb2 as pb
 
 from executables.common import trained
 from executables.export.export import export_onnx, main, onnx_difference
-from executables.export.triton import model_config
+from executables.repository.contract import model_config
 from executables.train.model import build_resnet, to_torchscript
 
 pytestmark = pytest.mark.usefixtures("restore_logging")

@@ -15,10 +15,9 @@ import pytest
 from google.protobuf import text_format
 from tritonclient.grpc import model_config_pb2 as pb
 
-from executables.export.triton import config_text, model_config
 from executables.infer import plans
-from executables.infer.backends import ModelShape, check_config
 from executables.infer.plans import PlanKey, cache_directory, cached_plan, plan_repository, serving_repository
+from executables.repository.contract import ModelShape, check_config, config_text, model_config
 from tests.executables.infer.infer_inputs import MODEL, write_repository
 
 SHAPE = ModelShape(2, 256)

@@ -6,7 +6,7 @@ import logging
 from pathlib import Path
 
 from executables.common.errors import PermanentError
-from executables.export.triton import INPUT
+from executables.repository.contract import INPUT
 
 log = logging.getLogger(__name__)
 
