@@ -23,7 +23,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .condordir.names import marker_path
+from .names import marker_path
 
 SKIP = 99
 RUN = 0

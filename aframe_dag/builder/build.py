@@ -9,16 +9,16 @@ from importlib import metadata
 from pathlib import Path
 
 from ..check import check_run, format_findings
-from ..condordir.names import DAG_FILE, DONE, LOCK, LOGS, RESOLVED, SEGMENT_CACHE, beside
+from ..condordir.running import refuse_while_running
 from ..config import load_config, resolved_text
 from ..config.checks import node_log_refusal
 from ..config.text import changed_keys
 from ..dagfile import apply_rescue, parse_dag, rescue_files
 from ..errors import ConfigError, UserError
 from ..lifecycle.stale import stale_refusal
+from ..names import DAG_FILE, DONE, LOCK, LOGS, RESOLVED, SEGMENT_CACHE, beside
 from ..plan import Workflow, plan
 from ..plan.segments import query_segments, read_segments, segments_text
-from ..status.running import refuse_while_running
 from .estimates import Estimates, estimate
 from .render import find_bin_dir, render
 from .reuse import copy_markers, find_reusable

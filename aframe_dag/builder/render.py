@@ -14,7 +14,9 @@ import jinja2
 
 from .. import __version__
 from ..bulk import without_cyclic_gc
-from ..condordir.names import (
+from ..errors import UserError
+from ..holds import memory_expression, release_expression, remove_expression
+from ..names import (
     AFTER_DATA,
     AFTER_TRAINING,
     DAG_FILE,
@@ -29,10 +31,8 @@ from ..condordir.names import (
     stage_log,
     submit_file,
 )
-from ..errors import UserError
 from ..plan.model import Stage, Workflow
 from . import quoting
-from .holds import memory_expression, release_expression, remove_expression
 from .templating import environment
 
 NODE_CHECK = "aframe-node-check"

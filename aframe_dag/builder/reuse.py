@@ -12,7 +12,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..condordir.names import marker_path
+from ..names import marker_path
 from ..nodecheck import why_not_done
 from ..plan.model import Workflow
 

@@ -36,8 +36,8 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from ..condordir.dag import dag_path
-from ..condordir.names import DAG_FILE
 from ..errors import UserError
+from ..names import DAG_FILE
 from . import rules, tools
 from .run import Finding, Run, error, load_run
 from .tools import start_parsers, stop_started

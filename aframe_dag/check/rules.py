@@ -8,8 +8,8 @@ import re
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
-from ..condordir.names import CONDOR_SUB, RESOLVED
 from ..errors import did_you_mean
+from ..names import CONDOR_SUB, RESOLVED
 from ..plan.model import NODE_NAME, RESERVED_NAMES
 from .run import Finding, Rule, Run, SubmitFile, error, registering, warning
 

@@ -10,8 +10,8 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..condordir.names import RESOLVED
 from ..dagfile import SUBDAG, Dag, DagNode, DagSyntaxError, parse_dag
+from ..names import RESOLVED
 
 ASSIGNMENT = re.compile(r"([A-Za-z_+][\w.+-]*)\s*=(.*)$")
 MULTILINE = re.compile(r"([A-Za-z_+][\w.+-]*)\s*@=\s*(\S+)\s*$")

@@ -114,8 +114,8 @@ def build(run_ini, overrides, outdir, segments_file, force, dry_run, submit) -> 
     result = build_run(run_ini, overrides, outdir=outdir, segments_file=segments_file, force=force, dry_run=dry_run)
     click.echo(build_report(result, dry_run))
     if submit and not dry_run:
+        from ..condordir.running import refuse_while_running
         from ..lifecycle.submit import submit_dag
-        from ..status.running import refuse_while_running
 
         refuse_while_running(result.condor_dir, "submit it")  # an unchanged build still reaches here
         click.echo(submit_dag(result.condor_dir, result.workflow.name))

@@ -11,11 +11,11 @@ from pathlib import Path
 import click
 
 from ..condordir.dag import dag_path
-from ..condordir.names import RUN_LOG
+from ..condordir.running import lock_record, refuse_while_running
 from ..errors import UserError
 from ..local.executor import Executor
-from ..local.state import RunLock, lock_record
-from ..status.running import refuse_while_running
+from ..local.state import RunLock
+from ..names import RUN_LOG
 
 DETACH_TIMEOUT = 30.0
 

@@ -1,2 +1,2 @@
-"""A built condor dir as every command after `build` reads it: its files' names, its DAG, each node's submit
-description."""
+"""A built condor dir as every command after `build` reads it: the DAG a command means, each node's submit
+description, and who runs that DAG right now."""

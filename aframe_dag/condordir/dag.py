@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ..dagfile import Dag, DagSyntaxError, read_dag
 from ..errors import UserError
-from .names import DAG_FILE
+from ..names import DAG_FILE
 
 
 def dag_path(place) -> Path:

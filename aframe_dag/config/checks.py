@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..condordir.names import DONE
 from ..errors import ConfigError
+from ..names import DONE
 
 
 def _require(condition: bool, message: str, config, section: str, key: str) -> None:

@@ -6,7 +6,7 @@ import dataclasses
 from pathlib import Path
 
 from ..bulk import without_cyclic_gc
-from ..condordir.names import DAG_FILE, rescue_pattern
+from ..names import DAG_FILE, rescue_pattern
 from .commands import COMMANDS, NODE_COMMANDS, QUOTED, refused
 from .lines import Statement, statements
 from .model import JOIN_NODE_PREFIX, SPLICE_SEPARATOR, SUBDAG, Dag, DagSyntaxError, NotYetDefined

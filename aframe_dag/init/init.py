@@ -11,12 +11,12 @@ from pathlib import Path
 import yaml
 
 from ..builder.templating import environment
-from ..condordir.names import DAG_FILE
 from ..config.checks import node_log_refusal
 from ..config.load import site_profiles
 from ..config.schema import CONDOR
 from ..config.types import Flag
 from ..errors import UserError, did_you_mean
+from ..names import DAG_FILE
 from .inifile import set_value
 
 KINDS = ("sandbox", "tune")

@@ -25,11 +25,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from ..condordir.dag import load_dag, node_arguments
-from ..condordir.names import RESOLVED, marker_path
+from ..condordir.running import running_reason
 from ..dagfile import Dag
 from ..errors import UserError
+from ..names import RESOLVED, marker_path
 from ..nodecheck import describe_output, process_running, read_done_marker, temporary_of
-from ..status.running import running_reason
 from ..status.sources import valid_marker
 
 RUN_DIRS = ("train_data_dir", "test_data_dir", "train_run_dir", "condor_dir", "results_dir")

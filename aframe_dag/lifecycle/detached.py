@@ -14,11 +14,11 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from ..condordir.names import DAG_FILE, RUN_LOG
+from ..condordir.running import local_lock_holder, running_reason
 from ..dagfile import rescue_files
 from ..errors import UserError
+from ..names import DAG_FILE, RUN_LOG
 from ..status.merge import read_status
-from ..status.running import local_lock_holder, running_reason
 from ..status.text import format_status
 from ..status.why import tail
 

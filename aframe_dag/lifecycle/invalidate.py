@@ -15,11 +15,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..condordir.dag import load_dag
-from ..condordir.names import DAG_FILE, marker_path, rescue_number, rescue_path
+from ..condordir.running import refuse_while_running
 from ..dagfile import JOIN_NODE_PREFIX, Dag, rescue_done, rescue_files
 from ..errors import UserError, did_you_mean
+from ..names import DAG_FILE, marker_path, rescue_number, rescue_path
 from ..nodecheck import read_done_marker
-from ..status.running import refuse_while_running
 from ..status.sources import continue_command
 from .stale import descendants
 

@@ -6,10 +6,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..condordir.dag import load_dag
-from ..condordir.names import DAG_FILE, RESOLVED, STATUS_FILE, rescue_number
+from ..condordir.running import refuse_while_running
 from ..dagfile import rescue_done, rescue_files
 from ..errors import UserError
-from ..status.running import refuse_while_running
+from ..names import DAG_FILE, RESOLVED, STATUS_FILE, rescue_number
 from ..status.sources import DAG_STATUS, in_condor_dir, read_status_file, run_name
 from .stale import stale_refusal
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..condordir.names import DAG_FILE
 from ..dagfile import Dag, rescue_done, rescue_files
+from ..names import DAG_FILE
 from ..nodecheck import why_not_done
 
 SHOWN = 10

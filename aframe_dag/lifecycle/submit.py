@@ -7,8 +7,8 @@ from pathlib import Path
 
 import htcondor2
 
-from ..condordir.names import DAG_FILE
 from ..errors import UserError
+from ..names import DAG_FILE
 
 
 def submit_command(condor_dir, batch_name: str | None, rescue_from: int | None = None) -> str:

@@ -12,9 +12,9 @@ from pathlib import Path
 
 from ..condordir.dag import dag_path, load_dag
 from ..condordir.descriptions import Descriptions, node_dir
-from ..condordir.names import LOGS, NODES_LOG, beside, default_status_file
 from ..dagfile import DagNode, Script, apply_rescue, rescue_files
 from ..errors import UserError
+from ..names import LOGS, NODES_LOG, beside, default_status_file
 from ..nodecheck import why_not_done
 from .jobids import JobIds
 from .jobs import Job, appends_vars, expand_job

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..condordir.names import LAST_CLUSTER
+from ..names import LAST_CLUSTER
 
 
 class JobIds:

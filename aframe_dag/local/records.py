@@ -8,7 +8,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..condordir.names import rescue_path
+from ..names import rescue_path
 
 # Node states as DAGMan numbers them in NODE_STATUS_FILE.
 NOT_READY, READY, PRERUN, SUBMITTED, POSTRUN, DONE, ERROR, FUTILE = range(8)

@@ -11,36 +11,11 @@ import time
 from pathlib import Path
 from typing import NamedTuple
 
-from ..condordir.names import LOCAL_LOCK, PROCESS_GROUPS
+from ..condordir.running import holder_words, lock_record
 from ..errors import UserError
+from ..names import LOCAL_LOCK, PROCESS_GROUPS
 
 PROBE_PATIENCE = 1.0
-
-
-def lock_record(condor_dir: Path) -> dict:
-    """What the lock file says about its last holder ({"pid", "host", "started"}), read without touching the lock
-    itself."""
-    try:
-        record = json.loads((Path(condor_dir) / LOCAL_LOCK).read_text() or "{}")
-    except (OSError, ValueError):
-        return {}
-    return record if isinstance(record, dict) else {}
-
-
-def _clock(when: float) -> str:
-    """12:03 today, 2026-12-01 12:03 another day."""
-    day = "" if time.strftime("%Y-%m-%d") == time.strftime("%Y-%m-%d", time.localtime(when)) else "%Y-%m-%d "
-    return time.strftime(f"{day}%H:%M", time.localtime(when))
-
-
-def holder_words(record: dict) -> str:
-    """A lock record as people say it: "pid 1234 on host x, started 12:03" (what it lacks is left out)."""
-    words = f"pid {record['pid']}" if record.get("pid") else "an unknown process"
-    if record.get("host"):
-        words += f" on host {record['host']}"
-    if isinstance(record.get("started"), (int, float)):
-        words += f", started {_clock(record['started'])}"
-    return words
 
 
 class RunLock:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..condordir.names import TUNE_JOURNAL
+from ..names import TUNE_JOURNAL
 
 
 @dataclass(frozen=True)

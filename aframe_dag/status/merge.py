@@ -43,13 +43,19 @@ from typing import Any
 
 from ..condordir.dag import dag_path, load_dag
 from ..condordir.descriptions import Descriptions
-from ..condordir.names import LOCAL_LOCK, LOCK, NODES_LOG, default_status_file
+from ..condordir.running import (
+    dagman_file,
+    dagman_jobs,
+    dagman_lock_held,
+    holder_words,
+    local_lock_holder,
+    schedd_jobs,
+)
 from ..dagfile import rescue_done, rescue_files
 from ..local.records import WAITS_ATTRIBUTE
-from ..local.state import holder_words
+from ..names import LOCAL_LOCK, LOCK, NODES_LOG, default_status_file
 from .model import ACTIVE, NodeState, RunStatus
 from .nodelog import Attempt, close_by_marker, marker_finished, node_logs, ran_for, read_history, this_run
-from .running import dagman_file, dagman_jobs, dagman_lock_held, local_lock_holder, schedd_jobs
 from .sources import DAG_STATUS, NODE_STATUS, changed_output, in_condor_dir, read_status_file, run_name, valid_marker
 from .text import clock
 

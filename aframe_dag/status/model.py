@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..condordir.names import DAG_FILE
+from ..names import DAG_FILE
 from .nodelog import Attempt
 
 ACTIVE = ("pre", "idle", "running", "held", "post")

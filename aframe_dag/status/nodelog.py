@@ -19,9 +19,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..builder.holds import removal_words
 from ..condordir.descriptions import Descriptions, expand, node_dir
 from ..dagfile import JOIN_NODE_PREFIX, Dag, DagNode
+from ..holds import removal_words
 
 _NODE_NOTE = re.compile(r"DAG Node:\s*(\S+)")
 _WITH_DAGMAN = re.compile(r"OtherJobRemoveRequirements = DAGManJobId =\?= (\d+)")

@@ -9,11 +9,11 @@ from pathlib import Path
 from typing import Any
 
 from ..condordir.dag import dag_path
-from ..condordir.names import DAG_FILE, DAGMAN_OUT, LOCAL_LOCK, RESOLVED, marker_path
+from ..condordir.running import dagman_file
 from ..dagfile import Dag
+from ..names import DAG_FILE, DAGMAN_OUT, LOCAL_LOCK, RESOLVED, marker_path
 from ..nodecheck import read_done_marker, why_not_done
 from .model import where_of
-from .running import dagman_file
 
 # DAGMan's node status codes (NODE_STATUS_FILE NodeStatus, and DagStatus for the whole DAG)
 NODE_STATUS = {0: "not-ready", 1: "ready", 2: "pre", 3: "submitted", 4: "post", 5: "done", 6: "failed", 7: "futile"}

@@ -9,13 +9,13 @@ from typing import Any
 
 from ..condordir.dag import dag_path, load_dag
 from ..condordir.descriptions import Descriptions, expand, node_dir, submit_source
-from ..condordir.names import marker_path, node_error
+from ..condordir.running import local_lock_holder
 from ..dagfile import Dag
 from ..errors import UserError, did_you_mean
+from ..names import marker_path, node_error
 from .merge import read_status
 from .model import ACTIVE, NodeState, RunStatus
 from .nodelog import EXIT_WORDS, Attempt, marker_finished, outcomes
-from .running import local_lock_holder
 from .sources import changed_output, continue_command
 from .text import clock, duration
 from .waiting import parent_lines, ready_line

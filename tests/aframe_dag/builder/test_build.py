@@ -9,9 +9,9 @@ import pytest
 
 from aframe_dag.builder.build import build
 from aframe_dag.cli.main import main
-from aframe_dag.condordir.names import RESOLVED
+from aframe_dag.condordir import running
 from aframe_dag.errors import ConfigError, UserError
-from aframe_dag.status import running
+from aframe_dag.names import RESOLVED
 from executables.common.markers import write_done_marker
 
 

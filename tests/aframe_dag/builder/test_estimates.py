@@ -5,8 +5,8 @@ import pytest
 from aframe_dag.builder.build import build
 from aframe_dag.builder.estimates import CPU_STEP_SAMPLES_PER_S, FORWARD_SHARE, estimate, resnet1d
 from aframe_dag.builder.report import build_report
-from aframe_dag.condordir.names import RESOLVED
 from aframe_dag.config import load_config
+from aframe_dag.names import RESOLVED
 from aframe_dag.plan import plan
 
 

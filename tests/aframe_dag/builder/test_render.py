@@ -13,11 +13,11 @@ from pathlib import Path
 import htcondor2
 import pytest
 
-from aframe_dag.builder.holds import memory_expression, release_expression, remove_expression
 from aframe_dag.builder.render import render
 from aframe_dag.config import load_config
 from aframe_dag.dagfile import parse_dag
 from aframe_dag.errors import UserError
+from aframe_dag.holds import memory_expression, release_expression, remove_expression
 from aframe_dag.init.init import run_ini_text
 from aframe_dag.plan import plan
 

@@ -17,8 +17,8 @@ from aframe_dag.builder.render import find_bin_dir, render
 from aframe_dag.check import check_run, format_findings, tools
 from aframe_dag.check.rules import find_cycle
 from aframe_dag.check.run import Finding, read_submit
-from aframe_dag.condordir.names import RESOLVED
 from aframe_dag.config import load_config, resolved_text
+from aframe_dag.names import RESOLVED
 from aframe_dag.plan import plan
 
 REPO_ROOT = Path(__file__).resolve().parents[3]

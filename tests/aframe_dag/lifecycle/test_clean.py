@@ -8,12 +8,12 @@ from pathlib import Path
 import pytest
 
 from aframe_dag.cli.main import main
+from aframe_dag.condordir import running
 from aframe_dag.condordir.dag import load_dag
 from aframe_dag.errors import UserError
 from aframe_dag.lifecycle.clean import remove, scratch_plan, shard_plan
 from aframe_dag.lifecycle.invalidate import invalidate
 from aframe_dag.nodecheck import why_not_done
-from aframe_dag.status import running
 from aframe_dag.status.sources import valid_marker
 from tests.aframe_dag.lifecycle.conftest import snapshot
 from tests.fixtures.writers import DEAD_PID

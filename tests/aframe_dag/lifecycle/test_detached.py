@@ -9,9 +9,9 @@ import sys
 import time
 from pathlib import Path
 
+from aframe_dag.condordir.running import local_lock_holder
 from aframe_dag.dagfile import rescue_files
 from aframe_dag.local.state import alive  # a node leads its own process group
-from aframe_dag.status.running import local_lock_holder
 from tests.fixtures.fake_dag import Spec, make_run, runs
 
 AFRAME_DAG = str(Path(sys.executable).with_name("aframe-dag"))

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from aframe_dag.condordir.names import STATE_DIR
 from aframe_dag.errors import UserError
-from aframe_dag.local.state import ProcessGroups, RunLock, holder_words
+from aframe_dag.local.state import ProcessGroups, RunLock
+from aframe_dag.names import STATE_DIR
 
 
 def test_a_refused_run_names_the_lock_holder_in_words(tmp_path):
@@ -28,12 +28,6 @@ def test_a_refused_run_names_the_lock_holder_in_words(tmp_path):
     said = str(refused.value)
     assert re.search(f"\\(pid {os.getpid()} on host {re.escape(socket.gethostname())}, started \\d\\d:\\d\\d\\)", said)
     assert "{" not in said and '"' not in said
-
-
-def test_holder_words_leave_out_what_the_record_lacks():
-    assert holder_words({}) == "an unknown process"
-    assert holder_words({"pid": 12, "host": "x"}) == "pid 12 on host x"
-    assert holder_words({"pid": 12, "started": 0.0}).startswith("pid 12, started 19")  # another day: its date
 
 
 def zombie() -> subprocess.Popen:

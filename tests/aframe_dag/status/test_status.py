@@ -24,9 +24,9 @@ from click.testing import CliRunner
 from aframe_dag.cli.inspect import resubmit as resubmit_command
 from aframe_dag.cli.inspect import status as status_command
 from aframe_dag.cli.inspect import why as why_command
-from aframe_dag.condordir.names import LOCAL_LOCK
 from aframe_dag.errors import UserError
 from aframe_dag.lifecycle.resubmit import resubmit_plan
+from aframe_dag.names import LOCAL_LOCK
 from aframe_dag.status import merge as status_module
 from aframe_dag.status.merge import read_status, watch
 from aframe_dag.status.text import format_status

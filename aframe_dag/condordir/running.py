@@ -1,4 +1,4 @@
-"""Who runs a condor dir's DAG right now: the local executor, or a DAGMan job (no click here).
+"""Who runs a condor dir's DAG right now, in words: the local executor, or a DAGMan job (no click here).
 
 `resubmit`, `invalidate`, `build --force` and `clean` change what a running DAG reads, so they all ask
 `running_reason` first, and `status` takes its live jobs from `schedd_jobs`. A DAGMan job is found by the DAG file it
@@ -14,17 +14,18 @@ cluster id is in its own user log, `<dag>.dagman.log`. That lock is the answer w
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import re
 import shlex
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
-from ..condordir.dag import dag_path
-from ..condordir.names import DAGMAN_LOG, LOCAL_LOCK, LOCK, beside
 from ..errors import UserError
-from ..local.state import holder_words, lock_record
+from ..names import DAGMAN_LOG, LOCAL_LOCK, LOCK, beside
+from .dag import dag_path
 
 SCHEDD_TIMEOUT = 5.0
 DAGMAN_UNIVERSE = 7  # the scheduler universe DAGMan runs in
@@ -125,6 +126,32 @@ def dagman_file(place, suffix: str) -> Path:
 
 
 # -- the locks --------------------------------------------------------------------------------------------------------
+
+
+def lock_record(condor_dir: Path) -> dict:
+    """What the lock file says about its last holder ({"pid", "host", "started"}), read without touching the lock
+    itself."""
+    try:
+        record = json.loads((Path(condor_dir) / LOCAL_LOCK).read_text() or "{}")
+    except (OSError, ValueError):
+        return {}
+    return record if isinstance(record, dict) else {}
+
+
+def _clock(when: float) -> str:
+    """12:03 today, 2026-12-01 12:03 another day."""
+    day = "" if time.strftime("%Y-%m-%d") == time.strftime("%Y-%m-%d", time.localtime(when)) else "%Y-%m-%d "
+    return time.strftime(f"{day}%H:%M", time.localtime(when))
+
+
+def holder_words(record: dict) -> str:
+    """A lock record as people say it: "pid 1234 on host x, started 12:03" (what it lacks is left out)."""
+    words = f"pid {record['pid']}" if record.get("pid") else "an unknown process"
+    if record.get("host"):
+        words += f" on host {record['host']}"
+    if isinstance(record.get("started"), (int, float)):
+        words += f", started {_clock(record['started'])}"
+    return words
 
 
 def local_lock_holder(condor_dir) -> dict[str, Any] | None:

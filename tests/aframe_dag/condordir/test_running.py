@@ -10,9 +10,16 @@ from pathlib import Path
 
 import pytest
 
+from aframe_dag.condordir import running
+from aframe_dag.condordir.running import (
+    dag_paths,
+    dagman_lock_held,
+    dagmans_running,
+    holder_words,
+    refuse_while_running,
+    running_reason,
+)
 from aframe_dag.errors import UserError
-from aframe_dag.status import running
-from aframe_dag.status.running import dag_paths, dagman_lock_held, dagmans_running, refuse_while_running, running_reason
 
 ARGUMENTS = "-f -l . -Lockfile {dag}.lock -Dag {dag} -CsdVersion $CondorVersion:' '25.0.13' '2026-11-25' '$ " \
             "-dagman /pool/release/bin/condor_dagman -AutoRescue 1 -DoRescueFrom 0"
@@ -115,3 +122,9 @@ def test_a_dagman_holding_its_lock_file_runs_the_dag_when_no_schedd_answers(runs
         locker.kill()
         locker.wait()
     assert not dagman_lock_held(condor)
+
+
+def test_holder_words_leave_out_what_the_record_lacks():
+    assert holder_words({}) == "an unknown process"
+    assert holder_words({"pid": 12, "host": "x"}) == "pid 12 on host x"
+    assert holder_words({"pid": 12, "started": 0.0}).startswith("pid 12, started 19")  # another day: its date
