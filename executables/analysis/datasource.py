@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from aframe_dag.condordir.names import RESOLVED
+from aframe_dag.names import RESOLVED
 
 log = logging.getLogger(__name__)
 

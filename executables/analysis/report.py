@@ -14,7 +14,7 @@ from typing import Any
 import jinja2
 import numpy as np
 
-from aframe_dag.condordir.names import RESOLVED
+from aframe_dag.names import RESOLVED
 from aframe_dag.status.model import NodeState
 from aframe_dag.status.text import duration
 from executables.analysis import figures, gwtc3
