@@ -1,1 +1,1 @@
-"""`status`, `why` and `graph`: what a run is doing and who runs it, from its files and the schedd (no click here)."""
+"""`status`, `why` and `graph`: what a run is doing, from its files and the schedd when one answers (no click here)."""
