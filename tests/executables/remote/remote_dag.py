@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from aframe_dag.inifile import set_value
+from aframe_dag.init.inifile import set_value
 
 BIN = Path(sys.executable).parent
 #: What the leak tests put in AWS_SECRET_ACCESS_KEY: it must never be found anywhere.

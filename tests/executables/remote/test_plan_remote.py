@@ -9,7 +9,7 @@ import pytest
 
 from aframe_dag.config import load_config
 from aframe_dag.errors import ConfigError
-from aframe_dag.init import run_directories
+from aframe_dag.init.init import run_directories
 from aframe_dag.plan import plan
 
 CONFIGS = resources.files("aframe_dag") / "configs"

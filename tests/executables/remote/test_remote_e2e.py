@@ -17,7 +17,7 @@ import yaml
 
 from aframe_dag.check import check_run
 from aframe_dag.dagfile import parse_dag
-from aframe_dag.init import run_directories
+from aframe_dag.init.init import run_directories
 from executables.common import storage
 from tests.executables.remote.remote_dag import BIN, MARKER, files_containing, node_arguments, option_values
 

@@ -22,8 +22,8 @@ import torch
 import yaml
 from optuna.trial import TrialState
 
-from aframe_dag.build import build
-from aframe_dag.init import run_directories
+from aframe_dag.builder.build import build
+from aframe_dag.init.init import run_directories
 from executables.train.study import DAG_TRIAL, storage
 
 from .conftest import TINY_CONFIG, write_inputs
