@@ -11,8 +11,8 @@ import h5py
 import numpy as np
 import pytest
 
-from aframe_dag.build import build
-from aframe_dag.init import run_directories
+from aframe_dag.builder.build import build
+from aframe_dag.init.init import run_directories
 from tests.fixtures.micro import AFRAME_DAG, RUN_TIMEOUT, copy_micro_config
 
 pytestmark = pytest.mark.slow
