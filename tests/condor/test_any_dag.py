@@ -19,7 +19,7 @@ import pytest
 from aframe_dag.dagfile import JOIN_NODE_PREFIX, read_dag, rescue_files
 from aframe_dag.errors import UserError
 from aframe_dag.local.executor import Executor
-from aframe_dag.status import read_status
+from aframe_dag.status.merge import read_status
 from tests.aframe_dag.test_dagfile import LANGUAGE
 from tests.fixtures.idiom_dag import RUNS, attempts, make_idiom_dag, outputs
 from tests.fixtures.pool import REPO_ROOT, Pool

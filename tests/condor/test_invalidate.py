@@ -9,9 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from aframe_dag.dagfile import JOIN_NODE_PREFIX
+from aframe_dag.dagfile import JOIN_NODE_PREFIX, rescue_done
 from aframe_dag.lifecycle.invalidate import invalidate
-from aframe_dag.status import rescue_done
 from tests.fixtures.fake_dag import Spec, make_run, runs
 from tests.fixtures.pool import Pool
 

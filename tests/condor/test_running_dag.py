@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from aframe_dag.init import run_directories
+from aframe_dag.init.init import run_directories
 from tests.fixtures.fake_dag import Spec, make_run
 from tests.fixtures.pool import REPO_ROOT, Pool
 
