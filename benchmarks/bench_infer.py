@@ -48,7 +48,7 @@ from executables.train.model import build_resnet, to_torchscript
 ROOT = Path(__file__).resolve().parents[1]
 TRITON_PYTHON = ROOT / ".venv-triton" / "bin" / "python"
 PYTRITON_SERVER = ROOT / "tests" / "executables" / "infer" / "pytriton_server.py"
-SETTINGS = Settings(("H1", "L1"), (0.0, 1.0), 2048.0, 1.5, 1.0, 32.0, None, 4.0, 128, 64.0, 2.0, 1.5, 8.0)
+SETTINGS = Settings(("H1", "L1"), 2048.0, 32.0, None, 1.0, 1.5, 4.0, (0.0, 1.0), 128, 64.0, 2.0, 1.5, 8.0)
 T0 = 1_000_000_000
 
 

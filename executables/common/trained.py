@@ -11,10 +11,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from executables.common.shared import NAMES
+
 #: The name of the record among model.pt's TorchScript extra files.
 EXTRA_FILE = "aframe_trained_for.json"
-#: The settings a record holds: what decides a network's input and what its input means.
-RECORDED = ("ifos", "sample_rate", "kernel_length", "fduration", "highpass", "lowpass", "inference_sampling_rate")
+#: The settings a record holds, the shared data parameters: what decides a network's input and what it means.
+RECORDED = NAMES
 
 
 def extra_files(shared: dict[str, Any]) -> dict[str, str]:

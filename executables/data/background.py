@@ -42,6 +42,7 @@ from executables.common.cli import device_option, node_options, require_device, 
 from executables.common.errors import PermanentError, TransientError
 from executables.common.logs import Progress
 from executables.common.seeding import node_rng
+from executables.common.shared import data_option
 from executables.formats.strain import background_writer
 
 log = logging.getLogger("aframe-background")
@@ -440,12 +441,11 @@ def _real_stream(fetch: Fetch, ifo: str, start: int, end: int, rate_in: float | 
 
 @click.command()
 @node_options
-@click.option("--ifos", required=True, help="Comma-separated interferometers, e.g. H1,L1.")
+@data_option("ifos", required=True, help="Comma-separated interferometers, e.g. H1,L1.")
 @click.option("--start", type=float, required=True, help="GPS start of the segment.")
 @click.option("--duration", type=click.FloatRange(min=0, min_open=True), required=True,
               help="Seconds of strain to write.")
-@click.option("--sample-rate", type=click.FloatRange(min=0, min_open=True), required=True,
-              help="Sample rate of the output strain, Hz.")
+@data_option("sample_rate", positive=True, required=True, help="Sample rate of the output strain, Hz.")
 @click.option("--source", type=click.Choice(SOURCES), default="simulated", show_default=True,
               help="simulated coloured Gaussian noise, GWOSC open data, or frames via gwdatafind.")
 @click.option("--noise-psd", default="aLIGODesignSensitivityT1800044", show_default=True,

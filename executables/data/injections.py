@@ -35,6 +35,7 @@ from aframe_dag.timeslides import injection_times, offsets
 from executables.common import storage
 from executables.common.cli import node_options, parse_ifos, require_device, split
 from executables.common.seeding import node_rng
+from executables.common.shared import data_option
 from executables.data.waveforms import (
     background_psds,
     check_highpass,
@@ -142,7 +143,7 @@ def _indices(value: str) -> list[int]:
 @click.option("--background", type=storage.PathOrUrl(), required=True,
               help="Test background file (local or s3://) the injections are placed in (its t0 and duration set "
                    "the slots).")
-@click.option("--ifos", default="H1,L1", show_default=True, help="Comma-separated interferometers.")
+@data_option("ifos", default="H1,L1", show_default=True, help="Comma-separated interferometers.")
 @click.option("--shifts", default="0,1", show_default=True,
               help="Timeslide step per ifo, seconds, comma-separated (shift index i moves ifo k by i x step k).")
 @click.option("--shift-indices", required=True,
@@ -155,7 +156,7 @@ def _indices(value: str) -> list[int]:
               help="No injection this close (s) to the edges of a branch's analysed span.")
 @click.option("--snr-threshold", type=click.FloatRange(min=0), default=4.0, show_default=True,
               help="Network SNR an injection must reach; every draw below it is stored in --rejected.")
-@click.option("--highpass", type=float, default=32.0, show_default=True, help="Hz; lower end of the SNR integral.")
+@data_option("highpass", default=32.0, show_default=True, help="Hz; lower end of the SNR integral.")
 @click.option("--expected-slots", type=click.IntRange(min=0), required=True,
               help="Injection slots the plan computed for this file; the node checks its own count against it.")
 @click.option("--output", type=storage.PathOrUrl(), required=True,

@@ -39,6 +39,7 @@ from executables.common.cli import device_option, node_options, parse_ifos, requ
 from executables.common.errors import InputError
 from executables.common.logs import Progress
 from executables.common.seeding import node_rng
+from executables.common.shared import data_option
 from executables.formats.sets import ResponseSet, WaveformSet, ifo_snr_name
 from executables.formats.strain import background_info, read_background
 from executables.sources.priors import Prior, UnknownPrior, get_prior
@@ -196,8 +197,8 @@ def waveform_options(function: Callable[..., Any]) -> Callable[..., Any]:
                      show_default=True, help="Hz where waveforms start (lower for heavy binaries, as aframe)."),
         click.option("--reference-frequency", type=click.FloatRange(min=0), default=50.0, show_default=True,
                      help="Hz where spins and phase are defined."),
-        click.option("--sample-rate", type=click.FloatRange(min=0, min_open=True), default=2048.0,
-                     show_default=True, help="Hz; must be the background file's rate where one is read."),
+        data_option("sample_rate", positive=True, default=2048.0, show_default=True,
+                    help="Hz; must be the background file's rate where one is read."),
         click.option("--seed", type=int, default=0, show_default=True,
                      help="Run seed; the draws depend on it and on this node's key."),
         device_option("Checked like every node's (cuda must exist); lalsimulation runs on the CPU."),
@@ -279,11 +280,10 @@ def validation_waveforms(output: Path, *, num: int, shard: int, background: Path
 @click.option("--background", type=storage.PathOrUrl(),
               help="Training background file (local or s3://) whose PSD the SNRs are computed against "
                    "(--validation only).")
-@click.option("--ifos", help=f"Comma-separated interferometers to project onto (--validation only) "
-                             f"[default: {VALIDATION_DEFAULTS['ifos']}].")
-@click.option("--highpass", type=float,
-              help=f"Hz; lower end of the SNR integral (--validation only) "
-                   f"[default: {VALIDATION_DEFAULTS['highpass']:g}].")
+@data_option("ifos", help=f"Comma-separated interferometers to project onto (--validation only) "
+                          f"[default: {VALIDATION_DEFAULTS['ifos']}].")
+@data_option("highpass", help=f"Hz; lower end of the SNR integral (--validation only) "
+                              f"[default: {VALIDATION_DEFAULTS['highpass']:g}].")
 @click.option("--snr-threshold", type=click.FloatRange(min=0),
               help=f"Network SNR a validation waveform must reach (--validation only) "
                    f"[default: {VALIDATION_DEFAULTS['snr_threshold']:g}].")

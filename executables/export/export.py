@@ -23,6 +23,7 @@ from executables.common import storage, trained
 from executables.common.atomic import atomic_directory
 from executables.common.cli import device_option, given_ifos, node_options, require_device
 from executables.common.errors import InputError, PermanentError
+from executables.common.shared import data_option
 from executables.repository.contract import INPUT, OUTPUT, PLATFORMS, VERSION, config_text, model_config
 from executables.repository.tensorrt import build_plan, plan_wanted
 
@@ -162,11 +163,11 @@ def _positive(name: str, value: float) -> None:
               help="Triton model repository to write (replaced whole).")
 @click.option("--model-name", default="aframe", show_default=True, help="Model name in the repository.")
 @click.option("--batch-size", type=click.IntRange(min=1), required=True, help="Triton max_batch_size.")
-@click.option("--ifos", required=True, help="Comma-separated ifos, e.g. H1,L1 (the input's channels).")
-@click.option("--sample-rate", type=float, required=True, help="Hz.")
-@click.option("--kernel-length", type=float, required=True, help="Seconds per window the network sees.")
-@click.option("--inference-sampling-rate", type=float, required=True,
-              help="Hz; windows per second at inference (must divide the sample rate).")
+@data_option("ifos", required=True, help="Comma-separated ifos, e.g. H1,L1 (the input's channels).")
+@data_option("sample_rate", required=True)
+@data_option("kernel_length", required=True)
+@data_option("inference_sampling_rate", required=True,
+             help="Hz; windows per second at inference (must divide the sample rate).")
 @click.option("--tensorrt", type=click.Choice(("auto", "true", "false")), default="auto", show_default=True,
               help="Also build a TensorRT plan: auto = when TensorRT and a CUDA device are present.")
 @click.option("--tolerance", type=float, default=1e-4, show_default=True,

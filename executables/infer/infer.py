@@ -29,6 +29,7 @@ import click
 
 from executables.common.cli import device_option, node_options, parse_ifos, require_device, split
 from executables.common.errors import InputError, PermanentError
+from executables.common.shared import data_option
 from executables.formats.events import BranchRecord, EventSet, RecoveredInjectionSet, write_node_events
 from executables.infer.backends import SERVERS, ModelShape, TritonOptions, open_backend
 from executables.infer.search import search_branch, select_injections
@@ -85,17 +86,15 @@ def open_bundle(specs: Sequence[tuple[int, Path]], settings: Settings, geometry:
 @click.option("--model-name", required=True, help="Model in the repository.")
 @click.option("--injections", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="Merged test injections (ResponseSet with injection_time and shift).")
-@click.option("--ifos", default="H1,L1", show_default=True, help="Comma-separated interferometers.")
+@data_option("ifos", default="H1,L1", show_default=True, help="Comma-separated interferometers.")
 @click.option("--shifts", default="0,1", show_default=True,
               help="Timeslide step per ifo, seconds (shift index i moves ifo k by i x step k).")
-@click.option("--sample-rate", type=click.FloatRange(min=0, min_open=True), required=True, help="Hz.")
-@click.option("--kernel-length", type=click.FloatRange(min=0, min_open=True), required=True, help="Seconds.")
-@click.option("--fduration", type=click.FloatRange(min=0, min_open=True), required=True,
-              help="Whitening filter length, seconds.")
-@click.option("--highpass", type=click.FloatRange(min=0, min_open=True), required=True, help="Hz.")
-@click.option("--lowpass", type=click.FloatRange(min=0, min_open=True), default=None, help="Hz (none: Nyquist).")
-@click.option("--inference-sampling-rate", type=click.FloatRange(min=0, min_open=True), required=True,
-              help="Rate at which the network is evaluated, Hz.")
+@data_option("sample_rate", positive=True, required=True)
+@data_option("kernel_length", positive=True, required=True, help="Seconds.")
+@data_option("fduration", positive=True, required=True)
+@data_option("highpass", positive=True, required=True)
+@data_option("lowpass", positive=True, default=None)
+@data_option("inference_sampling_rate", positive=True, required=True)
 @click.option("--batch-size", type=click.IntRange(min=1), required=True, help="Windows per inference request.")
 @click.option("--psd-length", type=click.FloatRange(min=0, min_open=True), required=True,
               help="Seconds of background behind each whitening PSD (the dead time at each file's start).")
@@ -131,8 +130,8 @@ def main(repository: Path, model_name: str, injections: Path, ifos: str, shifts:
     """Search a bundle of timeslid branches and write its background, zero-lag and foreground events."""
     require_device(device)
     names = parse_ifos(ifos)
-    settings = Settings(tuple(names), parse_shifts(shifts, names), sample_rate, kernel_length, fduration, highpass,
-                        lowpass, inference_sampling_rate, batch_size, psd_length, fftlength, integration_length,
+    settings = Settings(tuple(names), sample_rate, highpass, lowpass, fduration, kernel_length, inference_sampling_rate,
+                        parse_shifts(shifts, names), batch_size, psd_length, fftlength, integration_length,
                         cluster_length)
     try:
         geometry = Geometry.of(settings)

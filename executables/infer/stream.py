@@ -13,8 +13,8 @@ integration up) is the network's logit on the whitened kernel that ends at sampl
 ``e(g) - K / 2 - (n - 1) * S / 2``: a signal anywhere in a kernel (training places coalescences uniformly in it)
 peaks the integrated output about there.
 
-Whitening reuses training's preprocessing (``executables.train.data.Injector``: ml4gw's ``SpectralDensity`` with
-mean averaging and ``Whiten`` with the run's fduration / highpass / lowpass). Outputs are computed in blocks of
+Whitening is training's (``executables.preprocessing.whitening``: ml4gw's ``SpectralDensity`` with mean averaging
+and ``Whiten`` with the run's fduration / highpass / lowpass). Outputs are computed in blocks of
 ``M`` raw outputs (whole batches, about ``psd_length`` s); block ``b`` is whitened by the PSD of the background
 stream's ``psd_length`` s before ``start + b * M * S`` (or before the end of the data the block whitens, if that
 comes first) -- for the first block exactly the dead time the plan set
@@ -34,28 +34,18 @@ from queue import Full, Queue
 import numpy as np
 import torch
 
-import executables.common.torchcompat  # noqa: F401  (before ml4gw)
-
-# isort: split
 from aframe_dag import timeslides
 from executables.common.errors import InputError
+from executables.common.shared import DataParameters
 from executables.formats.strain import background_info, read_background
-from executables.train.config import Shared
-from executables.train.data import Injector
+from executables.preprocessing import whitening
 
 
 @dataclass(frozen=True)
-class Settings:
-    """The data and post-processing parameters of one infer node (seconds and Hz)."""
+class Settings(DataParameters):
+    """The data parameters of one infer node and its own: timeslides, batching, PSD and post-processing (s and Hz)."""
 
-    ifos: tuple[str, ...]
     shifts: tuple[float, ...]
-    sample_rate: float
-    kernel_length: float
-    fduration: float
-    highpass: float
-    lowpass: float | None
-    inference_sampling_rate: float
     batch_size: int
     psd_length: float
     fftlength: float
@@ -169,11 +159,8 @@ class Preprocessor:
     """Whitened windows of a branch, block by block, on ``device`` (training's PSD and whitening modules)."""
 
     def __init__(self, settings: Settings, geometry: Geometry, device: str) -> None:
-        shared = Shared(settings.ifos, settings.sample_rate, settings.highpass, settings.lowpass,
-                        settings.fduration, settings.kernel_length, settings.inference_sampling_rate, 0)
-        injector = Injector(shared, settings.psd_length, settings.fftlength)
-        self.spectral_density = injector.spectral_density.to(device)
-        self.whiten = injector.whiten.to(device)
+        self.spectral_density = whitening.spectral_density(settings, settings.fftlength).to(device)
+        self.whiten = whitening.whitener(settings).to(device)
         self.settings, self.geometry, self.device = settings, geometry, torch.device(device)
 
     def end(self, branch: Branch, g: int) -> int:

@@ -23,6 +23,7 @@ import yaml
 from executables.common import storage
 from executables.common.cli import device_option, node_options
 from executables.common.errors import InputError, PermanentError, TransientError
+from executables.common.shared import data_options
 from executables.remote.manifest import (
     CONFIG_DIR,
     CONFIG_NAME,
@@ -84,13 +85,7 @@ def _terminate(signum: int, frame: Any) -> None:
 @click.option("--waveforms", required=True, help="Training polarizations (s3://).")
 @click.option("--validation", required=True, help="Validation responses (s3://).")
 @click.option("--background", multiple=True, help="A training background file (s3://); repeat.")
-@click.option("--ifos", required=True)
-@click.option("--sample-rate", required=True)
-@click.option("--highpass", required=True)
-@click.option("--lowpass")
-@click.option("--fduration", required=True)
-@click.option("--kernel-length", required=True)
-@click.option("--inference-sampling-rate", required=True)
+@data_options(passed_on=True)
 @click.option("--seed", required=True)
 @device_option("Device of the training pod.", default="cuda")
 @click.option("--checkpoint-minutes")

@@ -11,26 +11,16 @@ from typing import Any
 
 from aframe_dag.config.train_schema import DEFAULTS, TrainYamlError, read_tree, resolve, with_values
 from executables.common.errors import InputError
+from executables.common.shared import DataParameters
 
 __all__ = ["DEFAULTS", "Shared", "read_config", "set_values"]
 
 
 @dataclass(frozen=True)
-class Shared:
-    """The data parameters every stage shares (from the command line)."""
+class Shared(DataParameters):
+    """The data parameters every stage shares and the run's seed, as training takes them from the command line."""
 
-    ifos: tuple[str, ...]
-    sample_rate: float
-    highpass: float
-    lowpass: float | None
-    fduration: float
-    kernel_length: float
-    inference_sampling_rate: float
     seed: int
-
-    @property
-    def kernel_size(self) -> int:
-        return round(self.kernel_length * self.sample_rate)
 
 
 @contextmanager

@@ -25,12 +25,12 @@ import executables.common.torchcompat  # noqa: F401  (before ml4gw)
 
 # isort: split
 from ml4gw.gw import compute_observed_strain, get_ifo_geometry, reweight_snrs
-from ml4gw.transforms import SpectralDensity, Whiten
 
 from executables.common.errors import InputError
 from executables.common.seeding import node_seed
 from executables.formats.sets import ResponseSet, WaveformSet
 from executables.formats.strain import background_info, read_background
+from executables.preprocessing import whitening
 from executables.train.config import Shared
 
 log = logging.getLogger(__name__)
@@ -253,8 +253,8 @@ class Injector(torch.nn.Module):
         self.shared = shared
         self.geometry = Geometry.of(shared, psd_length)
         fftlength = fftlength or shared.kernel_length + shared.fduration
-        self.spectral_density = SpectralDensity(shared.sample_rate, fftlength, average="mean")
-        self.whiten = Whiten(shared.fduration, shared.sample_rate, shared.highpass, shared.lowpass)
+        self.spectral_density = whitening.spectral_density(shared, fftlength)
+        self.whiten = whitening.whitener(shared)
         tensors, vertices = get_ifo_geometry(*shared.ifos)
         self.register_buffer("tensors", tensors, persistent=False)
         self.register_buffer("vertices", vertices, persistent=False)

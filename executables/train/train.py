@@ -35,6 +35,7 @@ from executables.common.cli import device_option, given_ifos, node_options, requ
 from executables.common.errors import InputError
 from executables.common.hdf5 import create_dataset
 from executables.common.seeding import node_seed
+from executables.common.shared import data_options
 from executables.train.checkpoints import (
     BEST,
     LAST,
@@ -208,13 +209,7 @@ TRAINING_OPTIONS = (
     click.option("--waveforms", required=True, help="Training polarizations (WaveformSet): a path or s3:// URL."),
     click.option("--validation", required=True, help="Validation responses (ResponseSet): a path or s3:// URL."),
     click.option("--background", multiple=True, help="A training background file or s3:// URL (repeat)."),
-    click.option("--ifos", required=True, help="Comma-separated ifos, e.g. H1,L1."),
-    click.option("--sample-rate", type=float, required=True),
-    click.option("--highpass", type=float, required=True),
-    click.option("--lowpass", type=float, default=None),
-    click.option("--fduration", type=float, required=True),
-    click.option("--kernel-length", type=float, required=True),
-    click.option("--inference-sampling-rate", type=float, required=True),
+    data_options(),
     click.option("--seed", type=int, required=True),
     device_option(),
     click.option("--checkpoint-minutes", type=float, default=30.0, show_default=True,

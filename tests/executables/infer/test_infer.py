@@ -202,12 +202,12 @@ def test_integrate_is_a_boxcar_mean():
 
 
 def test_block_is_whole_batches_of_about_the_psd_length():
-    settings = Settings(IFOS, SHIFTS, 2048, 1.5, 1, 32, None, 4, 128, 64, 2, 1.5, 8)
+    settings = Settings(IFOS, 2048, 32, None, 1, 1.5, 4, SHIFTS, 128, 64, 2, 1.5, 8)
     geometry = Geometry.of(settings)
     assert (geometry.kernel, geometry.pad, geometry.stride, geometry.integration, geometry.block) == \
         (3072, 1024, 512, 6, 256)
     with pytest.raises(ValueError, match="inference_sampling_rate"):
-        Geometry.of(Settings(IFOS, SHIFTS, 2048, 1.5, 1, 32, None, 3, 128, 64, 2, 1.5, 8))
+        Geometry.of(Settings(IFOS, 2048, 32, None, 1, 1.5, 3, SHIFTS, 128, 64, 2, 1.5, 8))
 
 
 @pytest.mark.parametrize(("option", "value", "hint"), [("--psd-length", "2", "--psd-length"),
