@@ -89,10 +89,17 @@ def _check_reuse(config) -> None:
                  "aframe-dag run", config, "run", "reuse")
 
 
-def check_config(config) -> None:
-    """Raise ConfigError for the first impossible combination of values."""
-    for check in (_check_data, _check_waveforms, _check_testing, _check_model, _check_reuse, _check_training):
+def check_config(config, allow_missing: bool = False) -> dict[tuple[str, str], str]:
+    """Raise ConfigError for the first impossible combination of values or (unless ``allow_missing``) key still to
+    set; return the keys still to set. Remote training's own checks come after those keys: they assume its image."""
+    for check in (_check_data, _check_waveforms, _check_testing, _check_model, _check_reuse):
         check(config)
+    missing = missing_keys(config)
+    if missing and not allow_missing:
+        (section, key), why = next(iter(missing.items()))
+        raise ConfigError(why, config.path, section, key)
+    _check_training(config)
+    return missing
 
 
 def missing_keys(config) -> dict[tuple[str, str], str]:

@@ -191,7 +191,7 @@ def load_config(path, overrides=(), allow_missing=False) -> Config:
     """Load and check a run.ini; any problem is a ConfigError that names the file, section and key.
 
     allow_missing: keys the user must still set (accounting_group, ...) are listed in Config.missing instead."""
-    from .checks import check_config, missing_keys
+    from .checks import check_config
     from .train import load_train_config
 
     path = Path(path).absolute()
@@ -206,9 +206,5 @@ def load_config(path, overrides=(), allow_missing=False) -> Config:
     _apply_overrides(parser, overrides)
     _fill_defaults(parser, path)
     config = Config(path=path, sections=_typed(parser, path))
-    missing = missing_keys(config)
-    if missing and not allow_missing:
-        (section, key), why = next(iter(missing.items()))
-        raise ConfigError(why, path, section, key)
-    check_config(config)
+    missing = check_config(config, allow_missing)
     return Config(path=path, sections=config.sections, train=load_train_config(config), missing=missing)
