@@ -11,7 +11,6 @@ import sys
 import textwrap
 from pathlib import Path
 
-import click
 import pytest
 from boto3.s3.transfer import TransferConfig
 from botocore.awsrequest import AWSResponse
@@ -19,8 +18,9 @@ from botocore.awsrequest import AWSResponse
 from executables.common import storage
 from executables.common.errors import InputError, TransientError, exit_code_for
 from executables.common.markers import read_done_marker, write_done_marker
+from tests.executables.common.storage.test_reads import _payload
 
-ROOT = Path(__file__).resolve().parents[3]
+ROOT = Path(__file__).resolve().parents[4]
 MB = 1024 * 1024
 SMALL_PARTS = TransferConfig(multipart_threshold=5 * MB, multipart_chunksize=5 * MB, max_concurrency=2)
 
@@ -34,6 +34,29 @@ def _file(path: Path, n: int, seed: int = 0) -> Path:
 def _part_puts(server, bucket: str, key: str) -> int:
     return sum(1 for r in server.requests
                if r.method == "PUT" and r.path == f"/{bucket}/{key}" and "partNumber" in r.query)
+
+
+def test_upload_and_verify(tmp_path, s3, s3_bucket):  # noqa: F811
+    source = tmp_path / "out.h5"
+    source.write_bytes(_payload(70_000, seed=5))
+    url = storage.join(f"s3://{s3_bucket}/run", "out.h5")
+    storage.upload(source, url, s3=s3)
+    head = s3.head_object(Bucket=s3_bucket, Key="run/out.h5")
+    assert head["ContentLength"] == 70_000
+    assert head["Metadata"]["md5"] == head["ETag"].strip('"') == hashlib.md5(source.read_bytes()).hexdigest()
+    assert storage.local_copy(url, tmp_path / "scratch", s3=s3).read_bytes() == source.read_bytes()
+
+
+def test_upload_to_local_path_and_errors(tmp_path, s3, s3_bucket):  # noqa: F811
+    source = tmp_path / "out.h5"
+    source.write_bytes(b"abc")
+    storage.upload(source, tmp_path / "dest" / "out.h5")
+    assert (tmp_path / "dest" / "out.h5").read_bytes() == b"abc"
+    storage.upload(source, source)  # same file: nothing to do
+    with pytest.raises(InputError, match="no such file"):
+        storage.upload(tmp_path / "missing.h5", f"s3://{s3_bucket}/x.h5", s3=s3)
+    with pytest.raises(InputError, match="no such bucket"):
+        storage.upload(source, f"s3://{s3_bucket}-nope/x.h5", s3=s3)
 
 
 def test_multipart_upload_is_checksummed_and_remembered(tmp_path, s3_server, s3_bucket):
@@ -199,21 +222,6 @@ def test_marker_of_an_s3_output_records_the_verified_upload(tmp_path, s3_server,
     with pytest.raises(RuntimeError, match="did not upload or check it"):
         write_done_marker(tmp_path / "done" / "x.json", "x", [f"s3://{s3_bucket}/never-uploaded"], "h")
     assert not (tmp_path / "done" / "x.json").exists()
-
-
-def test_path_or_url_option():
-    @click.command()
-    @click.option("--output", type=storage.PathOrUrl())
-    def command(output):
-        click.echo(repr(output))
-
-    from click.testing import CliRunner
-
-    runner = CliRunner()
-    assert runner.invoke(command, ["--output", "s3://b/x/y.h5"]).output.strip() == "'s3://b/x/y.h5'"
-    assert runner.invoke(command, ["--output", "/tmp/y.h5"]).output.strip() == repr(Path("/tmp/y.h5"))
-    bad = runner.invoke(command, ["--output", "s3://b/"])
-    assert bad.exit_code == 2 and "expected s3://bucket/key naming an object" in bad.output
 
 
 def test_resumed_upload_of_another_attempt_gets_this_files_md5(tmp_path, s3_server, s3_bucket):
