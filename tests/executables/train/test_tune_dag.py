@@ -1,8 +1,9 @@
 """The micro run built with ``[tune] enabled = true``: its tune-trial and tune-select nodes run by ``aframe-dag run``.
 
 The data nodes are not run: small synthetic inputs are written at the paths the plan gives the trials (the data stage
-has its own end-to-end test). Trial 1 is killed (SIGKILL) mid-training; the executor's RETRY starts it again and it
-continues its own Optuna trial's parameters from ``last.ckpt``.
+has its own end-to-end test). Two trials run at once, as `[tune] max_parallel` allows. Trial 1 is killed (SIGKILL)
+mid-training; the executor's RETRY starts it again and it continues its own Optuna trial's parameters from
+``last.ckpt``.
 """
 
 from __future__ import annotations
@@ -50,7 +51,8 @@ def node_pid(arguments: list[str]) -> int | None:
 
 @pytest.fixture
 def tune_run(tmp_path, monkeypatch):
-    """The micro run with tune on (3 trials of 2 epochs), built, with synthetic inputs where the plan wants them."""
+    """The micro run with tune on (3 trials of 2 epochs, two at a time on one CPU each), built, with synthetic inputs
+    where the plan wants them."""
     for variable, value in run_directories(tmp_path, None).items():
         monkeypatch.setenv(variable, value)
     shutil.copy(DATA / "micro.ini", tmp_path / "micro.ini")
@@ -58,6 +60,7 @@ def tune_run(tmp_path, monkeypatch):
     result = build(tmp_path / "micro.ini", [
         "tune.enabled=true", f"tune.num_trials={TRIALS}", f"tune.max_epochs={EPOCHS}", "tune.sampler=random",
         "train.checkpoint_minutes=0.0001",  # last.ckpt after every step, so the kill lands mid-training
+        "tune.max_parallel=2", "stage:tune-trial.request_cpus=1",  # two trials share the journal at once
         "tune.space=optimizer.learning_rate: loguniform(1e-4, 1e-2)\ndata.waveform_prob: uniform(0.3, 0.7)"])
     trial = next(node for node in result.workflow.nodes if node.stage == "tune-trial")
     waveforms, validation, first, *others = map(Path, trial.inputs)
@@ -70,7 +73,8 @@ def test_three_trials_one_killed_and_resumed_then_select(tune_run):
     condor = tune_run.condor_dir
     trials = [f"tune-trial-{k:03d}" for k in range(TRIALS)]
     runs = {node.name: Path(node.outputs[0]).parent for node in tune_run.workflow.nodes if node.name in trials}
-    command = [AFRAME_DAG, "run", str(condor), *(item for name in trials for item in ("--only", name))]
+    only = [item for name in trials for item in ("--only", name)]
+    command = [AFRAME_DAG, "run", str(condor), "--workers", "2", *only]
     executor = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     killed = None
     try:
