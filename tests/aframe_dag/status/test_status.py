@@ -384,7 +384,9 @@ def test_status_agrees_with_dagman_and_the_live_schedd(condor_pool, pool_dir):
     condor = pool_dir
     (condor / "logs").mkdir()
     scripts = {
-        "sleep.sh": 'echo "working on $1" >&2\nsleep "$2"\n',
+        # the hold ends the first start; the start after the release need not sleep again
+        "sleep.sh": 'echo "working on $1" >&2\nif [ -e "$1.held-once" ]; then exit 0; fi\n: > "$1.held-once"\n'
+                    'sleep "$2"\n',
         "flaky.sh": 'if [ -e "$1.failed-once" ]; then exit 0; fi\n: > "$1.failed-once"\necho transient >&2\nexit 1\n',
         "node.sh": 'echo "$1" > "$1.txt"\n',
     }
@@ -397,7 +399,7 @@ def test_status_agrees_with_dagman_and_the_live_schedd(condor_pool, pool_dir):
     write_sub(condor, "gpu.sub", "node.sh", "$(nodename)", extra="request_gpus = 1\n")
     (condor / "aframe.dag").write_text(textwrap.dedent("""\
         JOB sleeper sleep.sub
-        VARS sleeper nodename="sleeper" secs="15"
+        VARS sleeper nodename="sleeper" secs="60"
         RETRY sleeper 2 UNLESS-EXIT 2
         JOB flaky flaky.sub
         VARS flaky nodename="flaky"
