@@ -72,11 +72,18 @@ def submitted_jobs(condor: Path) -> int:
     return sum(1 for line in lines if line.startswith("000 (") and "dummy-submit-for-noop-job" not in line)
 
 
-def test_finished_run_skips_every_node_and_summarizes(condor_pool: Pool, pool_dir: Path) -> None:
+def test_finished_run_submitted_by_build_skips_every_node_and_summarizes(condor_pool: Pool, pool_dir: Path) -> None:
+    """`aframe-dag build --submit` submits with the htcondor2 bindings (CONDOR_CONFIG names the pool), and DAGMan's
+    PRE scripts skip every finished node: only FINAL runs."""
     condor = build_micro(condor_pool, pool_dir)
     finish(condor, condor_pool)
-    condor_pool.submit_dag(condor / "aframe.dag", "-batch-name", "micro")
-    assert condor_pool.wait_dag(condor / "aframe.dag", timeout=DAG_TIMEOUT) == 0
+    result = condor_pool.run([AFRAME_DAG, "build", pool_dir / "run.ini", "--submit"], cwd=pool_dir)
+    assert "unchanged" in result.stdout
+    match = re.search(r"submitted: DAGMan job (\d+)", result.stdout)
+    assert match, result.stdout
+    assert condor_pool.wait_dag(condor / "aframe.dag", timeout=DAG_TIMEOUT, cluster=int(match.group(1))) == 0
+    history = condor_pool.run(["condor_history", match.group(1), "-af", "JobBatchName"]).stdout.split()
+    assert history == ["micro"]
     assert set(statuses(condor).values()) == {NODE_DONE}
     assert submitted_jobs(condor) == 1  # only FINAL ran: every other node was skipped by its PRE script
     summary = json.loads((pool_dir / "results_dir" / "summary.json").read_text())
@@ -106,19 +113,6 @@ def test_permanent_failure_leaves_a_rescue_file_and_resubmission_completes(condo
     assert condor_pool.wait_dag(condor / "aframe.dag", timeout=DAG_TIMEOUT, cluster=cluster) == 0
     assert submitted_jobs(condor) == 1
     assert "Found rescue DAG number 1" in (condor / "aframe.dag.dagman.out").read_text()
-
-
-def test_build_submit_goes_through_the_schedd(condor_pool: Pool, pool_dir: Path) -> None:
-    """`aframe-dag build --submit` submits with the htcondor2 bindings (CONDOR_CONFIG names the pool)."""
-    condor = build_micro(condor_pool, pool_dir)
-    finish(condor, condor_pool)
-    result = condor_pool.run([AFRAME_DAG, "build", pool_dir / "run.ini", "--submit"], cwd=pool_dir)
-    assert "unchanged" in result.stdout
-    match = re.search(r"submitted: DAGMan job (\d+)", result.stdout)
-    assert match, result.stdout
-    assert condor_pool.wait_dag(condor / "aframe.dag", timeout=DAG_TIMEOUT, cluster=int(match.group(1))) == 0
-    history = condor_pool.run(["condor_history", match.group(1), "-af", "JobBatchName"]).stdout.split()
-    assert history == ["micro"]
 
 
 def test_a_run_reusing_another_s_data_and_training_starts_at_export(condor_pool: Pool, pool_dir: Path) -> None:
