@@ -1,10 +1,10 @@
 """Issue 10's done-when, end to end: export -> infer -> aggregate through `aframe-dag run` with both backends.
 
-The micro run's trained model (the session's ``micro_run``, given as ``[train] model``) is exported again and run over
-400 s of new test data in two infer nodes (zero-lag and one timeslide) with onnxruntime; then the same run dir is
-rebuilt (`build --force`) with `[infer] server = triton` and `tritonserver` = a wrapper that turns into a real Triton
-(pytriton, CPU) on the ports the node gives it. Only the infer nodes and those below them run again, each starting
-and stopping its own server, and the aggregated events equal onnxruntime's.
+The session's ``small_run`` (the micro run's model exported again and run over 400 s of new test data in two infer
+nodes, zero-lag and one timeslide, with onnxruntime) is rebuilt (`build --force`) with `[infer] server = triton` and
+`tritonserver` = a wrapper that turns into a real Triton (pytriton, CPU) on the ports the node gives it. Only the
+infer nodes and those below them run again, each starting and stopping its own server, and the aggregated events
+equal onnxruntime's.
 """
 
 from __future__ import annotations
@@ -22,8 +22,6 @@ from executables.formats.events import EventSet, RecoveredInjectionSet
 from tests.executables.infer.triton_venv import alive, needs_triton, pytriton_wrapper
 
 AFRAME_DAG = str(Path(sys.executable).with_name("aframe-dag"))
-# 400 s of test data in one file: a zero-lag and a timeslide infer node (backend equality needs no size)
-SMALL = ("data.test_stop=1240581383", "testing.Tb=300", "testing.num_injections=20", "infer.seconds_per_node=200")
 BELOW_INFER = ("infer", "aggregate", "sv", "summary")
 SETS = {"background": EventSet, "zero-lag": EventSet, "foreground": RecoveredInjectionSet}
 
@@ -53,11 +51,10 @@ def run(condor_dir: Path) -> subprocess.CompletedProcess:
                           timeout=900)
 
 
-def aggregated(result) -> dict[str, object]:
+def aggregated(paths) -> dict[str, object]:
     """The aggregate node's three event sets, rows in (time, shift) order: the same events compare row by row."""
-    (node,) = [node for node in result.workflow.nodes if node.stage == "aggregate"]
     sets = {}
-    for path in node.outputs:
+    for path in paths:
         name = Path(path).stem
         events = SETS[name].read(path)
         sets[name] = events.take(np.lexsort((events.detection_time, *events.shift.T[::-1])))
@@ -66,18 +63,16 @@ def aggregated(result) -> dict[str, object]:
 
 @pytest.mark.slow
 @needs_triton
-def test_triton_and_onnxruntime_runs_of_the_dag_find_the_same_events(micro_run, micro_ini, run_env):
-    assert micro_run.run.returncode == 0, micro_run.run.stderr[-3000:]
-    small = (*SMALL, f"train.model={micro_run.root / 'training' / 'model.pt'}")
-    first = build(micro_ini, small)
-    onnx = run(first.condor_dir)
-    assert onnx.returncode == 0, onnx.stderr[-3000:]
-    reference = aggregated(first)
+def test_triton_and_onnxruntime_runs_of_the_dag_find_the_same_events(small_run, monkeypatch):
+    for variable, value in small_run.environment.items():
+        monkeypatch.setenv(variable, value)
+    reference = aggregated(small_run.events.values())  # onnxruntime's, as small_run ran
 
-    record = run_env / "tritonserver-starts.jsonl"
-    wrapper = pytriton_wrapper(run_env / "tritonserver-wrapper", record)
-    second = build(micro_ini, (*small, "infer.server=triton", f"infer.tritonserver={wrapper}"), force=True)
-    assert second.condor_dir == first.condor_dir
+    record = small_run.root / "tritonserver-starts.jsonl"
+    wrapper = pytriton_wrapper(small_run.root / "tritonserver-wrapper", record)
+    second = build(small_run.ini, (*small_run.overrides, "infer.server=triton", f"infer.tritonserver={wrapper}"),
+                   force=True)
+    assert second.condor_dir == small_run.condor
     triton = run(second.condor_dir)
     assert triton.returncode == 0, triton.stderr[-3000:]
     infers = [node.name for node in second.workflow.nodes if node.stage == "infer"]
@@ -95,7 +90,8 @@ def test_triton_and_onnxruntime_runs_of_the_dag_find_the_same_events(micro_run, 
     for name in infers:
         assert "Triton ready at 127.0.0.1:" in (second.condor_dir / "logs" / f"{name}.err").read_text()
 
-    found = aggregated(second)
+    (node,) = [node for node in second.workflow.nodes if node.stage == "aggregate"]
+    found = aggregated(node.outputs)
     for name, events in reference.items():
         ours = found[name]
         assert len(ours) == len(events) > 0 and ours.Tb == events.Tb, name

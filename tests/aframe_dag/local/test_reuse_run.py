@@ -1,6 +1,7 @@
-"""Reuse end to end (issue 13): a second run that exports the micro run's model and reuses its testing data.
+"""Reuse end to end (issue 13): a second run that exports the same model and reuses the first run's testing data.
 
-It runs nothing but export and what follows it, and its detection statistics equal the first run's bit for bit.
+The first run is the session's ``small_run`` (the micro run's model over 400 s of new test data). The second one
+runs nothing but export and what follows it, and its detection statistics equal the first run's bit for bit.
 """
 
 from __future__ import annotations
@@ -25,18 +26,16 @@ def detection_statistics(path) -> np.ndarray:
         return events["parameters/detection_statistic"][:]
 
 
-def test_a_reused_model_and_data_rerun_only_inference(micro_run, tmp_path, monkeypatch):
-    assert micro_run.run.returncode == 0, micro_run.run.stderr[-3000:]
-    first = run_directories(micro_run.root, None)
+def test_a_reused_model_and_data_rerun_only_inference(small_run, tmp_path, monkeypatch):
+    first = small_run.environment
     own = run_directories(tmp_path, None)
     for variable in ("AFRAME_CONDOR_DIR", "AFRAME_RESULTS_DIR", "AFRAME_TMPDIR"):
         first[variable] = own[variable]
     for variable, value in first.items():
         monkeypatch.setenv(variable, value)
-    model = micro_run.root / "training" / "model.pt"
-    result = build(copy_micro_config(tmp_path), [f"train.model={model}", f"run.reuse={micro_run.condor}"])
+    result = build(copy_micro_config(tmp_path), [*small_run.overrides, f"run.reuse={small_run.condor}"])
     assert {node.stage for node in result.workflow.nodes} == {"background", "injections", "merge"} | AFTER_TRAINING
-    assert any(line.startswith("background: 2 of 2 nodes done in") for line in result.reused)
+    assert any(line.startswith("background: 1 of 1 nodes done in") for line in result.reused)
 
     run = subprocess.run([AFRAME_DAG, "run", str(result.condor_dir), "--workers", "2"], capture_output=True,
                          text=True, timeout=RUN_TIMEOUT)
@@ -44,7 +43,7 @@ def test_a_reused_model_and_data_rerun_only_inference(micro_run, tmp_path, monke
     stages = {node.name: node.stage for node in result.workflow.nodes}
     ran = {path.stem for path in (result.condor_dir / "logs").glob("*.out")}
     assert "export" in ran and {stages[name] for name in ran} <= AFTER_TRAINING, sorted(ran)
-    for name in ("background.hdf5", "foreground.hdf5"):
-        before = detection_statistics(micro_run.results / name)
-        after = detection_statistics(tmp_path / "results" / name)
+    for name in ("background", "foreground"):
+        before = detection_statistics(small_run.events[name])
+        after = detection_statistics(tmp_path / "results" / f"{name}.hdf5")
         assert before.dtype == after.dtype and before.tobytes() == after.tobytes(), name
