@@ -126,7 +126,10 @@ def test_sigterm_stops_the_server(fake, tmp_path):
             "from executables.infer.triton import TritonServer, sigterm_raises\n"
             f"with sigterm_raises(), TritonServer({str(fake.repository)!r}, {MODEL!r}, timeout=30):\n"
             "    print('ready', flush=True)\n"
-            "    time.sleep(120)\n")
+            # Short sleeps, as a node's main thread works: SIGTERM may reach one of the client's threads, and
+            # CPython then runs the handler only when the main thread's blocking call returns.
+            "    for _ in range(1200):\n"
+            "        time.sleep(0.1)\n")
     process = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                text=True, cwd=HERE.parents[2])
     assert process.stdout is not None
