@@ -18,6 +18,7 @@ DOT_FILE = "aframe.dot"
 TUNE_JOURNAL = "tune/study.journal"
 LOGS = "logs"  # each stage's user log (STAGE.log) and each node's stdout and stderr (NODE.out, NODE.err)
 DONE = "done"  # the nodes' done-markers (NODE.json)
+TRANSFER = "transfer"  # file-transfer mode: what a job sent back beyond its outputs (NODE/), for a post-mortem
 AFTER_DATA = "after-data.save"  # SAVE_POINT_FILEs: DAGMan writes them into save_files/
 AFTER_TRAINING = "after-training.save"
 
@@ -46,6 +47,11 @@ def marker_name(node: str) -> str:
 def marker_path(condor_dir, node: str) -> Path:
     """Where a node's done-marker lives."""
     return Path(condor_dir) / marker_name(node)
+
+
+def landed_marker_name(node: str) -> str:
+    """Where a file-transfer job's own marker comes back: the POST script checks it before it becomes the marker."""
+    return f"{DONE}/{node}.landed.json"
 
 
 # -- what DAGMan keeps beside any DAG file: <dag>.lock, <dag>.nodes.log, <dag>.rescueNNN, ... -------------------------

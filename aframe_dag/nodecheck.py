@@ -1,4 +1,4 @@
-"""`aframe-node-check`: the PRE script that lets DAGMan skip a node whose outputs are already done.
+"""The PRE script's test (`aframe-node-check`, prepost.py): may DAGMan skip a node whose outputs are already done?
 
 Standard library only: it runs on the access point for every node. It exits 99 (the DAG's PRE_SKIP code)
 when the node's done-marker records the expected node hash and every output is still what the node left: the same
@@ -19,7 +19,6 @@ import json
 import os
 import re
 import secrets
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -136,14 +135,3 @@ def why_not_done(condor_dir, node: str, node_hash: str, content: bool = True) ->
         if changed is not None:
             return f"its output {changed}"
     return None
-
-
-def main(argv: list[str] | None = None) -> None:
-    """PRE script entry point: `aframe-node-check CONDOR_DIR NODE HASH`; exit 99 = done, skip it."""
-    args = sys.argv[1:] if argv is None else argv
-    if len(args) != 3:
-        print("usage: aframe-node-check CONDOR_DIR NODE HASH", file=sys.stderr)
-        sys.exit(2)
-    reason = why_not_done(*args)
-    print(f"{args[1]}: " + ("done, skipping" if reason is None else f"runs: {reason}"), file=sys.stderr)
-    sys.exit(SKIP if reason is None else RUN)

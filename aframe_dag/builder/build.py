@@ -22,6 +22,7 @@ from ..plan.segments import query_segments, read_segments, segments_text
 from .estimates import Estimates, estimate
 from .render import find_bin_dir, render
 from .reuse import copy_markers, find_reusable
+from .transfer import landing_directories
 
 SHOWN_CHANGES = 3  # changed keys a refusal names; it counts the rest
 VERSIONED = ("aframe-dag", "htcondor", "click", "jinja2", "igwn-segments")
@@ -150,6 +151,9 @@ def build(run_ini, overrides=(), outdir=None, segments_file=None, force=False, d
             if not path.exists() or path.read_text() != files[name]:
                 _write(path, files[name])
                 result.written.append(name)
+        if config["condor"]["filesystem"] == "transfer":
+            for directory in landing_directories(workflow):
+                Path(directory).mkdir(parents=True, exist_ok=True)
         copied = copy_markers(reuse, workflow, condor_dir)
     except OSError as exc:
         raise UserError(f"cannot write the condor dir: {exc.filename}: {exc.strerror}") from None

@@ -67,6 +67,14 @@ def environment(mapping: dict[str, str], what: str) -> str:
     return '"' + " ".join(f"{name}={_word(checked(value, what))}" for name, value in mapping.items()) + '"'
 
 
+def transfer_list(paths, what: str) -> None:
+    """Refuse paths that transfer_input_files or transfer_output_remaps cannot hold: they have no quoting."""
+    for path in paths:
+        if any(char in path for char in ",;=\"'$") or _SPACE.search(path):
+            raise UserError(f"{what}: {path!r} holds a comma, semicolon, '=', quote, '$' or space, which HTCondor's "
+                            "file-transfer lists cannot carry; use a path without them (filesystem = transfer)")
+
+
 def dag_value(text: str) -> str:
     """A DAG VARS value in double quotes (DAGMan reads backslash escapes there)."""
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'

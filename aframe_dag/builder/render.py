@@ -32,8 +32,10 @@ from ..names import (
     submit_file,
 )
 from ..plan.model import Stage, Workflow
+from ..sandbox import OUT_DIR
 from . import quoting
 from .templating import environment
+from .transfer import Sandboxed, access_point_dirs, sandboxed
 
 NODE_CHECK = "aframe-node-check"
 SKIP_EXIT = 99
@@ -46,11 +48,19 @@ class Site:
     condor: dict
     bin_dir: str | None
 
-    def executable(self, program: str, in_container: bool = False) -> str:
-        """The console script's bare name inside the container image, else its absolute path on this machine."""
-        if (in_container and self.condor["universe"] == "container") or self.bin_dir is None:
+    @property
+    def transfer(self) -> bool:
+        """Whether jobs get their files by HTCondor's file transfer (no shared filesystem)."""
+        return self.condor.get("filesystem") == "transfer"
+
+    def executable(self, program: str, universe: str = "local") -> str:
+        """Where a console script is for a job of ``universe`` (local: the access point, as PRE scripts): its bare
+        name inside a container image, under [condor] executable_dir on execute nodes, else this environment's."""
+        if universe == "container":
             return program
-        return f"{self.bin_dir}/{program}"
+        if universe != "local" and self.condor.get("executable_dir"):
+            return f"{self.condor['executable_dir'].rstrip('/')}/{program}"
+        return program if self.bin_dir is None else f"{self.bin_dir}/{program}"
 
 
 def find_bin_dir() -> str:
@@ -76,10 +86,11 @@ def submit_commands(stage: Stage, site: Site, condor_dir: str) -> list[tuple[str
     commands = [("universe", universe)]
     if universe == "container":
         commands.append(("container_image", quoting.checked(condor["container_image"], "[condor] container_image")))
-        # The program is in the image, not on the access point: condor_submit must not look for it here.
+    if universe == "container" or (universe == "vanilla" and condor.get("executable_dir")):
+        # The program is in the image or a software area the execute nodes see: condor_submit must not send it.
         commands.append(("transfer_executable", "false"))
     commands += [
-        ("executable", quoting.checked(site.executable(stage.program, in_container=universe == "container"), what)),
+        ("executable", quoting.checked(site.executable(stage.program, universe), what)),
         ("arguments", '"$(nodeargs)"'),
         ("environment", quoting.environment(stage.environment, what)),
         ("request_cpus", str(stage.request_cpus)),
@@ -97,6 +108,8 @@ def submit_commands(stage: Stage, site: Site, condor_dir: str) -> list[tuple[str
             commands.append((key, quoting.checked(condor[key], f"[condor] {key}")))
     if stage.checkpoint:
         commands.append(("checkpoint_exit_code", "85"))
+    if site.transfer and universe != "local":
+        commands += transfer_commands(stage, condor["container_image"] if universe == "container" else "")
     commands += [
         ("periodic_release", release_expression()),
         ("periodic_remove", remove_expression(condor["max_held_hours"])),
@@ -105,6 +118,22 @@ def submit_commands(stage: Stage, site: Site, condor_dir: str) -> list[tuple[str
         ("error", f"{condor_dir}/{node_error('$(node)')}"),
         ("notification", "never"),
     ]
+    return commands
+
+
+def transfer_commands(stage: Stage, image: str) -> list[tuple[str, str]]:
+    """File transfer: the node's inputs in, its outputs directory back through the node's remaps (VARS), and for a
+    self-checkpointing stage the same directory kept across its restarts (HTCondor's recipe for exit 85)."""
+    commands = [("transfer_container", "false")] if image.startswith("/cvmfs/") else []  # CVMFS serves it
+    commands += [
+        ("should_transfer_files", "YES"),
+        ("when_to_transfer_output", "ON_EXIT"),
+        ("transfer_input_files", "$(inputs)"),
+        ("transfer_output_files", OUT_DIR),
+        ("transfer_output_remaps", '"$(remaps)"'),
+    ]
+    if stage.checkpoint:
+        commands.append(("transfer_checkpoint_files", OUT_DIR))
     return commands
 
 
@@ -127,22 +156,46 @@ def full_arguments(workflow: Workflow, node) -> tuple[str, ...]:
                              "--done-marker", f"{workflow.condor_dir}/{marker_name(node.name)}")
 
 
-def _dag_block(workflow: Workflow, node, submit: str, node_check: str) -> str:
-    """A node's lines of aframe.dag: JOB (or FINAL) and VARS, then the retry policy and PRE check of a non-FINAL."""
+def _dag_block(workflow: Workflow, node, submit: str, node_check: str, job: Sandboxed | None = None) -> str:
+    """A node's lines of aframe.dag: JOB (or FINAL) and VARS, then the retry policy and PRE check of a non-FINAL;
+    a file-transfer job (``job``) also gets its files in VARS and the POST script that lands its outputs."""
     stage, name = workflow.stages[node.stage], node.name
-    args = quoting.arguments(full_arguments(workflow, node), f"node {name}")
+    args = quoting.arguments(job.arguments if job else full_arguments(workflow, node), f"node {name}")
     head = f"FINAL {name} {submit}" if node.final else f"JOB {name} {submit}"
-    lines = [head, f"VARS {name} node={quoting.dag_value(name)} nodeargs={quoting.dag_value(args)}"]
+    values = f"node={quoting.dag_value(name)} nodeargs={quoting.dag_value(args)}"
+    if job:
+        remaps = ";".join(f"{there} = {here}" for there, here in job.remaps)
+        values += f" inputs={quoting.dag_value(','.join(job.inputs))} remaps={quoting.dag_value(remaps)}"
+    lines = [head, f"VARS {name} {values}"]
     if node.final:
         return "\n".join(lines)
     lines += [f"RETRY {name} {stage.retries} UNLESS-EXIT 2",
               f"SCRIPT PRE {name} {node_check} {workflow.condor_dir} {name} {node.hash}",
               f"PRE_SKIP {name} {SKIP_EXIT}"]
+    if job:
+        lines.append(f"SCRIPT POST {name} {node_check} --landed {workflow.condor_dir} {name} {node.hash} $RETURN "
+                     + " ".join(job.roots))
     if stage.priority:
         lines.append(f"PRIORITY {name} {stage.priority}")
     if stage.category:
         lines.append(f"CATEGORY {name} {stage.category}")
     return "\n".join(lines)
+
+
+def _sandboxed_jobs(workflow: Workflow, site: Site) -> dict[str, Sandboxed]:
+    """Each file-transfer node's job by name (none in shared mode, nor for local-universe stages)."""
+    if not site.transfer:
+        return {}
+    ap_dirs = access_point_dirs(workflow)
+    jobs = {}
+    for node in workflow.nodes:
+        stage = workflow.stages[node.stage]
+        if not stage.local:
+            jobs[node.name] = sandboxed(workflow, node, full_arguments(workflow, node), site.condor["url_map"],
+                                        stage.transfer_inputs, ap_dirs)
+            quoting.transfer_list(jobs[node.name].inputs + tuple(here for _, here in jobs[node.name].remaps),
+                                  f"node {node.name}")
+    return jobs
 
 
 class LocalCommand(NamedTuple):
@@ -206,7 +259,9 @@ def render(workflow: Workflow, condor: dict, bin_dir: str | None) -> dict[str, s
         )
     node_check = site.executable(NODE_CHECK)  # PRE scripts run on the access point, outside any container
     submits = {name: f"{workflow.condor_dir}/{submit_file(name)}" for name in workflow.stages}
-    blocks = {node.name: _dag_block(workflow, node, submits[node.stage], node_check) for node in workflow.nodes}
+    jobs = _sandboxed_jobs(workflow, site)
+    blocks = {node.name: _dag_block(workflow, node, submits[node.stage], node_check, jobs.get(node.name))
+              for node in workflow.nodes}
     final = workflow.final
     used = {stage.category for stage in workflow.stages.values()}
     categories = {name: limit for name, limit in workflow.limits.items() if name in used}

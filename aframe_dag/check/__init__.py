@@ -38,13 +38,13 @@ from pathlib import Path
 from ..condordir.dag import dag_path
 from ..errors import UserError
 from ..names import DAG_FILE
-from . import rules, tools
+from . import rules, tools, transfer
 from .run import Finding, Run, error, load_run
 from .tools import start_parsers, stop_started
 
 SEVERITIES = ("error", "warning")
 # Ours first: condor_submit -dry-run skips the submit files that submit_files_parse found broken.
-RULES = [*rules.RULES, *tools.RULES]
+RULES = [*rules.RULES, *transfer.RULES, *tools.RULES]
 
 
 def _order(finding: Finding) -> tuple:

@@ -38,7 +38,8 @@ def cli(debug: bool) -> None:
 @click.option("--train-yaml", type=click.Path(dir_okay=False), help="With --from-aframe: aframe's train.yaml too.")
 @click.option("--s3-bucket", metavar="s3://BUCKET[/PREFIX]",
               help="Keep training data and runs on S3; train on Kubernetes.")
-@click.option("--site", default="ldg", show_default=True, help="Site profile: ldg, osg, local (no accounting).")
+@click.option("--site", default="ldg", show_default=True,
+              help="Site profile: ldg, igwn, osg (no shared filesystem), local (no accounting).")
 @click.option("--device", type=click.Choice(["cuda", "cpu"]), default="cuda", show_default=True,
               help="cpu: no stage requests a GPU.")
 @click.option("--name", help="Run name (default: from the directory name).")

@@ -79,6 +79,21 @@ def _check_model(config) -> None:
         _require(not training, f"must be {wanted}: [train] model = {model} skips training", config, section, key)
 
 
+def _check_transfer(config) -> None:
+    """Without a shared filesystem the node programs must come from an image or a software area the execute nodes
+    see, and tune trials cannot share their study's journal."""
+    condor = config["condor"]
+    if condor["filesystem"] != "transfer":
+        return
+    if condor["universe"] != "container" and not condor["executable_dir"]:
+        raise ConfigError("filesystem = transfer needs the node programs where the execute nodes are: set universe = "
+                          "container with container_image, or executable_dir (a software area they mount)",
+                          config.path, "condor", "filesystem")
+    if config["tune"]["enabled"]:
+        raise ConfigError("tune trials share one study journal on the access point, which needs filesystem = "
+                          "shared; tune on a pool with a shared filesystem", config.path, "tune", "enabled")
+
+
 def _check_reuse(config) -> None:
     """Each run to reuse must be another run's condor dir, whose done-markers build reads."""
     condor_dir = Path(config["run"]["condor_dir"])
@@ -92,7 +107,7 @@ def _check_reuse(config) -> None:
 def check_config(config, allow_missing: bool = False) -> dict[tuple[str, str], str]:
     """Raise ConfigError for the first impossible combination of values or (unless ``allow_missing``) key still to
     set; return the keys still to set. Remote training's own checks come after those keys: they assume its image."""
-    for check in (_check_data, _check_waveforms, _check_testing, _check_model, _check_reuse):
+    for check in (_check_data, _check_waveforms, _check_testing, _check_model, _check_reuse, _check_transfer):
         check(config)
     missing = missing_keys(config)
     if missing and not allow_missing:

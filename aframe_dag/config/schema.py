@@ -19,6 +19,7 @@ from .types import (
     SearchSpace,
     Size,
     Text,
+    UrlMap,
     Words,
 )
 
@@ -59,12 +60,20 @@ RUN = {
 }
 
 CONDOR = {
-    "site": Key(NAME, "ldg", "Site profile ([site:NAME] or built in: ldg, osg, local)"),
+    "site": Key(NAME, "ldg", "Site profile ([site:NAME] or built in: ldg, igwn, osg, local)"),
     "accounting_group": Key(ACCOUNTING, "", "accounting_group of every job, e.g. ligo.dev.o4.cbc.allsky.aframe"),
     "accounting_group_user": Key(ACCOUNTING, "", "accounting_group_user of every job (your albert.einstein name)"),
     "require_accounting": Key(Flag(), "true", "Refuse to build without accounting_group (LVK pools need it)"),
     "universe": Key(Choice(("vanilla", "container")), "vanilla", "HTCondor universe of the node jobs"),
-    "container_image": Key(Text(), "", "Image with this package installed (universe = container)"),
+    "container_image": Key(Text(), "", "Image with this package installed (universe = container): a path (e.g. "
+                           "on /cvmfs) or an osdf:// URL"),
+    "filesystem": Key(Choice(("shared", "transfer")), "shared",
+                      "shared: execute nodes see the run directories; transfer: HTCondor moves each node's inputs and "
+                      "outputs (IGWN grid, OSPool)"),
+    "executable_dir": Key(Text(), "", "Where execute nodes find the node programs (a software area they mount, e.g. "
+                          "on /cvmfs) when not in a container; empty: this environment's bin directory"),
+    "url_map": Key(UrlMap(), "", "filesystem = transfer: inputs under an access-point prefix are fetched by URL, "
+                   "e.g. /home/albert.einstein/data=osdf:///igwn/cit/albert.einstein/data"),
     "requirements": Key(Text(), "", "Extra ClassAd requirements expression for every job"),
     "use_oauth_services": Key(Text(), "", "HTCondor credential services to request, e.g. scitokens"),
     "max_idle": Key(COUNT, "1000", "DAGMan's cap on idle jobs (-maxidle)"),

@@ -6,6 +6,8 @@ import math
 import re
 from dataclasses import dataclass
 
+from ..sandbox import URL_SCHEMES, url_scheme
+
 
 class BadValue(ValueError):
     """A value that does not fit its type; the loader adds file, section and key."""
@@ -213,6 +215,28 @@ class Pairs:
 
     def format(self, value) -> str:
         return ", ".join(":".join(self.element.format(v) for v in pair) for pair in value)
+
+
+@dataclass(frozen=True)
+class UrlMap:
+    """Access-point path prefixes that execute nodes fetch by URL instead: /prefix=osdf:///namespace/prefix, ..."""
+
+    name = "list of /path/prefix=URL prefix pairs"
+
+    def parse(self, text: str) -> tuple[tuple[str, str], ...]:
+        pairs = []
+        for item in _items(text):
+            prefix, sep, url = item.partition("=")
+            if not sep or not prefix.startswith("/") or not url:
+                raise BadValue(f"'{item}' is not /path/prefix=URL")
+            scheme = url_scheme(url)
+            if scheme not in URL_SCHEMES:
+                raise BadValue(f"'{url}' is not a URL HTCondor can fetch (schemes: {', '.join(URL_SCHEMES)})")
+            pairs.append((prefix.rstrip("/"), url.rstrip("/")))
+        return tuple(pairs)
+
+    def format(self, value) -> str:
+        return ", ".join(f"{prefix}={url}" for prefix, url in value)
 
 
 _SIZE_UNITS = {"": 1, "k": 1 / 1024, "kb": 1 / 1024, "m": 1, "mb": 1, "g": 1024, "gb": 1024,

@@ -28,6 +28,7 @@ class Stage:
     checkpoint: bool = False
     local: bool = False
     category: str | None = None
+    transfer_inputs: tuple[str, ...] = ()  # files every job of the stage is sent in file-transfer mode
 
     @property
     def environment(self) -> dict[str, str]:

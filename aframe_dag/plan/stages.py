@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..config.schema import STAGES
+from ..sandbox import input_name
 from .model import Stage
 
 PROGRAMS = {
@@ -29,8 +30,6 @@ CHECKPOINTING = {"train", "tune-trial"}
 LOCAL_UNIVERSE = {"remote-train"}
 
 
-
-
 @dataclass(frozen=True)
 class RunStage(Stage):
     """A stage whose jobs also get the run's own environment (``run_environment``) beside the thread counts."""
@@ -49,26 +48,42 @@ def uses_s3(config) -> bool:
     return remote or bool(s3["endpoint_url"] or s3["credentials_file"])
 
 
-def run_environment(config) -> tuple[tuple[str, str], ...]:
+def run_environment(config, sandboxed: bool = False) -> tuple[tuple[str, str], ...]:
     """What every job needs beyond threads: a writable matplotlib dir and, for S3, where the credentials are.
 
-    MPLCONFIGDIR is ``<tmp_dir>/matplotlib`` because jobs (a pool user, a container) may not write $HOME. S3 jobs
-    get the credentials file's path, the profile and the endpoint, never a key (DESIGN §12 Secrets).
+    MPLCONFIGDIR is ``<tmp_dir>/matplotlib`` because jobs (a pool user, a container) may not write $HOME; without a
+    shared filesystem (``sandboxed``) it is a directory of the job's sandbox, and the credentials file is sent with
+    the job (``transfer_inputs``). S3 jobs get the credentials file's path, the profile and the endpoint, never a key
+    (DESIGN §12 Secrets).
     """
-    environment = [("MPLCONFIGDIR", f"{config['run']['tmp_dir']}/matplotlib")]
+    environment = [("MPLCONFIGDIR", ".matplotlib" if sandboxed else f"{config['run']['tmp_dir']}/matplotlib")]
     if uses_s3(config):
         s3 = config["s3"]
         if s3["credentials_file"]:
-            environment.append(("AWS_SHARED_CREDENTIALS_FILE", s3["credentials_file"]))
+            credentials = input_name(s3["credentials_file"]) if sandboxed else s3["credentials_file"]
+            environment.append(("AWS_SHARED_CREDENTIALS_FILE", credentials))
         environment.append(("AWS_PROFILE", s3["profile"]))
         if s3["endpoint_url"]:
             environment.append(("AWS_ENDPOINT_URL", s3["endpoint_url"]))
     return tuple(environment)
 
 
+def transfer_inputs(config) -> tuple[str, ...]:
+    """What every file-transfer job is sent beside its node's inputs: the S3 credentials file, when one is used."""
+    return (config["s3"]["credentials_file"],) if uses_s3(config) and config["s3"]["credentials_file"] else ()
+
+
+def local_universe(config, name: str) -> bool:
+    """Stages whose jobs run on the access point: the Kubernetes launcher, and without a shared filesystem the
+    FINAL summary, which reads the whole condor dir and every result."""
+    return name in LOCAL_UNIVERSE or (name == "summary" and config["condor"]["filesystem"] == "transfer")
+
+
 def make_stage(config, name: str) -> Stage:
     """One stage's settings; with device = cpu no stage asks for a GPU."""
     section = config.stage(name)
+    local = local_universe(config, name)
+    sandboxed = config["condor"]["filesystem"] == "transfer" and not local
     gpus = section["request_gpus"] if config["run"]["device"] == "cuda" else 0
     return RunStage(
         name=name,
@@ -82,9 +97,10 @@ def make_stage(config, name: str) -> Stage:
         priority=section["priority"],
         template=section["template"],
         checkpoint=name in CHECKPOINTING,
-        local=name in LOCAL_UNIVERSE,
+        local=local,
         category="tune" if name == "tune-trial" else "gpu" if gpus else None,
-        run_environment=run_environment(config),
+        run_environment=run_environment(config, sandboxed),
+        transfer_inputs=transfer_inputs(config) if sandboxed else (),
     )
 
 

@@ -28,7 +28,7 @@ def _training_inputs(config, layout: Layout, backgrounds, device: str) -> tuple[
         inference_sampling_rate=shared["inference_sampling_rate"], seed=shared["seed"],
         device=device, checkpoint_minutes=config["train"]["checkpoint_minutes"],
     ) + repeated("background", backgrounds)
-    return arguments, (waveforms, validation, *backgrounds)
+    return arguments, (waveforms, validation, *backgrounds, config["train"]["config"])
 
 
 def training_nodes(config, layout: Layout, backgrounds) -> list[Node]:

@@ -101,6 +101,9 @@ def node_options(body: NodeBody) -> Callable[..., None]:
             if node_hash is None:
                 raise click.UsageError("--done-marker needs --node-hash (the marker records it for aframe-node-check)")
             marker = (done_marker, node or done_marker.stem, node_hash)
+            # Without a shared filesystem the marker's directory is the one the job sends back: it must exist
+            # even when the node fails, or HTCondor holds the job for the missing output.
+            done_marker.parent.mkdir(parents=True, exist_ok=True)
         setup_logging(verbose or debug)
         code = _run(body, kwargs, program=ctx.info_name or body.__name__, marker=marker, debug=debug)
         ctx.exit(code)

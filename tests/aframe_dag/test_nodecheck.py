@@ -8,7 +8,8 @@ import sys
 import pytest
 
 from aframe_dag import nodecheck
-from aframe_dag.nodecheck import SKIP, main, why_not_done
+from aframe_dag.nodecheck import SKIP, why_not_done
+from aframe_dag.prepost import main
 from executables.common.markers import write_done_marker
 
 

@@ -7,7 +7,7 @@ import pytest
 from click.testing import CliRunner
 
 from aframe_dag.cli.main import cli, main
-from aframe_dag.nodecheck import main as pre_script
+from aframe_dag.prepost import main as pre_script
 from aframe_dag.status import graph as graph_module
 from tests.fixtures.fake_dag import Spec, make_run
 
