@@ -53,7 +53,7 @@ def build_train_only(pool: Pool, directory: Path) -> Path:
     pool.run([AFRAME_DAG, "build", directory / "run.ini"], cwd=directory)
     condor = directory / "condor_dir"
     (node,) = [node for node in plan(load_config(condor / "run.ini.resolved")).nodes if node.name == "train"]
-    waveforms, validation, first, *others = map(Path, node.inputs)
+    waveforms, validation, first, *others, _config = map(Path, node.inputs)  # the train.yaml is read as is
     scratch = directory / "synthetic"
     write_inputs(scratch, count=16, sample_rate=2048.0,
                  names={"waveforms": waveforms, "validation": validation}, planned=[first, *others])
