@@ -128,3 +128,13 @@ def test_exit_codes_of_a_real_process(tmp_path, mode, code):
     assert result.stdout == ""
     stamp = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z"
     assert re.match(stamp + " INFO python -m tests.executables.common.example_node: start: ", result.stderr)
+
+
+def test_a_failing_node_still_leaves_its_marker_directory_for_file_transfer(tmp_path):
+    """Without a shared filesystem the marker's directory is what the job sends back: HTCondor holds a job whose
+    transfer_output_files item is missing, so the directory must exist even when the node fails."""
+    marker = tmp_path / "aframe-out" / "aframe-done.json"
+    result = invoke("--out", tmp_path / "aframe-out" / "o", "--mode", "input-error", "--done-marker", marker,
+                    "--node-hash", "h")
+    assert result.exit_code == 2
+    assert marker.parent.is_dir() and not marker.exists()
