@@ -10,11 +10,12 @@ from __future__ import annotations
 import configparser
 import re
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
+from ..dagfile import DagNode
 from ..names import RESOLVED
 from ..sandbox import OUT_DIR, URL_SCHEMES, input_name, url_scheme
-from .run import Finding, Rule, Run, SubmitFile, error, registering
+from .run import Command, Finding, Rule, Run, SubmitFile, error, registering
 
 RULES: list[Rule] = []
 rule = registering(RULES)
@@ -102,37 +103,45 @@ def _transfer_items(submit: SubmitFile, key: str, variables: dict[str, str]) -> 
     return [item.strip() for item in text.split(",") if item.strip()]
 
 
+def _first_problem(run: Run, key: str, problem: Callable[[SubmitFile, Command, DagNode], str | None]) \
+        -> Iterator[Finding]:
+    """For each transfer submit file that sets ``key``: the first of its nodes whose ``problem`` is not None (one
+    finding per file, however many thousand nodes share it)."""
+    for submit in transfer_submits(run):
+        command = submit.get(key)
+        for node in submit.nodes if command else ():
+            message = problem(submit, command, node)
+            if message:
+                yield error(run.where(submit.path, command.line), f"node '{node.name}' {message}")
+                break
+
+
+def _unsent_read(submit: SubmitFile, arguments: Command, node: DagNode) -> str | None:
+    sent = {input_name(item) for item in _transfer_items(submit, "transfer_input_files", node.variables)}
+    words = _expanded(arguments.value, node.variables).strip('"').split()
+    missing = [match.group(1) for word in words if (match := DATA_FILE.fullmatch(word)) and match.group(1) not in sent]
+    return f"reads {missing[0]}, which transfer_input_files does not send (outputs go under {OUT_DIR}/)" \
+        if missing else None
+
+
+def _unknown_url(submit: SubmitFile, inputs: Command, node: DagNode) -> str | None:
+    unknown = [item for item in _transfer_items(submit, "transfer_input_files", node.variables)
+               if (scheme := url_scheme(item)) and scheme not in URL_SCHEMES]
+    return f"is sent {unknown[0]}: HTCondor has no plugin for its scheme (known: {', '.join(URL_SCHEMES)})" \
+        if unknown else None
+
+
 @rule
 def inputs_declared(run: Run) -> Iterator[Finding]:
     """Every data file a transfer job's arguments name in its sandbox is one it is sent (transfer_input_files) or
     one it writes (under the outputs directory)."""
-    for submit in transfer_submits(run):
-        arguments = submit.get("arguments")
-        for node in submit.nodes if arguments else ():
-            sent = {input_name(item) for item in _transfer_items(submit, "transfer_input_files", node.variables)}
-            words = _expanded(arguments.value, node.variables).strip('"').split()
-            missing = [match.group(1) for word in words if (match := DATA_FILE.fullmatch(word))
-                       and match.group(1) not in sent]
-            if missing:
-                yield error(run.where(submit.path, arguments.line),
-                            f"node '{node.name}' reads {missing[0]}, which transfer_input_files does not send "
-                            f"(outputs go under {OUT_DIR}/)")
-                break
+    yield from _first_problem(run, "arguments", _unsent_read)
 
 
 @rule
 def known_url_schemes(run: Run) -> Iterator[Finding]:
     """Every URL a transfer job is sent has a scheme HTCondor's transfer plugins fetch."""
-    for submit in transfer_submits(run):
-        command = submit.get("transfer_input_files")
-        for node in submit.nodes if command else ():
-            unknown = [item for item in _transfer_items(submit, "transfer_input_files", node.variables)
-                       if (scheme := url_scheme(item)) and scheme not in URL_SCHEMES]
-            if unknown:
-                yield error(run.where(submit.path, command.line),
-                            f"node '{node.name}' is sent {unknown[0]}: HTCondor has no plugin for its scheme "
-                            f"(known: {', '.join(URL_SCHEMES)})")
-                break
+    yield from _first_problem(run, "transfer_input_files", _unknown_url)
 
 
 @rule
