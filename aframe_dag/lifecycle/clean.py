@@ -10,7 +10,7 @@ A removed shard moves, in its producer's done-marker, from `outputs` to `cleaned
 done (the PRE script checks only `outputs`) and `invalidate` knows to rerun it when a reader must run again.
 Scratch is the run's tmp dir ([run] tmp_dir), the `.cache` download dirs of training run dirs, and the
 `.NAME.tmp-PID-*` temporaries that killed node programs left beside their outputs in the run's directories (those
-whose writer still runs on this host are kept).
+whose writer still runs on this host are kept), and the job sandboxes a killed `aframe-dag run` left.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from ..condordir.dag import load_dag, node_arguments
 from ..condordir.running import running_reason
 from ..dagfile import Dag
 from ..errors import UserError
+from ..local.transfer import SANDBOXES
 from ..names import RESOLVED, marker_path
 from ..nodecheck import describe_output, process_running, read_done_marker, temporary_of
 from ..status.sources import valid_marker
@@ -223,9 +224,18 @@ def _temporary_items(plan: CleanPlan, run: dict[str, str]) -> None:
             plan.remove.append(Item(path, _size(path), f"temporary of a killed writer, pid {pid}"))
 
 
+def _sandbox_items(plan: CleanPlan) -> None:
+    """The job sandboxes a killed `aframe-dag run` left (a run removes each when its job ends, and a killed run's
+    when it starts)."""
+    sandboxes = plan.condor_dir / SANDBOXES
+    if sandboxes.is_dir():
+        plan.remove += [Item(entry, _size(entry), "job sandbox a killed `aframe-dag run` left")
+                        for entry in sorted(sandboxes.iterdir())]
+
+
 def scratch_plan(condor_dir) -> CleanPlan:
-    """The run's tmp dir contents, the `.cache` download dirs of training nodes that are done, and temporaries
-    killed node programs left beside their outputs."""
+    """The run's tmp dir contents, the `.cache` download dirs of training nodes that are done, temporaries killed
+    node programs left beside their outputs, and job sandboxes killed runs left."""
     condor_dir = Path(condor_dir)
     dag = load_dag(condor_dir)
     plan = CleanPlan(condor_dir, "scratch")
@@ -233,6 +243,7 @@ def scratch_plan(condor_dir) -> CleanPlan:
     _tmp_dir_items(plan, run)
     _cache_items(plan, dag)
     _temporary_items(plan, run)
+    _sandbox_items(plan)
     return _unless_running(plan)
 
 

@@ -35,6 +35,7 @@ from .records import (
     write_status_file,
 )
 from .state import ProcessGroups, RunLock
+from .transfer import Sandboxes, TransferError, scratch_environment
 
 log = logging.getLogger("aframe-dag.run")
 
@@ -124,6 +125,7 @@ class Executor:
         self.status_written = 0.0
         self.events = EventLog([beside(self.dag_path, NODES_LOG)])
         self.groups = ProcessGroups(self.condor_dir)
+        self.sandboxes = Sandboxes(self.condor_dir)
 
     # -- the run -----------------------------------------------------------------------------------------------
 
@@ -141,6 +143,7 @@ class Executor:
             if ended:
                 log.warning("ended %d node(s) a previous executor left running: %s", len(ended),
                             ", ".join(leftover.node for leftover in ended))
+            self.sandboxes.clear()  # their jobs ended, as DAGMan's end when it is removed
             self.dagman_id = self.ids.take()  # the executor's own id, as DAGMan's job has one: $(DAGManJobId)
             self._start()
             self._loop()
@@ -378,9 +381,9 @@ class Executor:
         else:
             self._start_job(name, job)
 
-    def _environment(self, job: Job, gpus: list[str]) -> dict[str, str]:
+    def _environment(self, job: Job, gpus: list[str], cwd: Path) -> dict[str, str]:
         base = {key: os.environ[key] for key in ("PATH", "HOME", "LANG", "TMPDIR", "USER") if key in os.environ}
-        return {**base, **job.environment, "CUDA_VISIBLE_DEVICES": ",".join(gpus)}
+        return {**base, **scratch_environment(job, cwd), **job.environment, "CUDA_VISIBLE_DEVICES": ",".join(gpus)}
 
     def _noop(self, name: str) -> None:
         """A NOOP node: DAGMan logs a pretend job that succeeds at once, then runs its POST script if any."""
@@ -407,13 +410,17 @@ class Executor:
         if requeue is None:
             self.events.submitted((cluster, 0), name, extra)
         try:
+            cwd = self.sandboxes.enter(job, cluster)  # a fresh sandbox for a job that transfers files (a checkpoint's)
             with open(job.output or os.devnull, "w") as out, open(job.error or os.devnull, "w") as err:
-                process = subprocess.Popen(job.argv, cwd=job.cwd, env=self._environment(job, gpus),
+                process = subprocess.Popen(job.argv, cwd=cwd, env=self._environment(job, gpus, cwd),
                                            stdin=subprocess.DEVNULL, stdout=out, stderr=err, start_new_session=True)
-        except OSError as exc:
+        except (OSError, TransferError) as exc:
+            self.sandboxes.exited(job, cluster, transfer_outputs=False)
             self.free_gpus += gpus
-            self.events.aborted((cluster, 0), f"cannot execute {job.argv[0]}: {exc.strerror}", extra)
-            self._set(name, ERROR, f"cannot execute {job.argv[0]}: {exc.strerror}")
+            reason = f"cannot execute {job.argv[0]}: {exc.strerror}" if isinstance(exc, OSError) else str(exc)
+            self.events.aborted((cluster, 0), reason, extra)
+            log.error("%s: %s", name, reason)
+            self._set(name, ERROR, reason)
             return
         self.groups.record(name, process.pid, cluster, extra)
         self.events.executing((cluster, 0), gpus, extra)
@@ -457,7 +464,8 @@ class Executor:
         self.groups.forget(run.node)
         extra = [run.job.log] if run.job.log else []
         checkpointed = run.job.checkpoint_exit_code is not None and code == run.job.checkpoint_exit_code
-        if checkpointed and self.interrupted is None:
+        held = self._transfer_back(run, checkpointed and self.interrupted is None)
+        if checkpointed and self.interrupted is None and held is None:
             self.events.checkpointed((run.cluster, 0), code, extra)
             log.info("%s: checkpointed after %.1fs, starting it again", run.node, time.monotonic() - run.started)
             self._start_job(run.node, run.job, requeue=run)
@@ -468,8 +476,26 @@ class Executor:
             self.events.aborted((run.cluster, 0), "stopped by aframe-dag run", extra)
             self._set(run.node, READY, "")
             return False
+        if held is not None:  # HTCondor would hold the job (DAGMan waits on it): here its node fails
+            self.events.aborted((run.cluster, 0), held, extra)
+            log.error("%s: %s", run.node, held)
+            self._set(run.node, ERROR, held)
+            return False
         self.events.terminated((run.cluster, 0), code, (run.job.cpus, run.job.memory, run.gpus), extra)
         return True
+
+    def _transfer_back(self, run: Running, checkpointed: bool) -> str | None:
+        """Keep the checkpoint, or bring the outputs back, of a job that transfers files; why HTCondor would hold
+        it, or None."""
+        try:
+            if checkpointed:
+                self.sandboxes.checkpointed(run.job, run.cluster)
+            else:
+                self.sandboxes.exited(run.job, run.cluster, transfer_outputs=self.interrupted is None)
+        except TransferError as exc:
+            self.sandboxes.exited(run.job, run.cluster, transfer_outputs=False)
+            return str(exc)
+        return None
 
     def _progress(self) -> str:
         """How far the run is, for the line each finished node logs."""

@@ -10,6 +10,9 @@ from ..condordir.descriptions import Descriptions, expand, node_dir, submit_sour
 from ..config.types import BadValue, Size
 from ..dagfile import Dag, DagNode
 from ..errors import UserError
+from .transfer import Transfer, described_transfer, sandbox_executable
+
+TRUE = ("true", "1", "yes")
 
 
 @dataclass(frozen=True)
@@ -28,6 +31,7 @@ class Job:
     gpus: int = 0
     checkpoint_exit_code: int | None = None
     universe: str = "vanilla"
+    transfer: Transfer | None = None  # should_transfer_files = YES: the job runs in a sandbox (transfer.py)
 
 
 def split_arguments(text: str) -> list[str]:
@@ -105,7 +109,7 @@ def appends_vars(dag: Dag, dag_dir: Path) -> bool:
         import htcondor2
 
         value = str(htcondor2.param.get("DAGMAN_DEFAULT_APPEND_VARS", "false"))
-    return value.lower() in ("true", "1", "yes")
+    return value.lower() in TRUE
 
 
 def expand_job(node: DagNode, dag_dir: Path, macros: dict[str, str], descriptions: Descriptions,
@@ -124,15 +128,19 @@ def expand_job(node: DagNode, dag_dir: Path, macros: dict[str, str], description
     cwd = home / get("initialdir") if get("initialdir") else home
     paths = {key: cwd / value if value else None for key in ("output", "error", "log") for value in [get(key)]}
     checkpoint = get("checkpoint_exit_code")
+    transfer = described_transfer(get)
+    executable = get("executable")
+    if transfer is not None and executable and get("transfer_executable", "true").lower() in TRUE:
+        executable = sandbox_executable(executable, cwd)
     try:
         return Job(
             node=node.name,
-            argv=[get("executable"), *split_arguments(get("arguments", ""))],
+            argv=[executable, *split_arguments(get("arguments", ""))],
             environment=split_environment(get("environment", "")),
             output=paths["output"], error=paths["error"], log=paths["log"], cwd=cwd,
             cpus=int(get("request_cpus", "1")), memory=_memory(get("request_memory")) if get("request_memory") else 0,
             gpus=int(get("request_gpus", "0")), checkpoint_exit_code=int(checkpoint) if checkpoint else None,
-            universe=get("universe", "vanilla"),
+            universe=get("universe", "vanilla"), transfer=transfer,
         )
     except (TypeError, ValueError) as exc:
         raise UserError(f"{source}: node {node.name}: {exc}") from None

@@ -1,13 +1,15 @@
 """What `aframe-dag run` refuses before it starts anything: DAG features only DAGMan can run, and jobs it cannot
-expand as HTCondor would (undefined macros, several jobs per node)."""
+expand as HTCondor would (undefined macros, several jobs per node), and inputs only HTCondor's transfer plugins
+fetch."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from ..condordir.descriptions import Descriptions
+from ..condordir.descriptions import Descriptions, expand
 from ..dagfile import PROVISIONER, SERVICE, SPLICE_SEPARATOR, SUBDAG, Dag, DagNode
 from .macros import DAGMAN_SUBMIT_MACROS, JOB_ID_MACROS, undefined_macros, unknown_script_macros
+from .transfer import described_transfer, refusal
 
 NEEDS_DAGMAN = {SUBDAG: "SUBDAG EXTERNAL", SERVICE: "SERVICE", PROVISIONER: "PROVISIONER"}
 GIVEN = DAGMAN_SUBMIT_MACROS + JOB_ID_MACROS
@@ -40,20 +42,29 @@ def _job_refusals(dag: Dag, node: DagNode, descriptions: Descriptions, needed: d
             text = descriptions.text(node)
         except OSError as exc:
             return [f"node {node.name}: cannot read its submit file {key}: {exc.strerror}"]
-        queue = htcondor2.Submit(text).getQArgs().strip()
+        description = htcondor2.Submit(text)
+        queue = description.getQArgs().strip()
         many = queue not in ("", "1")
-        needed[key] = (undefined_macros(text, GIVEN), f"queue {queue}" if many else None)
-    macros, queue = needed[key]
+        needed[key] = (undefined_macros(text, GIVEN), f"queue {queue}" if many else None,
+                       "transfer_input_files" in description)
+    macros, queue, stages = needed[key]
     problems = [f"node {node.name} ({key}): '{queue}' makes several jobs; the local executor runs one per node"] \
         if queue else []
-    if not macros:
-        return problems
     given = {name.lower() for name in node.variables}
     missing = [name for name in macros if name.lower() not in given]
     if missing:
         problems.append(f"node {node.name} ({key}): no value for " + ", ".join(f"$({name})" for name in missing)
                         + " (HTCondor would leave it empty): give it with VARS or in the submit file")
+    elif stages and (why := _transfer_refusal(node, descriptions)):
+        problems.append(f"node {node.name} ({key}): {why}")
     return problems
+
+
+def _transfer_refusal(node: DagNode, descriptions: Descriptions) -> str | None:
+    """Why the node's inputs cannot be staged here, with its VARS expanded (DAGMan's own macros do not name files)."""
+    description = descriptions.describe(node, {"JOB": node.name})
+    transfer = described_transfer(lambda key, default=None: expand(description, key, default))
+    return refusal(transfer) if transfer else None
 
 
 def refusals(dag: Dag, dag_dir: Path) -> list[str]:
