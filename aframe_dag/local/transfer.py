@@ -8,9 +8,10 @@ As HTCondor 25.0.13 was seen doing it (tests/aframe_dag/local/test_transfer.py h
   the access point's file through it; a copy costs about 0.3 s per GiB here (ext4), a link nothing.
 - `file://` URLs are copied, `http(s)://` fetched with urllib; other schemes need HTCondor's plugins (`refusal`).
 - The job runs in the sandbox, which _CONDOR_SCRATCH_DIR, TMPDIR, TMP and TEMP name. On exit, whatever the exit code,
-  each transfer_output_files item is moved out, stamped with the time of transfer: where its remap says, else into the
-  initialdir under its basename; below a directory item, the most specific remap wins. Without transfer_output_files,
-  the files (not directories) at the sandbox's top that the job created or changed come back.
+  each transfer_output_files item is copied out with its mode and the time of transfer as mtime, as HTCondor lands it
+  (a copy, not a rename: nothing a symlink in the sandbox points at is moved away): where its remap says, else into
+  the initialdir under its basename; below a directory item, the most specific remap wins. Without
+  transfer_output_files, the files (not directories) at the sandbox's top that the job created or changed come back.
 - What HTCondor holds the job for (a missing input or output, a remap destination whose parent directory is missing:
   the shadow creates only the remapped directory itself) is a TransferError, with HTCondor's hold reason.
 - checkpoint_exit_code: transfer_checkpoint_files (default: the outputs) are kept, and the job starts again in a fresh
@@ -22,7 +23,6 @@ As HTCondor 25.0.13 was seen doing it (tests/aframe_dag/local/test_transfer.py h
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import urllib.error
@@ -130,16 +130,10 @@ def _changed(sandbox: Path, before: dict[str, tuple[int, int]]) -> tuple[str, ..
     return tuple(name for name, stamp in sorted(_top_files(sandbox).items()) if before.get(name) != stamp)
 
 
-def _land(source: Path, destination: Path) -> None:
-    """Move a file to where it lands, stamped with the time of transfer as HTCondor lands it (its parent must exist)."""
-    shutil.move(source, destination, copy_function=shutil.copy)
-    os.utime(destination)
-
-
 def _deliver(source: Path, name: str, destination: Path, remaps: dict[str, Path]) -> None:
     """A file, or a directory entry by entry: what lies below goes where a more specific remap says, else below."""
     if not source.is_dir():
-        _land(source, destination)
+        shutil.copy(source, destination)  # mode kept, mtime now; its parent must exist
         return
     destination.mkdir(exist_ok=True)  # the shadow creates a remapped directory, never its parents
     for entry in sorted(source.iterdir()):

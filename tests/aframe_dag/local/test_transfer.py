@@ -183,6 +183,23 @@ def test_a_checkpointing_job_restarts_in_a_fresh_sandbox_with_its_checkpoint(tmp
     assert no_sandboxes(tmp_path)
 
 
+def test_a_checkpoint_without_its_files_fails_the_node(tmp_path):
+    transfer = "transfer_output_files = out\ncheckpoint_exit_code = 85\ntransfer_checkpoint_files = out"
+    executor = run(tmp_path, job(tmp_path, "a", "exit 85", transfer))
+    assert executor.records["a"].state == ERROR
+    assert "Transfer checkpoint files failure: the job did not create out" in executor.records["a"].details
+    assert no_sandboxes(tmp_path)
+
+
+def test_an_output_symlink_is_copied_and_what_it_points_at_stays(tmp_path):
+    ap = access_point(tmp_path)
+    executor = run(tmp_path, job(tmp_path, "a", f"ln -s {ap} out", "transfer_output_files = out",
+                                 'transfer_output_remaps = "out = linked"'))
+    assert executor.records["a"].state == DONE
+    assert (tmp_path / "linked" / "dir" / "sub" / "s.txt").read_text() == "s\n"
+    assert (ap / "dir" / "sub" / "s.txt").exists() and not (tmp_path / "linked").is_symlink()
+
+
 def test_inputs_only_htcondors_plugins_fetch_are_refused_up_front(tmp_path):
     line = job(tmp_path, "a", "true", "transfer_input_files = $(inputs)")
     (tmp_path / "t.dag").write_text(line + 'VARS a inputs="osdf:///ospool/ap20/data/x.hdf5"\n')
