@@ -7,6 +7,9 @@ from __future__ import annotations
 import functools
 import http.server
 import os
+import signal
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -226,6 +229,21 @@ def test_jobs_that_transfer_nothing_run_in_their_initialdir(tmp_path, setting):
     Executor(tmp_path / "t.dag", poll=0.01).run()
     said = (tmp_path / "a.out").read_text()
     assert said.splitlines()[0] == str(tmp_path) and "_CONDOR_SCRATCH_DIR" not in said
+
+
+def test_a_stopped_job_brings_nothing_back(tmp_path):
+    """Ctrl-C removes the jobs, as condor_rm of DAGMan does: their outputs are not transferred, sandboxes go."""
+    script = "mkdir out; echo partial > out/partial; for i in $(seq 300); do sleep 0.1; done"
+    (tmp_path / "t.dag").write_text(job(tmp_path, "a", script, "transfer_output_files = out"))
+    executor = subprocess.Popen([Path(sys.executable).with_name("aframe-dag"), "run", tmp_path / "t.dag"],
+                                stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 20
+    while not list((tmp_path / SANDBOXES).glob("a.*/out/partial")):
+        assert time.monotonic() < deadline, "the job never started"
+        time.sleep(0.05)
+    executor.send_signal(signal.SIGINT)
+    assert executor.wait(timeout=30) == 130
+    assert not (tmp_path / "out").exists() and no_sandboxes(tmp_path)
 
 
 def test_sandboxes_a_killed_run_left_go_with_the_next_run_or_clean(tmp_path):
