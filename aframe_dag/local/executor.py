@@ -487,11 +487,12 @@ class Executor:
     def _transfer_back(self, run: Running, checkpointed: bool) -> str | None:
         """Keep the checkpoint, or bring the outputs back, of a job that transfers files; why HTCondor would hold
         it, or None."""
+        stopped = self.interrupted is not None or self.aborted  # DAGMan removes the jobs: nothing comes back
         try:
             if checkpointed:
                 self.sandboxes.checkpointed(run.job, run.cluster)
             else:
-                self.sandboxes.exited(run.job, run.cluster, transfer_outputs=self.interrupted is None)
+                self.sandboxes.exited(run.job, run.cluster, transfer_outputs=not stopped)
         except TransferError as exc:
             self.sandboxes.exited(run.job, run.cluster, transfer_outputs=False)
             return str(exc)

@@ -246,6 +246,16 @@ def test_a_stopped_job_brings_nothing_back(tmp_path):
     assert not (tmp_path / "out").exists() and no_sandboxes(tmp_path)
 
 
+def test_abort_dag_on_brings_back_the_aborting_jobs_outputs_only(tmp_path):
+    """DAGMan removes the other running jobs when a node aborts the DAG: theirs do not come back."""
+    slow = job(tmp_path, "slow", "mkdir out; echo partial > out/partial; for i in $(seq 300); do sleep 0.1; done",
+               "transfer_output_files = out")
+    bad = job(tmp_path, "bad", "sleep 0.5; echo why > why.txt; exit 3", "transfer_output_files = why.txt")
+    executor = run(tmp_path, slow, bad, "ABORT-DAG-ON bad 3\n")
+    assert executor.aborted and (tmp_path / "why.txt").exists()
+    assert not (tmp_path / "out").exists() and no_sandboxes(tmp_path)
+
+
 def test_sandboxes_a_killed_run_left_go_with_the_next_run_or_clean(tmp_path):
     leftover = tmp_path / SANDBOXES / "a.7"
     leftover.mkdir(parents=True)
