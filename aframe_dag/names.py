@@ -92,4 +92,5 @@ STATE_DIR = ".aframe-run"
 LOCAL_LOCK = Path(STATE_DIR) / "lock"  # an flock, held while an executor runs the DAG
 PROCESS_GROUPS = Path(STATE_DIR) / "groups"
 LAST_CLUSTER = Path(STATE_DIR) / "last-cluster"
+SANDBOXES = Path(STATE_DIR) / "sandboxes"  # file-transfer jobs' sandboxes (NODE.CLUSTER), each gone when its job ends
 RUN_LOG = "aframe-run.log"  # a detached run's output

@@ -28,8 +28,7 @@ from ..condordir.dag import load_dag, node_arguments
 from ..condordir.running import running_reason
 from ..dagfile import Dag
 from ..errors import UserError
-from ..local.transfer import SANDBOXES
-from ..names import RESOLVED, marker_path
+from ..names import RESOLVED, SANDBOXES, marker_path
 from ..nodecheck import describe_output, process_running, read_done_marker, temporary_of
 from ..status.sources import valid_marker
 

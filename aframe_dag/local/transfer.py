@@ -32,9 +32,8 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from urllib.parse import unquote, urlsplit
 
-from ..names import STATE_DIR
+from ..names import SANDBOXES
 
-SANDBOXES = Path(STATE_DIR) / "sandboxes"
 SCRATCH_VARIABLES = ("_CONDOR_SCRATCH_DIR", "TMPDIR", "TMP", "TEMP")
 FETCHED = ("http", "https")
 _URL = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*)://")
