@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..inference import PRECISIONS, SERVERS
 from .detectors import INTERFEROMETERS
 from .types import (
     Choice,
@@ -169,13 +170,17 @@ INFER = {
     "fftlength": Key(SECONDS, "2", "FFT length of the whitening PSD estimate", "s"),
     "integration_length": Key(SECONDS, "1.5", "Boxcar integrating network outputs", "s"),
     "cluster_length": Key(SECONDS, "8", "Window within which only the loudest event is kept", "s"),
-    "server": Key(Choice(("auto", "triton", "onnxruntime")), "auto",
-                  "Triton server in each node, or onnxruntime in-process (auto: triton with cuda)"),
+    "server": Key(Choice(("auto", *SERVERS)), "auto",
+                  "Triton server in each node, or in-process onnxruntime, torch (CUDA graphs on cuda) or an "
+                  "AOTInductor package compiled per device (auto: the fastest measured, aframe_dag/inference.py)"),
+    "precision": Key(Choice(PRECISIONS), "fp32",
+                     "Precision of the network: torch and aotinductor run any, triton (TensorRT) fp32 or fp16, "
+                     "onnxruntime fp32"),
     "seconds_per_node": Key(SECONDS, "2000000", "Timeslid livetime analysed by one infer node", "s"),
     "triton_image": Key(Text(), "", "Container with tritonserver (empty: tritonserver from PATH)"),
     "tritonserver": Key(Text(), "tritonserver",
                         "Triton server binary run by server = triton (a name looked up on PATH, or a path)"),
-    "tensorrt_fp16": Key(Flag(), "false", "Build each GPU's TensorRT plan (server = triton on cuda) in FP16"),
+    "tensorrt_fp16": Key(Flag(), "false", "Old name kept for old configs: true means precision = fp16"),
 }
 
 SV = {

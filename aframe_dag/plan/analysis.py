@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from ..errors import ConfigError
+from ..inference import SERVER_PRECISIONS, precision_of, server_for
 from ..timeslides import Branch
 from .arguments import options, repeated
 from .layout import Layout
@@ -14,9 +16,8 @@ DAG_STATUS_ARGUMENTS = ("--dag-status", "$(DAG_STATUS)", "--failed-count", "$(FA
 def infer_nodes(config, layout: Layout, bundles: list[list[Branch]]) -> list[Node]:
     """One node per bundle of (file, shift) branches; each asserts the livetime the plan expects of it."""
     shared, infer, testing = config.shared(), config["infer"], config["testing"]
-    server = infer["server"]
-    if server == "auto":
-        server = "triton" if node_device(config, "infer") == "cuda" else "onnxruntime"
+    server = server_for(infer["server"], node_device(config, "infer"))
+    precision = infer_precision(config, server)
     common = options(
         repository=layout.model_repository, model_name=config["export"]["model_name"],
         injections=layout.injections, ifos=shared["ifos"], shifts=testing["shifts"],
@@ -25,8 +26,9 @@ def infer_nodes(config, layout: Layout, bundles: list[list[Branch]]) -> list[Nod
         inference_sampling_rate=shared["inference_sampling_rate"], batch_size=infer["batch_size"],
         psd_length=infer["psd_length"], fftlength=infer["fftlength"],
         integration_length=infer["integration_length"], cluster_length=infer["cluster_length"],
-        server=server, triton_image=infer["triton_image"] or None, device=node_device(config, "infer"),
-        **(triton_options(infer) if server == "triton" else {}),
+        server=server, precision=precision,
+        triton_image=infer["triton_image"] or None, device=node_device(config, "infer"),
+        tritonserver=(infer["tritonserver"] or None) if server == "triton" else None,
     )
     width = max(4, len(str(len(bundles) - 1)))
     nodes = []
@@ -43,9 +45,17 @@ def infer_nodes(config, layout: Layout, bundles: list[list[Branch]]) -> list[Nod
     return nodes
 
 
-def triton_options(infer) -> dict:
-    """What a node's own Triton needs: the server binary, and the precision of its GPU's TensorRT plan."""
-    return {"tritonserver": infer["tritonserver"] or None, "tensorrt_fp16": infer["tensorrt_fp16"]}
+def infer_precision(config, server: str) -> str:
+    """``[infer] precision`` (``tensorrt_fp16 = true`` its alias for fp16), one ``server`` can run."""
+    infer = config["infer"]
+    if infer["tensorrt_fp16"] and infer["precision"] not in ("fp32", "fp16"):
+        raise ConfigError(f"tensorrt_fp16 = true means precision = fp16, but precision = {infer['precision']}: "
+                          "drop tensorrt_fp16", config.path, "infer", "tensorrt_fp16")
+    precision = precision_of(infer["precision"], infer["tensorrt_fp16"])
+    if precision not in SERVER_PRECISIONS[server]:
+        raise ConfigError(f"{precision} cannot run on server {server} (it runs {' or '.join(SERVER_PRECISIONS[server])}"
+                          "; torch and aotinductor run fp16 and bf16)", config.path, "infer", "precision")
+    return precision
 
 
 def aggregate_node(config, layout: Layout, infers: list[Node], livetime: float, injections: int) -> Node:

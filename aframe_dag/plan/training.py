@@ -6,6 +6,7 @@ import hashlib
 import json
 
 from ..errors import ConfigError
+from ..inference import precision_of
 from .arguments import options, repeated
 from .layout import Layout
 from .model import Node
@@ -115,6 +116,7 @@ def export_node(config, layout: Layout) -> Node:
         batch_size=config["infer"]["batch_size"], ifos=shared["ifos"], sample_rate=shared["sample_rate"],
         kernel_length=shared["kernel_length"], inference_sampling_rate=shared["inference_sampling_rate"],
         tensorrt=export["tensorrt"], tolerance=export["tolerance"], device=node_device(config, "export"),
+        precision=precision_of(config["infer"]["precision"], config["infer"]["tensorrt_fp16"]),
     )
     salt = model_digest(config) if config["train"]["model"] else ""
     return Node("export", "export", arguments, (model,), (layout.model_repository,), salt=salt)

@@ -1,8 +1,10 @@
 """``aframe-export``: the trained TorchScript network as a Triton model repository (DESIGN §6, §12; issue 10).
 
-Writes ``<repository>/<model-name>/config.pbtxt`` and ``1/model.onnx`` (dynamic batch axis, checked against torch
-on a random whitened batch: max |Δ| ≤ ``--tolerance``), ``1/model.plan`` when a TensorRT plan is built, and
-``1/model.pt`` (the TorchScript itself, for ``aframe-infer --server torch``). The network takes whitened windows
+Writes ``<repository>/<model-name>/config.pbtxt`` and ``1/model.onnx`` (dynamic batch axis), ``1/model.pt2`` (the
+``torch.export`` program of ``aframe-infer --server torch | aotinductor``), ``1/model.plan`` when a TensorRT plan is
+built, and ``1/model.pt`` (the TorchScript itself). ONNX and the program are checked against the fp32 torch logits
+on random whitened windows (``executables.export.checks``: max |Δ| ≤ ``--tolerance`` at fp32, the precision's own
+tolerance at ``--precision``), the figures logged and kept in ``1/export.json``. The network takes whitened windows
 (batch, ifos, kernel samples) and returns (batch, 1) logits; whitening stays in the infer node. The repository is
 built in a staging directory and swapped in whole, so a rerun replaces it with the same bytes.
 """
@@ -16,27 +18,34 @@ import warnings
 from pathlib import Path
 
 import click
-import numpy as np
 import torch
 
+from aframe_dag.inference import PRECISIONS
 from executables.common import storage, trained
 from executables.common.atomic import atomic_directory
 from executables.common.cli import device_option, given_ifos, node_options, require_device
-from executables.common.errors import InputError, PermanentError
+from executables.common.errors import InputError
 from executables.common.shared import data_option
-from executables.repository.contract import INPUT, OUTPUT, PLATFORMS, VERSION, config_text, model_config
+from executables.export.checks import CHECK_ROWS, judge, run_checks, write_checks
+from executables.repository.contract import (
+    INPUT,
+    ONNX,
+    OUTPUT,
+    PLAN,
+    PLATFORMS,
+    PROGRAM,
+    TORCHSCRIPT,
+    VERSION,
+    config_text,
+    model_config,
+)
+from executables.repository.program import check_windows, export_program
 from executables.repository.tensorrt import build_plan, plan_wanted
 
 log = logging.getLogger("aframe-export")
 
 #: ONNX opset of the export: run by onnxruntime 1.32 and parsed by TensorRT 8.6 and later.
 OPSET = 17
-#: Seed of the random whitened batch the ONNX model is checked on (whitened strain is unit-variance noise).
-CHECK_SEED = 0
-#: Windows in the batch the ONNX model is checked on (plus a batch of one, for the dynamic axis): the graph does not
-#: depend on the batch size, so the check need not pay for a whole max-size batch on a CPU.
-CHECK_ROWS = 16
-
 
 def load_torchscript(path: Path) -> tuple[torch.jit.ScriptModule, dict | None]:
     """The network in ``model.pt`` on the CPU in eval mode and what it was trained for (None: not recorded);
@@ -92,26 +101,6 @@ def export_onnx(module: torch.jit.ScriptModule, num_ifos: int, kernel_samples: i
     return path
 
 
-def onnx_difference(module: torch.jit.ScriptModule, path: Path, batch_size: int, num_ifos: int,
-                    kernel_samples: int) -> float:
-    """Largest |onnxruntime - torch| over a random whitened batch (``CHECK_ROWS`` at most) and a single window."""
-    import onnxruntime
-
-    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    generator = torch.Generator().manual_seed(CHECK_SEED)
-    worst = 0.0
-    for rows in sorted({min(batch_size, CHECK_ROWS), 1}):
-        batch = torch.randn(rows, num_ifos, kernel_samples, generator=generator)
-        with torch.no_grad():
-            expected = module(batch).numpy()
-        (found,) = session.run([OUTPUT], {INPUT: batch.numpy()})
-        if found.shape != expected.shape:
-            raise PermanentError(f"{path}: ONNX output has shape {found.shape} for a batch of {rows}, torch "
-                                 f"{expected.shape}")
-        worst = max(worst, float(np.max(np.abs(found.astype(np.float64) - expected))))
-    return worst
-
-
 def kernel_samples_of(kernel_length: float, sample_rate: float) -> int:
     samples = kernel_length * sample_rate
     if not math.isclose(samples, round(samples), rel_tol=0, abs_tol=1e-6) or round(samples) < 1:
@@ -122,7 +111,7 @@ def kernel_samples_of(kernel_length: float, sample_rate: float) -> int:
 
 def export(model: Path, repository: Path, model_name: str, batch_size: int, ifos: list[str], sample_rate: float,
            kernel_length: float, tensorrt: str, tolerance: float, device: str, instances: int,
-           fp16: bool) -> list[Path]:
+           precision: str) -> list[Path]:
     """Build the model repository in a staging directory and swap it in; return ``[repository]``."""
     require_device(device)
     kernel_samples = kernel_samples_of(kernel_length, sample_rate)
@@ -133,15 +122,16 @@ def export(model: Path, repository: Path, model_name: str, batch_size: int, ifos
     with atomic_directory(repository) as staging:
         version = staging / model_name / VERSION
         version.mkdir(parents=True)
-        onnx_path = export_onnx(module, len(ifos), kernel_samples, version / "model.onnx")
-        difference = onnx_difference(module, onnx_path, batch_size, len(ifos), kernel_samples)
-        if not difference <= tolerance:
-            raise PermanentError(f"{model}: ONNX and torch outputs differ by up to {difference:.3g}, more than "
-                                 f"--tolerance {tolerance:g}")
-        log.info("ONNX export checked: max |onnx - torch| = %.3g <= %g", difference, tolerance)
+        onnx_path = export_onnx(module, len(ifos), kernel_samples, version / ONNX)
+        program = export_program(module, len(ifos), kernel_samples, batch_size)
+        torch.export.save(program, version / PROGRAM)
+        windows = check_windows(min(batch_size, CHECK_ROWS), len(ifos), kernel_samples)
+        expected, checks = run_checks(module, program, onnx_path, windows, precision, device, tolerance)
+        judge(model, checks)
+        write_checks(version, windows, expected, checks)
         if with_plan:
-            build_plan(onnx_path, version / "model.plan", batch_size, len(ifos), kernel_samples, fp16)
-        shutil.copyfile(model, version / "model.pt")
+            build_plan(onnx_path, version / PLAN, batch_size, len(ifos), kernel_samples, precision == "fp16")
+        shutil.copyfile(model, version / TORCHSCRIPT)
         platform = PLATFORMS["plan" if with_plan else "onnx"]
         config = model_config(model_name, platform, batch_size, len(ifos), kernel_samples, instances, device)
         (staging / model_name / "config.pbtxt").write_text(config_text(config), encoding="utf-8")
@@ -175,10 +165,11 @@ def _positive(name: str, value: float) -> None:
 @device_option("Where Triton runs the model (instance kind); cuda must exist.")
 @click.option("--instances", type=click.IntRange(min=1), default=1, show_default=True,
               help="Model instances Triton runs at once.")
-@click.option("--fp16/--no-fp16", default=False, show_default=True, help="Build the TensorRT plan in FP16.")
+@click.option("--precision", type=click.Choice(PRECISIONS), default="fp32", show_default=True,
+              help="Precision inference runs at: the program is checked at it too, and a TensorRT plan built in it.")
 def main(model: Path | str, repository: Path, model_name: str, batch_size: int, ifos: str, sample_rate: float,
          kernel_length: float, inference_sampling_rate: float, tensorrt: str, tolerance: float, device: str,
-         instances: int, fp16: bool) -> list[Path]:
+         instances: int, precision: str) -> list[Path]:
     """Export the network as a Triton model repository (ONNX, and a TensorRT plan where possible)."""
     for name, value in (("--sample-rate", sample_rate), ("--kernel-length", kernel_length),
                         ("--inference-sampling-rate", inference_sampling_rate), ("--tolerance", tolerance)):
@@ -191,4 +182,4 @@ def main(model: Path | str, repository: Path, model_name: str, batch_size: int, 
         raise click.BadParameter(f"not a directory name: {model_name!r}", param_hint="--model-name")
     with storage.scratch() as scratch:  # an s3:// model (a remote train run dir) is read from a verified copy
         return export(storage.local_copy(model, scratch), repository, model_name, batch_size, given_ifos(ifos),
-                      sample_rate, kernel_length, tensorrt, tolerance, device, instances, fp16)
+                      sample_rate, kernel_length, tensorrt, tolerance, device, instances, precision)

@@ -1,8 +1,11 @@
-"""Where the network runs for ``aframe-infer``: onnxruntime in-process, TorchScript, or a Triton server over gRPC.
+"""Where the network runs for ``aframe-infer``: onnxruntime in-process, a Triton server over gRPC, or torch and
+AOTInductor in-process (``executables.infer.inprocess``).
 
 Each backend maps an iterable of whitened batches ``(batch, ifos, kernel)`` float32 to one logit per window, in
-order. They read the model repository ``aframe-export`` writes and check it against its contract
-(``executables.repository.contract``) before any data are read.
+order: numpy arrays on the host, or (``on_device``) tensors already on the node's device, whose logits stay there.
+They read the model repository ``aframe-export`` writes and check it against its contract
+(``executables.repository.contract``) before any data are read. ``--precision`` is the network's: onnxruntime runs
+the fp32 ONNX model only; Triton's TensorRT plan is fp32 or fp16.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from aframe_dag.inference import SERVER_PRECISIONS, SERVERS
 from executables.common.errors import InputError, PermanentError, TransientError
 from executables.repository.contract import (
     INPUT,
@@ -65,32 +69,6 @@ class OnnxBackend:
         for batch in batches:
             (output,) = self.session.run([OUTPUT], {INPUT: batch})
             yield _logits(self.path, batch, output)
-
-    def close(self) -> None:
-        pass
-
-
-class TorchBackend:
-    """``model.pt`` (TorchScript) in this process: the debugging path, same inputs and outputs as the others."""
-
-    def __init__(self, repository: Path, model_name: str, shape: ModelShape, device: str) -> None:
-        import torch
-
-        check_config(repository, model_name, shape)
-        self.path = model_file(repository, model_name, "model.pt")
-        self.device = torch.device(device)
-        try:
-            self.model = torch.jit.load(str(self.path), map_location=self.device).eval()
-        except Exception as exc:
-            raise InputError(self.path, None, f"not a TorchScript model ({exc})") from None
-
-    def run(self, batches: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
-        import torch
-
-        with torch.inference_mode():
-            for batch in batches:
-                output = self.model(torch.from_numpy(batch).to(self.device)).float().cpu().numpy()
-                yield _logits(self.path, batch, output)
 
     def close(self) -> None:
         pass
@@ -167,28 +145,34 @@ class TritonBackend:
         self.client.close()
 
 
-SERVERS = ("onnxruntime", "torch", "triton")
+#: The backends that take batches on the device (whitened there) and keep their logits there.
+ON_DEVICE = ("torch", "aotinductor")
 
 
 @dataclass(frozen=True)
 class TritonOptions:
     """How ``--server triton`` gets its server: one running at ``url``, or its own ``binary`` (inside ``image``
-    when given) serving this GPU's TensorRT plan (``fp16``: its precision) where one can be built."""
+    when given) serving this GPU's TensorRT plan where one can be built."""
 
     url: str | None = None
     image: str | None = None
     binary: str = "tritonserver"
-    fp16: bool = False
 
 
 @contextmanager
 def open_backend(server: str, repository: Path, model_name: str, shape: ModelShape, device: str, batch_size: int,
-                 triton: TritonOptions = TritonOptions()) -> Iterator:
-    """The backend ``server`` names, closed (and its own Triton server stopped) when the block ends."""
+                 precision: str = "fp32", triton: TritonOptions = TritonOptions()) -> Iterator:
+    """The backend ``server`` names at ``precision``, closed (and its own Triton server stopped) when the block ends."""
+    if server in SERVER_PRECISIONS and precision not in SERVER_PRECISIONS[server]:
+        raise PermanentError(f"--precision {precision}: --server {server} runs the network at "
+                             f"{' or '.join(SERVER_PRECISIONS[server])} only")
     if server == "onnxruntime":
         backend = OnnxBackend(repository, model_name, shape, device)
-    elif server == "torch":
-        backend = TorchBackend(repository, model_name, shape, device)
+    elif server in ON_DEVICE:
+        from executables.infer.inprocess import AotiBackend, TorchBackend
+
+        backend = (TorchBackend if server == "torch" else AotiBackend)(repository, model_name, shape, device,
+                                                                      precision)
     elif server == "triton":
         model_version(repository, model_name)
         check_config(repository, model_name, shape)
@@ -196,7 +180,7 @@ def open_backend(server: str, repository: Path, model_name: str, shape: ModelSha
             from executables.infer.plans import plan_repository
             from executables.infer.triton import TritonServer, sigterm_raises
 
-            with sigterm_raises(), plan_repository(repository, model_name, shape, device, triton.fp16,
+            with sigterm_raises(), plan_repository(repository, model_name, shape, device, precision == "fp16",
                                                    triton.image) as served, \
                     TritonServer(served, model_name, triton.image, binary=triton.binary) as own:
                 assert own.url is not None

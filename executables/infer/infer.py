@@ -5,7 +5,8 @@ Each ``--branch SHIFT_INDEX:FILE`` is a background file read with shift index ``
 against the plan: every file as long as its name says, the background livetime of the shifted branches summed
 equal to ``--expected-livetime`` and the accepted injections falling in the branches equal to
 ``--expected-injections`` -- any difference exits 2. Per branch: whitened windows (training's PSD and whitening,
-PSD from the background stream only) -> the backend (``--server onnxruntime | torch | triton``) -> boxcar
+PSD from the background stream only) -> the backend (``--server onnxruntime | torch | aotinductor | triton`` at
+``--precision``; torch and AOTInductor take the windows where they were whitened, on the device) -> boxcar
 integration over ``--integration-length`` -> clustering (the loudest within ``--cluster-length``) -> events:
 zero-lag for shift 0, background otherwise; then the foreground stream (the same data plus the branch's
 injections) gives each injection the loudest integrated output within ``+- cluster_length / 2`` of its time.
@@ -27,11 +28,12 @@ from pathlib import Path
 
 import click
 
+from aframe_dag.inference import PRECISIONS
 from executables.common.cli import device_option, node_options, parse_ifos, require_device, split
 from executables.common.errors import InputError, PermanentError
 from executables.common.shared import data_option
 from executables.formats.events import BranchRecord, EventSet, RecoveredInjectionSet, write_node_events
-from executables.infer.backends import SERVERS, ModelShape, TritonOptions, open_backend
+from executables.infer.backends import ON_DEVICE, SERVERS, ModelShape, TritonOptions, open_backend
 from executables.infer.search import search_branch, select_injections
 from executables.infer.stream import Branch, Geometry, Preprocessor, Settings, open_branch
 
@@ -109,8 +111,9 @@ def open_bundle(specs: Sequence[tuple[int, Path]], settings: Settings, geometry:
 @click.option("--triton-image", default=None, help="Container with tritonserver (apptainer exec --nv).")
 @click.option("--tritonserver", default="tritonserver", show_default=True,
               help="The Triton server binary: a name looked up on PATH, or its path.")
-@click.option("--tensorrt-fp16", is_flag=True, default=False,
-              help="Build this GPU's TensorRT plan in FP16 (--server triton on cuda, with TensorRT).")
+@click.option("--precision", type=click.Choice(PRECISIONS), default="fp32", show_default=True,
+              help="Precision of the network: torch and aotinductor run it at any, triton's TensorRT plan at fp32 "
+                   "or fp16, onnxruntime at fp32.")
 @click.option("--triton-url", default=None, help="HOST:PORT of a running Triton server (gRPC) to use instead.")
 @device_option()
 @click.option("--expected-livetime", type=click.FloatRange(min=0), required=True,
@@ -125,7 +128,7 @@ def main(repository: Path, model_name: str, injections: Path, ifos: str, shifts:
          kernel_length: float, fduration: float, highpass: float, lowpass: float | None,
          inference_sampling_rate: float, batch_size: int, psd_length: float, fftlength: float,
          integration_length: float, cluster_length: float, server: str, triton_image: str | None,
-         tritonserver: str, tensorrt_fp16: bool, triton_url: str | None, device: str, expected_livetime: float,
+         tritonserver: str, precision: str, triton_url: str | None, device: str, expected_livetime: float,
          expected_injections: int, output: Path, branch_specs: tuple[str, ...]) -> list[Path]:
     """Search a bundle of timeslid branches and write its background, zero-lag and foreground events."""
     require_device(device)
@@ -151,14 +154,14 @@ def main(repository: Path, model_name: str, injections: Path, ifos: str, shifts:
         raise InputError(injections, "parameters/injection_time",
                          f"{count} accepted injections fall in this bundle's branches, the plan expects "
                          f"{expected_injections} (--expected-injections)")
-    log.info("%d branches (%g s of background livetime), %d injections, server %s on %s", len(branches),
-             expected_livetime, count, server, device)
+    log.info("%d branches (%g s of background livetime), %d injections, server %s on %s at %s", len(branches),
+             expected_livetime, count, server, device, precision)
 
-    preprocessor = Preprocessor(settings, geometry, device)
+    preprocessor = Preprocessor(settings, geometry, device, on_device=server in ON_DEVICE)
     shape = ModelShape(len(names), geometry.kernel)
     records, background, zero_lag, foreground = [], [], [], []
-    triton = TritonOptions(triton_url, triton_image, tritonserver, tensorrt_fp16)
-    with open_backend(server, repository, model_name, shape, device, batch_size, triton) as backend:
+    triton = TritonOptions(triton_url, triton_image, tritonserver)
+    with open_backend(server, repository, model_name, shape, device, batch_size, precision, triton) as backend:
         for number, (branch, injected) in enumerate(zip(branches, chosen, strict=True), start=1):
             log.info("branch %d of %d: %s", number, len(branches), branch.label)
             result = search_branch(branch, preprocessor, backend, injected, names, cluster_length, injections)

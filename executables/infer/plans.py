@@ -4,18 +4,14 @@ A plan is tied to the GPU model and the TensorRT version that built it, so the e
 serve every execute node. With ``--server triton`` on ``cuda``, TensorRT importable and ``tritonserver`` outside a
 container (a container's TensorRT may not load a plan built outside it), the node looks up
 ``<repository>.plans/<model>/<device>-trt<version>-<fp16|fp32>-b<max batch>-<onnx sha256>.plan``; the first
-node on a device builds it from the repository's ``model.onnx`` under an exclusive lock (nodes on the same device
-wait, then reuse it) and moves it in atomically. The cache lies beside the repository, not in it: the export
-node's done-marker records the repository's bytes. The node's own Triton then serves a node-local copy of the
+node on a device builds it from the repository's ``model.onnx`` (``executables.infer.cache``: under a lock, moved
+in atomically, beside the repository). The node's own Triton then serves a node-local copy of the
 repository: the same ``config.pbtxt`` with ``platform: tensorrt_plan`` on GPU instances, and ``1/model.plan``.
 """
 
 from __future__ import annotations
 
-import fcntl
-import hashlib
 import logging
-import re
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
@@ -26,11 +22,12 @@ from pathlib import Path
 from google.protobuf import text_format
 from tritonclient.grpc import model_config_pb2 as pb
 
-from executables.common.atomic import atomic_path
+from executables.infer.cache import cache_directory, cached_file, file_sha256, safe
 from executables.repository.contract import PLATFORMS, VERSION, ModelShape, check_config, config_text, model_file
 from executables.repository.tensorrt import build_plan, tensorrt_version, unavailable_reason
 
 log = logging.getLogger(__name__)
+
 
 @dataclass(frozen=True)
 class PlanKey:
@@ -45,44 +42,14 @@ class PlanKey:
 
     @property
     def filename(self) -> str:
-        device = re.sub(r"[^A-Za-z0-9.]+", "-", self.device).strip("-") or "gpu"
+        device = safe(self.device, "gpu")
         precision = "fp16" if self.fp16 else "fp32"
         return f"{device}-trt{self.tensorrt}-{precision}-b{self.max_batch_size}-{self.onnx_sha256[:16]}.plan"
 
 
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def cache_directory(repository: Path, model_name: str) -> Path:
-    """``<repository>.plans/<model>``: beside the export's output, never inside it."""
-    repository = Path(repository).absolute()
-    return repository.with_name(repository.name + ".plans") / model_name
-
-
 def cached_plan(cache: Path, key: PlanKey, build: Callable[[Path], object]) -> Path:
     """The cached plan of ``key``, built first (once, under a lock shared by every node) if it is missing."""
-    path = cache / key.filename
-    if path.is_file():
-        log.info("reusing the TensorRT plan %s", path)
-        return path
-    cache.mkdir(parents=True, exist_ok=True)
-    with open(cache / f".{key.filename}.lock", "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            if path.is_file():
-                log.info("reusing the TensorRT plan %s (built by another node meanwhile)", path)
-                return path
-            log.info("building the TensorRT plan %s", path)
-            with atomic_path(path) as temporary:
-                build(temporary)
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
-    return path
+    return cached_file(cache, key.filename, build, "TensorRT plan")
 
 
 def serving_repository(repository: Path, model_name: str, plan: Path, destination: Path) -> Path:

@@ -85,8 +85,15 @@ def _rows(responses: ResponseSet, rows: slice) -> ResponseSet:
 
 
 def _raw_outputs(backend, batches) -> np.ndarray:
+    """The backend's logits of ``batches`` as one float32 array (copied from the device once, at the end)."""
     outputs = list(backend.run(prefetched(batches)))
-    return np.concatenate(outputs) if outputs else np.zeros(0, dtype=np.float32)
+    if not outputs:
+        return np.zeros(0, dtype=np.float32)
+    if isinstance(outputs[0], np.ndarray):
+        return np.concatenate(outputs)
+    import torch
+
+    return torch.cat(outputs).cpu().numpy()
 
 
 @dataclass

@@ -156,12 +156,21 @@ class Injections:
 
 
 class Preprocessor:
-    """Whitened windows of a branch, block by block, on ``device`` (training's PSD and whitening modules)."""
+    """Whitened windows of a branch, block by block, on ``device`` (training's PSD and whitening modules): numpy
+    on the host, or (``on_device``) float32 tensors left on the device for a backend that runs there. Strain goes to
+    a CUDA device from pinned memory, without waiting for the copy."""
 
-    def __init__(self, settings: Settings, geometry: Geometry, device: str) -> None:
+    def __init__(self, settings: Settings, geometry: Geometry, device: str, on_device: bool = False) -> None:
         self.spectral_density = whitening.spectral_density(settings, settings.fftlength).to(device)
         self.whiten = whitening.whitener(settings).to(device)
         self.settings, self.geometry, self.device = settings, geometry, torch.device(device)
+        self.on_device = on_device
+
+    def _to_device(self, strain: np.ndarray) -> torch.Tensor:
+        tensor = torch.from_numpy(strain)
+        if self.device.type != "cuda":
+            return tensor
+        return tensor.pin_memory().to(self.device, non_blocking=True)
 
     def end(self, branch: Branch, g: int) -> int:
         """Analysis-clock sample where raw output ``g``'s kernel ends."""
@@ -187,12 +196,13 @@ class Preprocessor:
         return np.stack(rows)
 
     def batches(self, branch: Branch, needed: np.ndarray | None = None,
-                injections: Injections | None = None) -> Iterator[np.ndarray]:
+                injections: Injections | None = None) -> Iterator[np.ndarray | torch.Tensor]:
         """Whitened float32 windows ``(<= batch_size, ifos, kernel)`` of the raw outputs ``needed`` (all when None)
         in order, from the background stream or, with ``injections``, the foreground stream."""
         geo, size = self.geometry, self.settings.batch_size
         total = branch.outputs + geo.integration - 1
-        pending: list[np.ndarray] = []
+        join = torch.cat if self.on_device else np.concatenate
+        pending: list = []
         held = 0
         for first in range(0, total, geo.block):
             last = min(first + geo.block, total)
@@ -206,12 +216,13 @@ class Preprocessor:
                 held += len(take)
                 windows = windows[len(take):]
                 if held == size:
-                    yield np.concatenate(pending) if len(pending) > 1 else pending[0]
+                    yield join(pending) if len(pending) > 1 else pending[0]
                     pending, held = [], 0
         if pending:
-            yield np.concatenate(pending)
+            yield join(pending)
 
-    def _block(self, branch: Branch, first: int, last: int, injections: Injections | None) -> np.ndarray:
+    def _block(self, branch: Branch, first: int, last: int,
+               injections: Injections | None) -> np.ndarray | torch.Tensor:
         """Whitened windows of raw outputs ``[first, last)``: (last - first, ifos, kernel) float32."""
         geo = self.geometry
         data_lo = self.end(branch, first) - geo.kernel - geo.pad
@@ -220,16 +231,18 @@ class Preprocessor:
         psd_hi = min(branch.start + (first // geo.block) * geo.block * geo.stride, data_hi)
         lo, hi = min(data_lo, psd_hi - geo.psd), max(data_hi, psd_hi)
         strain = self._read(branch, lo, hi)
-        background = torch.from_numpy(strain[:, psd_hi - geo.psd - lo: psd_hi - lo]).to(self.device)
+        background = self._to_device(strain[:, psd_hi - geo.psd - lo: psd_hi - lo])
         data = strain[:, data_lo - lo: data_hi - lo]
         if injections is not None:
             data = data.copy()
             injections.add_to(data, data_lo)
         with torch.no_grad():
             psd = self.spectral_density(background[None].double())
-            whitened = self.whiten(torch.from_numpy(data).to(self.device)[None].double(), psd)
-            windows = whitened[0].unfold(-1, geo.kernel, geo.stride).transpose(0, 1)
-        return np.ascontiguousarray(windows.float().cpu().numpy())
+            whitened = self.whiten(self._to_device(data)[None].double(), psd)
+            windows = whitened[0].unfold(-1, geo.kernel, geo.stride).transpose(0, 1).float()
+        if self.on_device:
+            return windows.contiguous()
+        return np.ascontiguousarray(windows.cpu().numpy())
 
 
 def prefetched(items: Iterator[np.ndarray], depth: int = 2) -> Iterator[np.ndarray]:

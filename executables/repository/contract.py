@@ -1,11 +1,14 @@
 """The model repository's contract, one definition for ``aframe-export`` (which writes it) and ``aframe-infer``.
 
 Layout: ``<repository>/<model>/config.pbtxt`` and ``<repository>/<model>/1/`` holding ``model.onnx``, ``model.pt``
-and, when one was built, ``model.plan``. The network takes one FP32 input ``whitened`` with dims
-``[ifos, kernel samples]`` and gives one FP32 output ``discriminator`` with dims ``[1]`` (dims without the batch). A
-repository, model, version or file that is missing, or a model whose input is not ``[ifos, kernel]``, is an
-``InputError`` (exit 2) before any data are read. ``config.pbtxt`` is built and checked as a protobuf
-(tritonclient's schema), imported only when needed.
+(TorchScript), ``model.pt2`` (the ``torch.export`` program that in-process backends run and compile), ``check.npy``
+(the whitened windows every backend is checked on), ``export.json`` (the fp32 torch logits on those windows and the
+max |Δ| of each backend and precision from them) and, when one was built, ``model.plan``. Nothing is written inside a
+repository after export: what the infer nodes compile (TensorRT plans, AOTInductor packages) is cached beside it. The
+network takes one FP32 input ``whitened`` with dims ``[ifos, kernel samples]`` and gives one FP32 output
+``discriminator`` with dims ``[1]`` (dims without the batch). A repository, model, version or file that is missing, or
+a model whose input is not ``[ifos, kernel]``, is an ``InputError`` (exit 2) before any data are read.
+``config.pbtxt`` is built and checked as a protobuf (tritonclient's schema), imported only when needed.
 """
 
 from __future__ import annotations
@@ -21,6 +24,11 @@ if TYPE_CHECKING:
 
 INPUT, OUTPUT, VERSION = "whitened", "discriminator", "1"
 PLATFORMS = {"onnx": "onnxruntime_onnx", "plan": "tensorrt_plan"}
+ONNX, TORCHSCRIPT, PROGRAM, PLAN = "model.onnx", "model.pt", "model.pt2", "model.plan"
+CHECK_WINDOWS, CHECKS = "check.npy", "export.json"
+#: Largest |Δ| against the fp32 torch logits accepted at each precision (export's --tolerance replaces fp32's).
+#: Reduced precisions are judged on logits of order 1-10: fp16 keeps 11 bits of mantissa, bf16 8.
+TOLERANCES = {"fp32": 1e-4, "fp16": 0.05, "bf16": 0.25}
 
 
 @dataclass(frozen=True)

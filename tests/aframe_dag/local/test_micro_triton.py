@@ -38,12 +38,12 @@ def option(arguments: tuple[str, ...], name: str) -> str | None:
 def test_the_plan_passes_the_server_binary_only_to_triton_nodes(micro_ini, run_env):
     for arguments in infer_arguments(micro_ini, "infer.server=triton", "infer.tritonserver=/opt/triton/bin/ts"):
         assert option(arguments, "--server") == "triton" and option(arguments, "--tritonserver") == "/opt/triton/bin/ts"
-        assert "--tensorrt-fp16" not in arguments
-    (first, *_) = infer_arguments(micro_ini, "infer.server=triton", "infer.tensorrt_fp16=true")
-    assert option(first, "--tritonserver") == "tritonserver" and "--tensorrt-fp16" in first
+        assert option(arguments, "--precision") == "fp32"
+    (first, *_) = infer_arguments(micro_ini, "infer.server=triton", "infer.tensorrt_fp16=true")  # the old alias
+    assert option(first, "--tritonserver") == "tritonserver" and option(first, "--precision") == "fp16"
     for arguments in infer_arguments(micro_ini):  # micro runs on the cpu: auto is onnxruntime
-        assert option(arguments, "--server") == "onnxruntime"
-        assert "--tritonserver" not in arguments and "--tensorrt-fp16" not in arguments
+        assert option(arguments, "--server") == "onnxruntime" and option(arguments, "--precision") == "fp32"
+        assert "--tritonserver" not in arguments
 
 
 def run(condor_dir: Path) -> subprocess.CompletedProcess:

@@ -13,8 +13,10 @@ from google.protobuf import text_format
 from tritonclient.grpc import model_config_pb2 as pb
 
 from executables.common import trained
-from executables.export.export import export_onnx, main, onnx_difference
+from executables.export.checks import run_checks
+from executables.export.export import export_onnx, main
 from executables.repository.contract import model_config
+from executables.repository.program import check_windows, export_program
 from executables.train.model import build_resnet, to_torchscript
 
 pytestmark = pytest.mark.usefixtures("restore_logging")
@@ -56,7 +58,8 @@ def test_repository_holds_onnx_equal_to_torch_and_a_valid_config(model, tmp_path
     result = run(model, repository, "--done-marker", marker, "--node-hash", "h")
     assert result.exit_code == 0, result.output
     assert set(tree(repository)) == {Path("aframe/config.pbtxt"), Path("aframe/1/model.onnx"),
-                                     Path("aframe/1/model.pt")}
+                                     Path("aframe/1/model.pt"), Path("aframe/1/model.pt2"),
+                                     Path("aframe/1/check.npy"), Path("aframe/1/export.json")}
     assert (repository / "aframe/1/model.pt").read_bytes() == model.read_bytes()
     assert marker.is_file()
 
@@ -174,7 +177,8 @@ def test_cuda_without_cuda_exits_2(model, tmp_path):
 def test_onnx_that_differs_from_torch_beyond_tolerance_exits_2(model, tmp_path):
     result = run(model, tmp_path / "repo", "--tolerance", "1e-30")
     assert result.exit_code == 2
-    assert "ONNX and torch outputs differ by up to" in result.output
+    assert "onnxruntime fp32 differs from fp32 torch by up to" in result.output
+    assert "more than --tolerance 1e-30" in result.output
     assert not (tmp_path / "repo").exists()
 
 
@@ -182,8 +186,13 @@ def test_difference_is_measured_against_torch(tmp_path):
     exported = torch.jit.load(str(tiny_torchscript(tmp_path / "a.pt", seed=0)))
     other = torch.jit.load(str(tiny_torchscript(tmp_path / "b.pt", seed=1)))
     onnx = export_onnx(exported, len(IFOS), SAMPLES, tmp_path / "a.onnx")
-    assert onnx_difference(exported, onnx, 3, len(IFOS), SAMPLES) < 1e-5
-    assert onnx_difference(other, onnx, 3, len(IFOS), SAMPLES) > 1e-3
+    program = export_program(exported, len(IFOS), SAMPLES, 3)
+    windows = check_windows(3, len(IFOS), SAMPLES)
+    _, same = run_checks(exported, program, onnx, windows, "fp32", "cpu", 1e-4)
+    assert [(c.backend, c.precision) for c in same] == [("onnxruntime", "fp32"), ("torch.export", "fp32")]
+    assert all(c.max_abs_difference < 1e-5 and c.passed for c in same)
+    _, differ = run_checks(other, program, onnx, windows, "fp32", "cpu", 1e-4)
+    assert all(c.max_abs_difference > 1e-3 and not c.passed for c in differ)
 
 
 @pytest.mark.parametrize(("option", "value", "hint"), [("--kernel-length", "1.51", "--kernel-length"),

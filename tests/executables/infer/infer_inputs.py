@@ -16,8 +16,10 @@ import numpy as np
 import torch
 
 from aframe_dag import timeslides
+from executables.export.checks import run_checks, write_checks
 from executables.formats.sets import ResponseSet
 from executables.formats.strain import write_background
+from executables.repository.program import check_windows, export_program
 
 RATE = 256.0
 IFOS = ("H1", "L1")
@@ -59,6 +61,11 @@ def write_repository(root: Path, kernel: int = round(KERNEL * RATE), ifos: int =
                       output_names=["discriminator"], dynamic_axes={"whitened": {0: "batch"},
                                                                     "discriminator": {0: "batch"}})
     torch.jit.script(model).save(str(version / "model.pt"))
+    program = export_program(model, ifos, kernel, BATCH)
+    torch.export.save(program, version / "model.pt2")
+    windows = check_windows(4, ifos, kernel)
+    expected, checks = run_checks(model, program, version / "model.onnx", windows, "fp32", "cpu", 1e-4)
+    write_checks(version, windows, expected, checks)
     (root / MODEL / "config.pbtxt").write_text(config_text(ifos, kernel), encoding="utf-8")
     return root
 

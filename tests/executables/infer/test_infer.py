@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -155,9 +156,7 @@ def test_wrong_model_shape_exits_2(bundle, tmp_path):
 
 def test_missing_model_version_exits_2(bundle, tmp_path):
     repository = write_repository(tmp_path / "repo")
-    (repository / MODEL / "1" / "model.onnx").rename(tmp_path / "moved.onnx")
-    (repository / MODEL / "1" / "model.pt").unlink()
-    (repository / MODEL / "1").rmdir()
+    shutil.rmtree(repository / MODEL / "1")
     args = bundle_arguments(bundle, tmp_path / "out.hdf5")
     args[args.index("--repository") + 1] = str(repository)
     result = run(args)
