@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 DEMO_DIR ?= demo
 PIP_FLAGS := --quiet --disable-pip-version-check --no-warn-script-location
 
-.PHONY: install test test-condor demo bench docs clean
+.PHONY: install test test-condor demo bench docs clean gpu-check
 
 install: $(STAMP)
 
@@ -41,6 +41,11 @@ demo: install
 
 bench: install
 	bash scripts/bench.sh
+
+# On a GPU machine with its own CUDA torch (BENCHMARKS.md, "GPU check"): every GPU figure in at most 4 minutes.
+# build/gpu-deps (ml4gw and what it imports, pure Python) comes from `python benchmarks/gpu_check.py --pack`.
+gpu-check:
+	PYTHONPATH=build/gpu-deps $(PYTHON) benchmarks/gpu_check.py --output gpu_check.json
 
 docs: install
 	$(BIN)/python scripts/readme_config.py

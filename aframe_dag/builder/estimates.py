@@ -10,16 +10,13 @@ import math
 from dataclasses import dataclass, field
 
 from ..plan.model import Workflow
+from .gpu_figures import REFERENCE, REFERENCE_RATE, gpu_figures
 
 FLOAT32, FLOAT64 = 4, 8
 # BENCHMARKS.md, "Training step" table: "aframe-train step / bare step | 0.79 (350 vs 441 samples/s)", measured on
 # the 2-core CPU machine with ResNet1D layers [1, 1], batch 32, input 2 ifos x 3072 samples.
 CPU_STEP_SAMPLES_PER_S = 350.0
 CPU_REFERENCE = ((1, 1), 2, 3072)
-# BENCHMARKS.md, "Training step": "the H100 figure (>= 2,800 samples/s FP32) is not measured yet" -- the issue's
-# target for the default network [3, 4, 6, 3] on 2 ifos x 3072 samples, used until a GPU measurement replaces it.
-GPU_STEP_SAMPLES_PER_S = 2800.0
-GPU_REFERENCE = ((3, 4, 6, 3), 2, 3072)
 # A training step is a forward and a backward pass; the backward pass costs about twice the forward.
 FORWARD_SHARE = 1 / 3
 # BENCHMARKS.md, "Data generation": "1.6 % accepted" (end_o3 prior, SNR >= 8, design aLIGO). A population uniform in
@@ -76,7 +73,7 @@ class Estimates:
 
     def lines(self) -> list[str]:
         """The estimates as the build summary prints them."""
-        unit = "GPU-hours" if self.device == "cuda" else "hours on a 2-core CPU"
+        unit = f"GPU-hours ({gpu_figures().source})" if self.device == "cuda" else "hours on a 2-core CPU"
         lines = ["estimates (see the assumptions in run.ini.resolved):"]
         for directory, items in self.disk.items():
             detail = ", ".join(f"{name} {_size(size)}" for name, size in items.items())
@@ -123,14 +120,31 @@ def _file_seconds(workflow: Workflow, kind: str) -> list[int]:
 
 def _rate(network: Network, device: str) -> tuple[float, str]:
     """Training samples per second for this network, scaled by forward MACs from the benchmark's network."""
-    measured, (layers, ifos, samples) = ((GPU_STEP_SAMPLES_PER_S, GPU_REFERENCE) if device == "cuda"
+    figures = gpu_figures()
+    measured, (layers, ifos, samples) = ((figures.training_samples_per_s, REFERENCE) if device == "cuda"
                                          else (CPU_STEP_SAMPLES_PER_S, CPU_REFERENCE))
     reference = resnet1d(layers, ifos, samples)
     rate = measured * reference.macs / network.macs
-    source = ("BENCHMARKS.md's H100 target for the default network (2,800 samples/s; not yet measured)"
-              if device == "cuda" else "BENCHMARKS.md's CPU step (350 samples/s, layers [1, 1], 2-core machine)")
+    source = (f"{measured:,.0f} samples/s for the default network, {figures.source}" if device == "cuda"
+              else "BENCHMARKS.md's CPU step (350 samples/s, layers [1, 1], 2-core machine)")
     return rate, (f"training steps take {rate:.4g} samples/s: {source}, scaled by forward MACs per sample "
                   f"({reference.macs:.3g} there, {network.macs:.3g} here)")
+
+
+def _windows_per_s(network: Network, step_rate: float, device: str) -> tuple[float, str]:
+    """Network evaluations per second at inference: on a GPU the measured rate of the default network scaled by
+    forward MACs; otherwise a third of a training step (backward costs twice the forward)."""
+    figures = gpu_figures()
+    if device != "cuda" or figures.inference_data_s_per_s is None:
+        rate = step_rate / FORWARD_SHARE
+        return rate, (f"inference evaluates {rate:.4g} windows/s: a forward pass is about a third of a training "
+                      "step (backward costs twice the forward)" + (f"; GPU inference {figures.source}"
+                                                                    if device == "cuda" else ""))
+    reference = resnet1d(*REFERENCE)
+    rate = figures.inference_data_s_per_s * REFERENCE_RATE * reference.macs / network.macs
+    return rate, (f"inference evaluates {rate:.4g} windows/s: {figures.inference_data_s_per_s:,.0f} s of data per "
+                  f"second at {REFERENCE_RATE:g} Hz for the default network, {figures.source}, scaled by forward "
+                  "MACs per window")
 
 
 def estimate(config, workflow: Workflow) -> Estimates:
@@ -144,8 +158,8 @@ def estimate(config, workflow: Workflow) -> Estimates:
     device = config["run"]["device"]
     step_rate, calibration = _rate(network, device)
     assumptions.append(calibration)
-    assumptions.append(f"inference evaluates {step_rate / FORWARD_SHARE:.4g} windows/s: a forward pass is about a "
-                       "third of a training step (backward costs twice the forward); TensorRT would be faster")
+    windows_rate, inference_calibration = _windows_per_s(network, step_rate, device)
+    assumptions.append(inference_calibration)
 
     row = round(waveforms["duration"] * rate) * FLOAT32
     parameters = PARAMETERS_PER_ROW * FLOAT64
@@ -204,7 +218,7 @@ def estimate(config, workflow: Workflow) -> Estimates:
                                                  infer["cluster_length"] + infer["integration_length"])
     background = workflow.totals["livetime"]
     analysed = background + zero_lag + foreground
-    infer_hours = analysed * infer["sampling_rate"] * FORWARD_SHARE / step_rate / 3600
+    infer_hours = analysed * infer["sampling_rate"] / windows_rate / 3600
     assumptions.append(f"inference analyses {analysed:.4g} s: the timeslid background ({background:.4g}"
                        f" s), zero-lag ({zero_lag:.4g} s) and cluster_length + integration_length around each "
                        f"injection ({foreground:.4g} s), at {infer['sampling_rate']:g} windows per second")

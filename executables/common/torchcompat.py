@@ -32,9 +32,10 @@ def _keep(function: F) -> F:
     return function
 
 
-def ensure_ml4gw_importable() -> None:
-    """On CPU torch, register a stub ``torchaudio._extension`` unless torchaudio's own is already loaded."""
-    if torch.version.cuda is not None or _EXTENSION in sys.modules:
+def ensure_ml4gw_importable(force: bool = False) -> None:
+    """On CPU torch (or with ``force``: a torchaudio built for another torch, as on a lent GPU machine), register a
+    stub ``torchaudio._extension`` unless torchaudio's own is already loaded."""
+    if (torch.version.cuda is not None and not force) or _EXTENSION in sys.modules:
         return
     stub = types.ModuleType(_EXTENSION, "aframe-dag stub: torchaudio's compiled extension needs CUDA")
     stub._IS_TORCHAUDIO_EXT_AVAILABLE = False  # type: ignore[attr-defined]

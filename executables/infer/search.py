@@ -23,7 +23,8 @@ import numpy as np
 from executables.common.errors import InputError
 from executables.formats.events import EventSet, RecoveredInjectionSet
 from executables.formats.sets import ResponseSet
-from executables.infer.stream import Branch, Injections, Preprocessor, cluster, integrate, prefetched, windows_near
+from executables.infer.outputs import cluster, integrate
+from executables.infer.stream import Branch, Injections, Preprocessor, prefetched, windows_near
 
 log = logging.getLogger(__name__)
 

@@ -38,6 +38,7 @@ from aframe_dag import timeslides
 from executables.common.errors import InputError
 from executables.common.shared import DataParameters
 from executables.formats.strain import background_info, read_background
+from executables.infer.outputs import whitened_windows
 from executables.preprocessing import whitening
 
 
@@ -236,10 +237,8 @@ class Preprocessor:
         if injections is not None:
             data = data.copy()
             injections.add_to(data, data_lo)
-        with torch.no_grad():
-            psd = self.spectral_density(background[None].double())
-            whitened = self.whiten(self._to_device(data)[None].double(), psd)
-            windows = whitened[0].unfold(-1, geo.kernel, geo.stride).transpose(0, 1).float()
+        windows = whitened_windows(self.spectral_density, self.whiten, background, self._to_device(data), geo.kernel,
+                                   geo.stride)
         if self.on_device:
             return windows.contiguous()
         return np.ascontiguousarray(windows.cpu().numpy())
@@ -280,24 +279,6 @@ def prefetched(items: Iterator[np.ndarray], depth: int = 2) -> Iterator[np.ndarr
     finally:
         stop.set()
         worker.join()
-
-
-def integrate(raw: np.ndarray, n: int) -> np.ndarray:
-    """Boxcar means of ``n`` consecutive raw outputs (float64; NaN wherever one of them is missing)."""
-    return np.convolve(raw.astype(np.float64), np.full(n, 1.0 / n), mode="valid")
-
-
-def cluster(values: np.ndarray, half: int) -> np.ndarray:
-    """Indices of the events: repeatedly the loudest output left, whose ``half`` neighbours each side are dropped
-    (ties go to the earliest); returned in time order."""
-    order = np.lexsort((np.arange(len(values)), -values))
-    blocked = np.zeros(len(values), dtype=bool)
-    keep = []
-    for index in order:
-        if not blocked[index]:
-            keep.append(index)
-            blocked[max(0, index - half): index + half + 1] = True
-    return np.sort(np.asarray(keep, dtype=np.int64))
 
 
 def windows_near(times: np.ndarray, centres: Sequence[float], half_width: float) -> list[np.ndarray]:

@@ -4,12 +4,15 @@ fduration, highpass and lowpass."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import executables.common.torchcompat  # noqa: F401  (before ml4gw)
 
 # isort: split
 from ml4gw.transforms import SpectralDensity, Whiten
 
-from executables.common.shared import DataParameters
+if TYPE_CHECKING:  # benchmarks/gpu_check.py imports this module where only torch, numpy and ml4gw are installed
+    from executables.common.shared import DataParameters
 
 
 def spectral_density(data: DataParameters, fftlength: float) -> SpectralDensity:

@@ -10,6 +10,7 @@ static shapes are what CUDA graphs and AOTInductor want anyway; a short last bat
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from pathlib import Path
 
@@ -78,10 +79,16 @@ def load_program(path: Path) -> torch.export.ExportedProgram:
         raise InputError(path, None, f"not a torch.export program ({type(exc).__name__}: {exc})") from None
 
 
+def _copy(program: torch.export.ExportedProgram, device: str | torch.device, dtype: torch.dtype) -> torch.nn.Module:
+    """The program as a module of its own on ``device`` in ``dtype``: ``module()`` shares the program's weights
+    (and the exported module's), which ``.to`` would convert in place."""
+    return copy.deepcopy(program.module()).to(device=device, dtype=dtype)
+
+
 def at_precision(program: torch.export.ExportedProgram, precision: str, device: str | torch.device) -> Callable:
     """The program on ``device`` at ``precision``: up to a batch of float32 windows in, float32 logits out."""
     dtype = DTYPES[precision]
-    module = program.module().to(device=device, dtype=dtype)
+    module = _copy(program, device, dtype)
 
     def run(windows: torch.Tensor) -> torch.Tensor:
         return module(windows.to(device=device, dtype=dtype)).float()
@@ -92,7 +99,7 @@ def at_precision(program: torch.export.ExportedProgram, precision: str, device: 
 def compile_package(program: torch.export.ExportedProgram, precision: str, device: str, path: Path) -> Path:
     """An AOTInductor package of ``program`` at ``precision`` for ``device`` (a C++ compiler on CPU), at ``path``."""
     dtype = DTYPES[precision]
-    module = program.module().to(device=device, dtype=dtype)
+    module = _copy(program, device, dtype)
     example = torch.zeros(input_shape(program), device=device, dtype=dtype)
     cast = torch.export.export(module, (example,), strict=False)
     return Path(torch._inductor.aoti_compile_and_package(cast, package_path=str(path)))

@@ -2,6 +2,7 @@
 
 import pytest
 
+from aframe_dag.builder import gpu_figures
 from aframe_dag.builder.build import build
 from aframe_dag.builder.estimates import CPU_STEP_SAMPLES_PER_S, FORWARD_SHARE, estimate, resnet1d
 from aframe_dag.builder.report import build_report
@@ -86,3 +87,22 @@ def test_a_reused_model_costs_no_training(micro_ini, run_env):
     assert estimates.hours["training"] == 0
     assert estimates.disk["train_data_dir"]["waveforms"] == estimates.disk["train_run_dir"]["checkpoints"] == 0
 
+
+
+def test_gpu_estimates_say_not_measured_until_a_gpu_run_sets_the_figures(micro_ini, run_env, monkeypatch):
+    """Issue 23: cuda estimates name their source; once MEASURED holds a GPU run's figures they use them."""
+    config, workflow = micro(micro_ini, ["run.device=cuda"])
+    before = estimate(config, workflow)
+    assert "not measured" in before.lines()[-1] and "not measured" in before.comment()
+    assert any("2,800 samples/s for the default network, not measured" in line for line in before.assumptions)
+
+    card = "NVIDIA H100 80GB HBM3 (2026-12-08, benchmarks/gpu_check.py)"
+    monkeypatch.setattr(gpu_figures, "MEASURED", gpu_figures.GpuFigures(card, 5600.0, 40000.0))
+    after = estimate(config, workflow)
+    assert card in after.lines()[-1] and "not measured" not in after.comment()
+    assert after.hours["training"] == pytest.approx(before.hours["training"] / 2)
+    network = resnet1d(config.train["model"]["layers"], 2, 3072)
+    windows = 40000.0 * 4 * resnet1d((3, 4, 6, 3), 2, 3072).macs / network.macs
+    assert after.hours["inference"] * 3600 * windows / config["infer"]["sampling_rate"] > workflow.totals["livetime"]
+    assert any(f"40,000 s of data per second at 4 Hz for the default network, {card}" in line
+               for line in after.assumptions)

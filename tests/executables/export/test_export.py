@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -15,8 +16,9 @@ from tritonclient.grpc import model_config_pb2 as pb
 from executables.common import trained
 from executables.export.checks import run_checks
 from executables.export.export import export_onnx, main
+from executables.repository import contract
 from executables.repository.contract import model_config
-from executables.repository.program import check_windows, export_program
+from executables.repository.program import at_precision, check_windows, export_program
 from executables.train.model import build_resnet, to_torchscript
 
 pytestmark = pytest.mark.usefixtures("restore_logging")
@@ -209,3 +211,35 @@ def test_gpu_config_uses_gpu_instances_and_the_plan_platform():
     assert list(config.input[0].dims) == [2, 3072] and config.max_batch_size == 128
     with pytest.raises(ValueError, match="platform"):
         model_config("aframe", "pytorch_libtorch", 128, 2, 3072, 1, "cuda")
+
+
+def test_every_backend_and_the_precision_are_checked_and_recorded(model, tmp_path):
+    """Issue 23: ONNX, the torch.export program at fp32 and at --precision, against fp32 torch on the same
+    windows; each max |Δ| in the log and in export.json beside the windows (check.npy) and their fp32 logits."""
+    result = run(model, tmp_path / "repo", "--precision", "bf16")
+    assert result.exit_code == 0, result.output
+    version = tmp_path / "repo" / "aframe" / "1"
+    record = json.loads((version / "export.json").read_text())
+    checks = {(c["backend"], c["precision"]): c for c in record["checks"]}
+    assert set(checks) == {("onnxruntime", "fp32"), ("torch.export", "fp32"), ("torch.export", "bf16")}
+    assert checks[("torch.export", "bf16")]["tolerance"] == contract.TOLERANCES["bf16"]
+    assert 0 < checks[("torch.export", "bf16")]["max_abs_difference"] <= contract.TOLERANCES["bf16"]
+    assert checks[("onnxruntime", "fp32")]["tolerance"] == 1e-4
+    assert "torch.export bf16: max |Δ| from fp32 torch" in result.output
+    windows = np.load(version / "check.npy")
+    assert windows.shape == (BATCH, len(IFOS), SAMPLES) and len(record["logits"]) == BATCH
+    with torch.no_grad():
+        expected = torch.jit.load(str(model))(torch.from_numpy(windows))[:, 0].numpy()
+    np.testing.assert_allclose(record["logits"], expected, rtol=0, atol=1e-6)
+    program = torch.export.load(str(version / "model.pt2"))
+    np.testing.assert_allclose(at_precision(program, "fp32", "cpu")(torch.from_numpy(windows[:3]))[:, 0].numpy(),
+                               expected[:3], rtol=0, atol=1e-5)
+
+
+def test_a_precision_beyond_its_tolerance_exits_2(model, tmp_path, monkeypatch):
+    monkeypatch.setitem(contract.TOLERANCES, "fp16", 1e-12)
+    result = run(model, tmp_path / "repo", "--precision", "fp16")
+    assert result.exit_code == 2
+    assert "torch.export fp16 differs from fp32 torch by up to" in result.output
+    assert "more than the fp16 tolerance 1e-12" in result.output
+    assert not (tmp_path / "repo").exists()

@@ -15,7 +15,8 @@ from click.testing import CliRunner
 
 from executables.formats.events import read_node_events
 from executables.infer.infer import main
-from executables.infer.stream import Geometry, Settings, cluster, integrate
+from executables.infer.outputs import cluster, integrate
+from executables.infer.stream import Geometry, Settings
 from tests.executables.infer.infer_inputs import (
     CLUSTER,
     IFOS,
