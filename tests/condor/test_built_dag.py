@@ -2,13 +2,16 @@
 
 Most tests here mark nodes finished the way a node does (outputs + done-marker) and let DAGMan's PRE script skip
 them, or make one fail: that exercises the DAG file, the submit files the schedd accepts, node-check + PRE_SKIP,
-UNLESS-EXIT 2, the rescue file, resubmission and FINAL with $(DAG_STATUS), in seconds. The last one runs the whole
-micro search for real under DAGMan and holds its results to the local executor's run of the same config."""
+UNLESS-EXIT 2, the rescue file, resubmission and FINAL with $(DAG_STATUS), in seconds. The last one runs the
+session's short run after training (``small_run``: test data, export of the micro run's model, two infer nodes,
+aggregate, sv and the FINAL report) for real under DAGMan and holds its results to the local executor's run of the
+same config. (Training under HTCondor, with its requeues, is test_train_requeue.py's.)"""
 
 from __future__ import annotations
 
 import json
 import re
+import shutil
 import sys
 from pathlib import Path
 
@@ -20,7 +23,7 @@ from aframe_dag.config import load_config
 from aframe_dag.dagfile import JOIN_NODE_PREFIX, read_dag, rescue_files
 from aframe_dag.plan import plan
 from executables.common.markers import write_done_marker
-from tests.fixtures.micro import headline
+from tests.fixtures.micro import SMALL, headline
 from tests.fixtures.pool import REPO_ROOT, Pool
 
 pytestmark = pytest.mark.condor
@@ -132,26 +135,30 @@ def test_a_run_reusing_another_s_data_and_training_starts_at_export(condor_pool:
     assert dagman["export"] == 6 and submitted_jobs(condor) == 2  # export and FINAL: nothing reused ran
 
 
-def test_micro_run_under_dagman_ends_with_the_local_run_s_results(condor_pool: Pool, pool_dir: Path,
-                                                                    micro_run) -> None:
-    """The whole micro search under the real DAGMan: every node done, the report written, and the headline numbers
-    bit-equal to the local executor's run of the same config (both give each node OMP/MKL threads = request_cpus)."""
-    condor = build_micro(condor_pool, pool_dir)
+def test_small_run_under_dagman_ends_with_the_local_run_s_results(condor_pool: Pool, pool_dir: Path,
+                                                                    small_run) -> None:
+    """The session's short run after training under the real DAGMan: every node done, the report written, and the
+    headline numbers bit-equal to the local executor's run of the same config (both give each node OMP/MKL threads =
+    request_cpus)."""
+    model = Path(shutil.copy(small_run.model, pool_dir / "model.pt"))  # where the pool's user can read it
+    condor = build_micro(condor_pool, pool_dir, None, *SMALL, f"train.model={model}")
     condor_pool.submit_dag(condor / "aframe.dag", "-batch-name", "micro")
-    assert condor_pool.wait_dag(condor / "aframe.dag", timeout=900) == 0, (condor / "logs").iterdir()
+    assert condor_pool.wait_dag(condor / "aframe.dag", timeout=600) == 0, condor_pool.dagman_out_tail(
+        condor / "aframe.dag")
     dagman = statuses(condor)
+    assert {"export", "infer-0000", "infer-0001", "aggregate", "sv", "summary"} <= dagman.keys()
     ours = json.loads(condor_pool.run([AFRAME_DAG, "status", condor, "--json"]).stdout)["nodes"]
     for name, state in dagman.items():
         if name.startswith(JOIN_NODE_PREFIX):  # DAGMan's own no-op nodes are not ours to report
             assert name not in ours
             continue
         assert (name, state, ours[name]["status"]) == (name, NODE_DONE, "done")
+    assert submitted_jobs(condor) == len(ours)  # every node ran as a job: none was done before
     assert condor_pool.run([AFRAME_DAG, "check", condor, "--local"]).returncode == 0
     results = pool_dir / "results_dir"
     assert json.loads((results / "summary.json").read_text())["dag_status"] == 0
     assert (results / "report.html").stat().st_size > 0
-    assert micro_run.run.returncode == 0, micro_run.run.stderr[-3000:]
-    theirs, local = headline(results), headline(micro_run.results)
+    theirs, local = headline(results), small_run.headline
     assert theirs.keys() == local.keys()
     for key, value in local.items():
         np.testing.assert_array_equal(theirs[key], value, err_msg=key)
