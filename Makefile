@@ -30,8 +30,11 @@ $(TRITON_STAMP):
 	$(TRITON_VENV)/bin/python -c "import pytriton.triton, onnxruntime, tritonclient.grpc"
 	touch $(TRITON_STAMP)
 
+# Two workers (pytest-xdist): much of the suite waits on HTCondor, and one worker runs the micro run and its tests.
+PYTEST_WORKERS ?= 2
+
 test: install $(TRITON_STAMP)
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 test-condor: install
 	$(BIN)/python -m pytest -m condor $(PYTEST_ARGS)
