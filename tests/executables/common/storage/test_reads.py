@@ -157,13 +157,17 @@ def test_local_copies(tmp_path, s3, s3_bucket):  # noqa: F811
     assert [c.read_bytes() for c in copies] == [bytes([i]) * 10 for i in range(3)] + [b"L"]
 
 
-def _child(s3_server, url: str, scratch: Path, go: Path | None = None) -> subprocess.Popen:  # noqa: F811
+def _child(s3_server, url: str, scratch: Path, go: Path | None = None, ready: Path | None = None
+           ) -> subprocess.Popen:  # noqa: F811
+    """A process that copies `url` into `scratch`; with `go`, it first touches `ready` and waits for `go`."""
     script = textwrap.dedent(
         f"""
         import os, sys, time
         from pathlib import Path
         from executables.common import storage
-        go = {str(go) if go else None!r}
+        go, ready = {str(go) if go else None!r}, {str(ready) if ready else None!r}
+        if ready:
+            Path(ready).touch()
         while go and not os.path.exists(go):
             time.sleep(0.005)
         print(storage.local_copy({url!r}, {str(scratch)!r}))
@@ -187,8 +191,13 @@ def test_two_processes_download_once(tmp_path, s3_server, s3, s3_bucket):  # noq
     data = _payload(4 * MB, seed=4)
     url = _put(s3, s3_bucket, "shared.h5", data)
     go = tmp_path / "go"
-    children = [_child(s3_server, url, tmp_path / "scratch", go) for _ in range(2)]
-    time.sleep(1.0)  # both interpreters are up and polling
+    ready = [tmp_path / f"ready-{n}" for n in range(2)]
+    children = [_child(s3_server, url, tmp_path / "scratch", go, flag) for flag in ready]
+    deadline = time.monotonic() + 60
+    while not all(flag.exists() for flag in ready):  # both interpreters are up (storage imported) and polling
+        assert time.monotonic() < deadline and all(child.poll() is None for child in children), [
+            child.communicate() for child in children if child.poll() is not None]
+        time.sleep(0.01)
     go.touch()
     outputs = [child.communicate(timeout=60) for child in children]
     assert [child.returncode for child in children] == [0, 0], outputs
