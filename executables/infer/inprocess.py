@@ -52,16 +52,23 @@ class StaticRunner:
         self.input = torch.zeros(shape, device=device)
         self.step = lambda: run(self.input)
         if graphs:
-            side = torch.cuda.Stream(device)
-            side.wait_stream(torch.cuda.current_stream(device))
+            self.step = self._captured(run, device)
+
+    def _captured(self, run: Callable[[torch.Tensor], torch.Tensor],
+                  device: torch.device) -> Callable[[], torch.Tensor]:
+        """``run`` on the buffer captured as a CUDA graph (after warm-up calls on a side stream): replaying it
+        rewrites one output tensor."""
+        side = torch.cuda.Stream(device)
+        side.wait_stream(torch.cuda.current_stream(device))
+        with torch.no_grad():
             with torch.cuda.stream(side):
                 for _ in range(WARMUP_CALLS):
-                    self.step()
+                    run(self.input)
             torch.cuda.current_stream(device).wait_stream(side)
             graph = torch.cuda.CUDAGraph()
             with torch.cuda.graph(graph):
                 output = run(self.input)
-            self.step = lambda: (graph.replay(), output)[1]
+        return lambda: (graph.replay(), output)[1]
 
     def __call__(self, windows: torch.Tensor) -> torch.Tensor:
         """Logits (rows, 1) of up to a batch of windows, a copy on the device (the next call overwrites the buffer)."""
