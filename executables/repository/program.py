@@ -11,6 +11,7 @@ static shapes are what CUDA graphs and AOTInductor want anyway; a short last bat
 from __future__ import annotations
 
 import copy
+import io
 from collections.abc import Callable
 from pathlib import Path
 
@@ -102,7 +103,10 @@ def compile_package(program: torch.export.ExportedProgram, precision: str, devic
     module = _copy(program, device, dtype)
     example = torch.zeros(input_shape(program), device=device, dtype=dtype)
     cast = torch.export.export(module, (example,), strict=False)
-    return Path(torch._inductor.aoti_compile_and_package(cast, package_path=str(path)))
+    package = io.BytesIO()  # AOTInductor wants a name ending in .pt2 or a buffer; ``path`` may be a temporary name
+    torch._inductor.aoti_compile_and_package(cast, package_path=package)
+    Path(path).write_bytes(package.getvalue())
+    return Path(path)
 
 
 def check_windows(rows: int, num_ifos: int, kernel_samples: int) -> torch.Tensor:
