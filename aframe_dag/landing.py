@@ -30,7 +30,8 @@ def access_point_path(sandbox_path: str, roots: dict[str, str]) -> str:
     _, found, below = sandbox_path.partition(f"/{OUT_DIR}/")
     name, _, rest = below.partition("/")
     if not found or name not in roots:
-        raise NotLanded(f"its marker records {sandbox_path}, which no transfer_output_remaps brings back")
+        raise NotLanded(f"its marker records {sandbox_path}, which no transfer_output_remaps brings back (an "
+                        "output its node does not declare in the plan)")
     return f"{roots[name]}/{rest}" if rest else roots[name]
 
 

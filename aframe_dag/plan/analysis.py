@@ -78,7 +78,7 @@ def sv_node(config, layout: Layout) -> Node:
         mass_combos=[f"{a:g}:{b:g}" for a, b in sv["mass_combos"]], source_prior=sv["source_prior"],
         max_far=sv["max_far"], output=layout.sensitive_volume, device=node_device(config, "sv"),
     )
-    return Node("sv", "sv", arguments, inputs, (layout.sensitive_volume,))
+    return Node("sv", "sv", arguments, inputs, layout.sensitive_volume_outputs)
 
 
 def summary_node(config, layout: Layout, train_run: str) -> Node:

@@ -6,6 +6,9 @@ from dataclasses import dataclass
 
 from ..names import TUNE_JOURNAL
 
+#: What aframe-sv writes beside its sensitive_volume.h5 (its node declares them: file transfer brings them back).
+SV_BESIDE = ("sensitive_volume.png", "sensitive_distance.png", "found-missed.csv", "found-missed.hdf5")
+
 
 @dataclass(frozen=True)
 class Layout:
@@ -81,6 +84,11 @@ class Layout:
     @property
     def sensitive_volume(self) -> str:
         return f"{self.results}/sensitive_volume.h5"
+
+    @property
+    def sensitive_volume_outputs(self) -> tuple[str, ...]:
+        """Everything aframe-sv writes: the curves, then its figures and found/missed table beside them."""
+        return (self.sensitive_volume, *(f"{self.results}/{name}" for name in SV_BESIDE))
 
     @property
     def summary(self) -> str:

@@ -25,6 +25,7 @@ import click
 import h5py
 import numpy as np
 
+from aframe_dag.plan.layout import SV_BESIDE
 from executables.analysis import found_missed, gwtc3
 from executables.analysis.plots import Curve, plot_curves
 from executables.analysis.volume import (
@@ -223,9 +224,6 @@ def _curves(result: Result, values: str, errors: str) -> list[Curve]:
                   getattr(result, errors)[index]) for index, population in enumerate(result.populations)]
 
 
-OUTPUT_NAMES = ("sensitive_volume.png", "sensitive_distance.png", "found-missed.csv", "found-missed.hdf5")
-
-
 @click.command()
 @node_options
 @click.option("--background", type=click.Path(dir_okay=False, path_type=Path), required=True,
@@ -254,7 +252,7 @@ def main(background: Path, foreground: Path, rejected: Path, mass_combos: str, s
     _log_result(result, prior)
 
     directory = output.parent
-    volume_png, distance_png, table_csv, table_hdf5 = (directory / name for name in OUTPUT_NAMES)
+    volume_png, distance_png, table_csv, table_hdf5 = (directory / name for name in SV_BESIDE)
     table = found_missed.columns(injections, events)
     note = gwtc3.comparison_note(None)  # this node is not told the background's source; the report is
     written = [
