@@ -121,7 +121,7 @@ class Sizes:
 # aframe's defaults: ResNet1D [3, 4, 6, 3] / GroupNorm 16 (aframe_dag/configs/train.yaml, batch 384), 2048 Hz,
 # 1.5 s kernels, 4 Hz, infer batch 128, 64 s PSD
 FULL = Sizes((3, 4, 6, 3), 16, 2048.0, 1.5, 4.0, 384, 128, 64.0, 2.0, 512.0, 3.0, 3, ("fp32", "bf16", "fp16"))
-SMOKE = Sizes((1, 1), 8, 256.0, 1.0, 4.0, 8, 16, 8.0, 1.0, 16.0, 0.05, 1, ("fp32", "bf16"))
+SMOKE = Sizes((1, 1), 8, 128.0, 0.5, 4.0, 4, 8, 8.0, 1.0, 16.0, 0.05, 1, ("fp32", "bf16"))
 #: Seconds each section may take in a full run (--smoke: SMOKE_LIMIT each, most of it imports and set-up).
 LIMITS = {"training fp32": 35, "training bf16": 30, "torch eager": 30, "torch + CUDA graphs": 30, "onnxruntime": 20,
           "tensorrt": 10, "pipeline": 25, "aotinductor": 75}
