@@ -6,7 +6,7 @@ Figures, each a ratio measured in one process on the same windows (best of alter
    whitening (training's ml4gw modules), windows, onnxruntime batches, integration and clustering -- against a
    bare ``session.run`` loop over the same whitened windows made beforehand. Target >= 0.8 (the default network;
    a tiny one shows the fixed per-window cost of the preprocessing).
-2. onnxruntime / torch: the exported ``model.onnx`` in onnxruntime against the ``model.pt`` TorchScript in torch,
+2. onnxruntime / torch: the exported ``model.onnx`` in onnxruntime against the ``model.pt2`` program in torch,
    both on CPU over the same batches. Target >= 1.0.
 3. strain checks: the share of the pipeline's time spent in ``read_background``'s value checks (NaN/infinity, zero
    over a PSD window), timed inside the same run (its fastest). Target <= 5 %.
@@ -38,7 +38,8 @@ import torch
 from executables.export.export import export
 from executables.formats import strain
 from executables.formats.strain import write_background
-from executables.infer.backends import OnnxBackend, TorchBackend, TritonBackend
+from executables.infer.backends import OnnxBackend, TritonBackend
+from executables.infer.inprocess import TorchBackend
 from executables.infer.search import search_branch
 from executables.infer.stream import Geometry, Preprocessor, Settings, open_branch
 from executables.infer.triton import free_ports
@@ -66,7 +67,7 @@ def write_inputs(root: Path, layers: list[int], seconds: float) -> tuple[Path, P
     repository = root / "model_repo"
     export(model=root / "model.pt", repository=repository, model_name="aframe", batch_size=SETTINGS.batch_size,
            ifos=list(SETTINGS.ifos), sample_rate=SETTINGS.sample_rate, kernel_length=SETTINGS.kernel_length,
-           tensorrt="false", tolerance=1e-3, device="cpu", instances=1, fp16=False)
+           tensorrt="false", tolerance=1e-3, device="cpu", instances=1, precision="fp32")
     return background, repository
 
 
@@ -136,7 +137,7 @@ def bench(layers: list[int], seconds: float, rounds: int, triton: bool) -> None:
         onnx = OnnxBackend(repository, "aframe", shape, "cpu")
         batches = list(preprocessor.batches(branch))
         windows = sum(len(batch) for batch in batches)
-        scripted = TorchBackend(repository, "aframe", shape, "cpu")
+        scripted = TorchBackend(repository, "aframe", shape, "cpu", "fp32")
         drain(onnx, batches[:1])  # warm up
         drain(scripted, batches[:1])
         check_strain = strain._check_strain
