@@ -159,15 +159,15 @@ def test_a_cached_package_that_does_not_load_is_rebuilt_in_its_place(repository,
 
 @pytest.mark.slow
 def test_aotinductor_on_the_micro_run_finds_the_events_of_onnxruntime(small_run, tmp_path):
-    """Issue 23's done-when: the micro run's network compiled by AOTInductor for this CPU (once; timed in the log)
-    finds the same events as onnxruntime on the run's timeslid branch, and the torch program does too."""
+    """Issue 23's done-when: the micro run's network compiled by AOTInductor for this CPU (once, 20-90 s here)
+    finds the same events as onnxruntime on the run's timeslid branch."""
     (node,) = [node for node in small_run.build.workflow.nodes
                if node.stage == "infer" and any(arg.startswith("1:") for arg in node.arguments)]
     arguments = list(node.arguments)
     repository = Path(arguments[arguments.index("--repository") + 1])
     arguments[arguments.index("--repository") + 1] = str(shutil.copytree(repository, tmp_path / "model_repo"))
     events = {}
-    for server in ("onnxruntime", "aotinductor", "torch"):
+    for server in ("onnxruntime", "aotinductor"):
         args = [*arguments, "--server", server, "--output", tmp_path / f"{server}.hdf5"]  # the last one given wins
         started = time.monotonic()
         result = run(args)
@@ -177,9 +177,8 @@ def test_aotinductor_on_the_micro_run_finds_the_events_of_onnxruntime(small_run,
     assert len(list(cache_directory(tmp_path / "model_repo", MODEL).glob("*-fp32-*.pt2"))) == 1
     reference = events["onnxruntime"]
     assert len(reference.background) > 0 and len(reference.foreground) > 0
-    for server in ("aotinductor", "torch"):
-        for name in ("background", "zero_lag", "foreground"):
-            ours, theirs = getattr(events[server], name), getattr(reference, name)
-            np.testing.assert_array_equal(ours.detection_time, theirs.detection_time, err_msg=f"{server} {name}")
-            np.testing.assert_allclose(ours.detection_statistic, theirs.detection_statistic, rtol=1e-5, atol=1e-5,
-                                       err_msg=f"{server} {name}")
+    for name in ("background", "zero_lag", "foreground"):
+        ours, theirs = getattr(events["aotinductor"], name), getattr(reference, name)
+        np.testing.assert_array_equal(ours.detection_time, theirs.detection_time, err_msg=name)
+        np.testing.assert_allclose(ours.detection_statistic, theirs.detection_statistic, rtol=1e-5, atol=1e-5,
+                                   err_msg=name)
