@@ -164,6 +164,9 @@ def network(sizes: Sizes, device: torch.device) -> torch.nn.Module:
 def training(sizes: Sizes, device: torch.device, precision: str) -> dict:
     """Samples/s of a bare training step (forward, BCE, backward, AdamW) of the network: fp32 (TF32 matmuls and
     convolutions on CUDA) or bf16 autocast."""
+    if device.type == "cuda":  # fp32 training means TF32 matmuls and convolutions (inference's fp32 turns it off)
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
     model = network(sizes, device).train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
     x = torch.randn(sizes.train_batch, 2, sizes.kernel, device=device)
@@ -399,8 +402,6 @@ def main(argv: list[str] | None = None) -> int:
     device = torch.device("cpu" if args.smoke or not torch.cuda.is_available() else "cuda")
     sizes = SMOKE if args.smoke else FULL
     if device.type == "cuda":
-        torch.backends.cuda.matmul.allow_tf32 = True
-        torch.backends.cudnn.allow_tf32 = True
         torch.backends.cudnn.benchmark = True
     args.work.mkdir(parents=True, exist_ok=True)
     report = {"machine": machine(device), "smoke": args.smoke, "sizes": asdict(sizes), "targets": TARGETS,

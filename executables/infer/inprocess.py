@@ -35,7 +35,14 @@ from executables.repository.contract import (
     check_config,
     model_file,
 )
-from executables.repository.program import DTYPES, at_precision, compile_package, input_shape, load_program
+from executables.repository.program import (
+    DTYPES,
+    at_precision,
+    compile_package,
+    exact_float32,
+    input_shape,
+    load_program,
+)
 
 log = logging.getLogger(__name__)
 
@@ -175,6 +182,8 @@ def device_kind(device: torch.device) -> str:
 def _load_package(path: Path, device: torch.device, precision: str) -> Callable[[torch.Tensor], torch.Tensor]:
     package = torch._inductor.aoti_load_package(str(path))
     dtype = DTYPES[precision]
+    if precision == "fp32":
+        exact_float32(device)
 
     def run(windows: torch.Tensor) -> torch.Tensor:
         return package(windows.to(device=device, dtype=dtype)).float()

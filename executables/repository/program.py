@@ -86,10 +86,20 @@ def _copy(program: torch.export.ExportedProgram, device: str | torch.device, dty
     return copy.deepcopy(program.module()).to(device=device, dtype=dtype)
 
 
+def exact_float32(device: str | torch.device) -> None:
+    """fp32 is IEEE float32 on a GPU too: cuDNN runs fp32 convolutions in TF32 by default, whose logits differ from
+    the CPU's by about 1e-3, beyond fp32's tolerance (fp16 and bf16 are the fast precisions)."""
+    if torch.device(device).type == "cuda":
+        torch.backends.cudnn.allow_tf32 = False
+        torch.backends.cuda.matmul.allow_tf32 = False
+
+
 def at_precision(program: torch.export.ExportedProgram, precision: str, device: str | torch.device) -> Callable:
     """The program on ``device`` at ``precision``: up to a batch of float32 windows in, float32 logits out."""
     dtype = DTYPES[precision]
     module = _copy(program, device, dtype)
+    if precision == "fp32":
+        exact_float32(device)
 
     def run(windows: torch.Tensor) -> torch.Tensor:
         return module(windows.to(device=device, dtype=dtype)).float()
