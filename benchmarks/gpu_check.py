@@ -44,8 +44,11 @@ def _stand_in(name: str) -> types.ModuleType:
     module = types.ModuleType(name, "gpu_check stand-in: absent on this machine")
 
     def missing(attribute: str):
+        if attribute.startswith("__"):  # what tools ask of any module (__file__, __path__, ...): not there
+            raise AttributeError(attribute)
+
         def absent(*args, **kwargs):
-            raise ImportError(f"{name} is absent on this machine (gpu_check stand-in)")
+            raise ImportError(f"{name}.{attribute} is absent on this machine (gpu_check stand-in)")
         return absent
 
     module.__getattr__ = missing  # type: ignore[attr-defined]
@@ -377,10 +380,11 @@ def table(report: dict) -> str:
 def pack(directory: Path) -> int:
     """Copy ``PACKED`` from this environment into ``directory`` (put it on PYTHONPATH there), without compiled
     libraries: the GPU machine's own torch is another build."""
-    for name in PACKED:
+    for name in PACKED:  # each package and its metadata (jaxtyping asks importlib.metadata for its version)
         source = Path(importlib.util.find_spec(name).origin).parent
-        shutil.rmtree(directory / name, ignore_errors=True)
-        shutil.copytree(source, directory / name, ignore=shutil.ignore_patterns("*.so", "__pycache__"))
+        for path in (source, *source.parent.glob(f"{name}-*.dist-info")):
+            shutil.rmtree(directory / path.name, ignore_errors=True)
+            shutil.copytree(path, directory / path.name, ignore=shutil.ignore_patterns("*.so", "__pycache__"))
     size = sum(path.stat().st_size for path in directory.rglob("*") if path.is_file())
     print(f"packed {', '.join(PACKED)} into {directory} ({size / 2**20:.1f} MiB)")
     return 0
