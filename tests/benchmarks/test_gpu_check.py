@@ -33,3 +33,14 @@ def test_smoke_runs_every_section_and_reports(tmp_path):
     for figure in ("training samples/s, fp32", "inference s/s, torch + CUDA graphs fp32", "pipeline s/s",
                    "peak GPU memory", "20,000", "4,600"):
         assert figure in result.stdout
+
+
+def test_pack_copies_the_pure_python_packages_a_gpu_machine_lacks(tmp_path):
+    result = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "gpu_check.py"), "--pack", str(tmp_path)],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-3000:]
+    names = {path.name for path in tmp_path.iterdir()}
+    for package in ("ml4gw", "jaxtyping", "wadler_lindig", "torchaudio"):
+        assert package in names and any(name.startswith(f"{package}-") and name.endswith(".dist-info")
+                                        for name in names), package
+    assert not list(tmp_path.rglob("*.so"))  # the machine's own torch is another build
