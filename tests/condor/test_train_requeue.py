@@ -37,12 +37,12 @@ def is_train_line(tokens: list[str]) -> bool:
     """aframe.dag's CONFIG line and the lines that describe the train node itself (not its edges)."""
     if tokens[:1] == ["CONFIG"]:
         return True
-    if tokens[:2] == ["SCRIPT", "PRE"]:
+    if tokens[:1] == ["SCRIPT"]:  # PRE, and in file-transfer mode the POST script that lands the outputs
         return tokens[2:3] == ["train"]
     return tokens[:1] in (["JOB"], ["VARS"], ["RETRY"], ["PRE_SKIP"]) and tokens[1:2] == ["train"]
 
 
-def build_train_only(pool: Pool, directory: Path) -> Path:
+def build_train_only(pool: Pool, directory: Path, *overrides: str) -> Path:
     """Build the micro run with a tiny wall-clock budget and write the train node alone into train.dag."""
     text = (REPO_ROOT / "tests" / "data" / "micro.ini").read_text()
     for name in ["TRAIN_DATA_DIR", "TEST_DATA_DIR", "TRAIN_RUN_DIR", "CONDOR_DIR", "RESULTS_DIR", "TMPDIR"]:
@@ -50,7 +50,7 @@ def build_train_only(pool: Pool, directory: Path) -> Path:
     (directory / "run.ini").write_text(text + "\n[train]\nmax_wallclock = 0.001\n")
     (directory / "train.yaml").write_text(yaml.safe_dump(CONFIG))
     pool.own(directory)
-    pool.run([AFRAME_DAG, "build", directory / "run.ini"], cwd=directory)
+    pool.run([AFRAME_DAG, "build", directory / "run.ini", *(f"--set={item}" for item in overrides)], cwd=directory)
     condor = directory / "condor_dir"
     (node,) = [node for node in plan(load_config(condor / "run.ini.resolved")).nodes if node.name == "train"]
     waveforms, validation, first, *others, _config = map(Path, node.inputs)  # the train.yaml is read as is
