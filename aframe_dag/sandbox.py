@@ -10,10 +10,12 @@ output back at its run-directory path.
 from __future__ import annotations
 
 import posixpath
+import re
 
 OUT_DIR = "aframe-out"
 MARKER = f"{OUT_DIR}/aframe-done.json"
 #: URL schemes HTCondor's own transfer plugins fetch (curl, OSDF/Pelican, the cloud plugins).
+_URL = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*)://")
 URL_SCHEMES = ("osdf", "pelican", "stash", "http", "https", "ftp", "file", "s3", "gs", "box", "gdrive", "onedrive")
 
 
@@ -29,5 +31,5 @@ def output_name(path: str) -> str:
 
 def url_scheme(text: str) -> str | None:
     """The scheme of a URL ('osdf' of osdf:///ns/file), None for a plain path."""
-    scheme, sep, _ = text.partition("://")
-    return scheme.lower() if sep and scheme.isalnum() else None
+    match = _URL.match(text)
+    return match.group(1).lower() if match else None

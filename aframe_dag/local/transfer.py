@@ -23,7 +23,6 @@ As HTCondor 25.0.13 was seen doing it (tests/aframe_dag/local/test_transfer.py h
 
 from __future__ import annotations
 
-import re
 import shutil
 import urllib.error
 import urllib.request
@@ -33,10 +32,10 @@ from pathlib import Path, PurePosixPath
 from urllib.parse import unquote, urlsplit
 
 from ..names import SANDBOXES
+from ..sandbox import url_scheme
 
 SCRATCH_VARIABLES = ("_CONDOR_SCRATCH_DIR", "TMPDIR", "TMP", "TEMP")
 FETCHED = ("http", "https")
-_URL = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*)://")
 FETCH_TIMEOUT = 300
 
 
@@ -89,9 +88,9 @@ def described_transfer(get: Callable[..., str | None]) -> Transfer | None:
 def refusal(transfer: Transfer) -> str | None:
     """Why the local executor cannot stage these inputs (a URL scheme only HTCondor's plugins fetch), or None."""
     for item in transfer.inputs:
-        match = _URL.match(item)
-        if match and match.group(1).lower() not in ("file", *FETCHED):
-            return (f"transfer_input_files names {item}: HTCondor fetches {match.group(1)}:// URLs with its file "
+        scheme = url_scheme(item)
+        if scheme and scheme not in ("file", *FETCHED):
+            return (f"transfer_input_files names {item}: HTCondor fetches {scheme}:// URLs with its file "
                     f"transfer plugins, which `aframe-dag run` does not have (it takes paths, file:// and http(s)://)")
     return None
 
@@ -107,7 +106,7 @@ def _fetch(url: str, sandbox: Path) -> None:
 
 def _stage(item: str, initialdir: Path, sandbox: Path) -> None:
     """Copy one input to the sandbox's top under its basename (a directory's contents for `dir/`)."""
-    scheme = match.group(1).lower() if (match := _URL.match(item)) else None
+    scheme = url_scheme(item)
     if scheme in FETCHED:
         _fetch(item, sandbox)
         return
