@@ -7,6 +7,11 @@ background's ``threshold_at_far``, so an injection counts as found exactly when 
 most the grid's. Weights, V0 and errors: ``executables.analysis.volume``. Rejected draws are read in chunks and enter
 only through Σw and Σw², so their number does not bound memory.
 
+Vetoes (``[testing] vetoes``) were applied by aggregate: the background's Tb is live time and the foreground lacks
+the ``--vetoed-injections`` accepted injections placed at vetoed moments. Those are neither found nor missed; they
+still count among the draws, and the rejected draws (which carry no time) enter Σw and Σw² scaled by the share of
+accepted injections kept, the estimate of how many of them were made for live moments.
+
 Outputs, each written atomically: ``--output`` (``sensitive_volume.h5``: ``thresholds``, ``fars``,
 ``populations/<m1>-<m2>/{sv, sv_err, distance, distance_err}`` with attrs ``mass_1``, ``mass_2``,
 ``effective_samples``, ``support_fraction``; root attrs ``Tb``, ``V0``, ``num_injections``, ``num_accepted``,
@@ -127,24 +132,33 @@ def _checked_log_weights(path: Path, prior: Prior, populations: Sequence[Populat
     return log_w
 
 
-def _add_rejected(path: Path, prior: Prior, populations: Sequence[Population], sums: WeightSums) -> None:
-    """Add the rejected draws' weights to ``sums``, ``CHUNK_ROWS`` at a time (they are never found)."""
+def _add_rejected(path: Path, prior: Prior, populations: Sequence[Population], sums: WeightSums,
+                  kept: float = 1.0) -> None:
+    """Add the rejected draws' weights, times ``kept``, to ``sums``, ``CHUNK_ROWS`` at a time (they are never found).
+
+    ``kept`` is the share of the accepted injections the vetoes left: rejected draws carry no time, so the share of
+    them made for live moments is estimated by it (placement times do not depend on the parameters drawn).
+    """
     names = [name for name in WEIGHT_KEYS if name in _parameter_names(path)]
     rows = RejectedSet.length(path)
     for start in range(0, rows, CHUNK_ROWS):
         chunk = RejectedSet.read_parameters(path, names, slice(start, min(start + CHUNK_ROWS, rows)))
-        sums.add(_checked_log_weights(path, prior, populations, chunk))
+        sums.add(_checked_log_weights(path, prior, populations, chunk) + np.log(kept))
 
 
-def _read_inputs(background: Path, foreground: Path, rejected: Path) -> tuple[EventSet, RecoveredInjectionSet, int]:
-    """The two event sets and ``num_injections`` (every draw), checked against each other and the rejected rows."""
+def _read_inputs(background: Path, foreground: Path, rejected: Path,
+                 vetoed: int = 0) -> tuple[EventSet, RecoveredInjectionSet, int]:
+    """The two event sets and ``num_injections`` (every draw), checked against each other and the rejected rows
+    (the foreground lacks the ``vetoed`` accepted injections aggregate dropped)."""
     for path in (background, foreground, rejected):
         if not path.is_file():
             raise InputError(path, None, "no such file")
     events = EventSet.read(background)
     injections = RecoveredInjectionSet.read(foreground)
-    num_injections = RejectedSet.read(rejected, slice(0, 0)).num_injections
     num_rejected = RejectedSet.length(rejected)
+    num_injections = RejectedSet.recorded_draws(rejected)
+    if num_injections is None:  # aframe's rejected draws record no total: it is accepted + rejected, as in aframe
+        num_injections = len(injections) + vetoed + num_rejected
     if not events.Tb > 0:
         raise InputError(background, "Tb", f"background livetime is {events.Tb} s: no FAR can be measured")
     if events.ifos != injections.ifos:
@@ -154,23 +168,24 @@ def _read_inputs(background: Path, foreground: Path, rejected: Path) -> tuple[Ev
         raise InputError(foreground, None, "no recovered injections: the foreground is empty")
     if not np.all(np.isfinite(injections.detection_statistic) | np.isneginf(injections.detection_statistic)):
         raise InputError(foreground, "parameters/detection_statistic", "holds NaN or +inf")
-    if len(injections) + num_rejected != num_injections:
+    if len(injections) + vetoed + num_rejected != num_injections:
         raise InputError(rejected, "num_injections",
-                         f"{num_injections} draws recorded, but {foreground} has {len(injections)} accepted and "
-                         f"this file {num_rejected} rejected rows ({len(injections) + num_rejected} in all): some "
-                         "draws are missing or counted twice")
+                         f"{num_injections} draws recorded, but {foreground} has {len(injections)} accepted (and "
+                         f"{vetoed} vetoed) and this file {num_rejected} rejected rows "
+                         f"({len(injections) + vetoed + num_rejected} in all): some draws are missing or counted twice")
     return events, injections, num_injections
 
 
 def compute(background: EventSet, foreground: RecoveredInjectionSet, rejected: Path, num_injections: int,
             prior: Prior, v0: float, populations: Sequence[Population], max_far: float,
-            foreground_path: Path) -> Result:
-    """Sensitive volume and distance of every population on the FAR grid (see the module doc)."""
+            foreground_path: Path, vetoed: int = 0) -> Result:
+    """Sensitive volume and distance of every population on the FAR grid (see the module doc); ``vetoed`` accepted
+    injections were dropped from the foreground by vetoes."""
     sums = WeightSums.empty(len(populations))
     log_w = _checked_log_weights(foreground_path, prior, populations,
                                  {k: v for k, v in foreground.parameters.items() if k in WEIGHT_KEYS})
     sums.add(log_w)
-    _add_rejected(rejected, prior, populations, sums)
+    _add_rejected(rejected, prior, populations, sums, len(foreground) / (len(foreground) + vetoed))
     years = background.Tb / SECONDS_PER_YEAR
     counts = far_counts(years, max_far, len(background))
     thresholds = background.threshold_at_far(counts / years) if counts.size else np.zeros(0)
@@ -239,16 +254,19 @@ def _curves(result: Result, values: str, errors: str) -> list[Curve]:
               help="Largest false-alarm rate of the curves, per year.")
 @click.option("--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="sensitive_volume.h5 to write; the PNGs and found-missed tables go beside it.")
+@click.option("--vetoed-injections", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Accepted injections aggregate dropped at vetoed moments (not in --foreground; by the plan).")
 @device_option("Checked like every node's (cuda must exist); this node computes on the CPU.")
 def main(background: Path, foreground: Path, rejected: Path, mass_combos: str, source_prior: str, max_far: float,
-         output: Path, device: str) -> list[Path]:
+         output: Path, vetoed_injections: int, device: str) -> list[Path]:
     """Sensitive volume and distance against FAR for each mass population, with plots and the found-missed table."""
     require_device(device)
     populations = parse_populations(mass_combos)
     prior = get_prior(source_prior)
     v0 = astrophysical_volume(prior)
-    events, injections, num_injections = _read_inputs(background, foreground, rejected)
-    result = compute(events, injections, rejected, num_injections, prior, v0, populations, max_far, foreground)
+    events, injections, num_injections = _read_inputs(background, foreground, rejected, vetoed_injections)
+    result = compute(events, injections, rejected, num_injections, prior, v0, populations, max_far, foreground,
+                     vetoed_injections)
     _log_result(result, prior)
 
     directory = output.parent

@@ -10,6 +10,10 @@ idea): the kind alone decides where a field is stored. A field holding an array 
 kind's group; the one field per kind that holds a mapping (``parameters``, ``waveforms``) spreads its keys over the
 group. Every set records ``num_injections`` (draws made, accepted + rejected; summed by ``merge``).
 
+aframe's own files have this layout without the ``ledger`` attribute; a set whose per-ifo columns aframe keeps in
+one 2-D dataset lists them through ``Ledger._columns`` (``executables.formats.aframe``), and each is read as a
+parameter of its own.
+
 Files are read without loading them whole: ``read(path, rows)`` takes a slice or any index array and
 ``iter_chunks(path, size)`` streams rows. A file that is not HDF5, is truncated, is another kind of ledger or lacks
 a dataset raises ``InputError`` naming the file and dataset; so does data that fails its HDF5 checksum (every
@@ -19,6 +23,7 @@ dataset is written with one, ``executables.common.hdf5``) or holds a NaN or an i
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -58,23 +63,30 @@ def _normalize_rows(rows: Rows, length: int) -> slice | np.ndarray:
     return index
 
 
-def _take(path: PathLike, dataset: h5py.Dataset, rows: slice | np.ndarray) -> np.ndarray:
-    """Rows of a dataset in the order asked for (duplicates and any order allowed), reading only what is needed;
-    a NaN or an infinity among them is an ``InputError`` naming the file, dataset and row."""
+def _take(path: PathLike, dataset: h5py.Dataset, rows: slice | np.ndarray, column: int | None = None) -> np.ndarray:
+    """Rows of a dataset in the order asked for (duplicates and any order allowed), reading only what is needed,
+    or of one ``column`` of a 2-D dataset; a NaN or an infinity among them is an ``InputError`` naming the file,
+    dataset and row."""
     if isinstance(rows, slice):
         values = hdf5.read(path, dataset, rows)
-        _check_finite(path, dataset, values, lambda k: rows.start + k * (rows.step or 1))
-        return values
-    if rows.size == 0:
-        return np.empty((0, *dataset.shape[1:]), dtype=dataset.dtype)
-    unique, inverse = np.unique(rows, return_inverse=True)
-    first, last = int(unique[0]), int(unique[-1])
-    if last - first + 1 <= 4 * unique.size:  # dense enough: one contiguous read beats HDF5's point selection
-        values = hdf5.read(path, dataset, slice(first, last + 1))[rows - first]
+    elif rows.size == 0:
+        values = np.empty((0, *dataset.shape[1:]), dtype=dataset.dtype)
     else:
-        values = hdf5.read(path, dataset, unique)[inverse]
-    _check_finite(path, dataset, values, lambda k: int(rows[k]))
+        unique, inverse = np.unique(rows, return_inverse=True)
+        first, last = int(unique[0]), int(unique[-1])
+        if last - first + 1 <= 4 * unique.size:  # dense enough: one contiguous read beats HDF5's point selection
+            values = hdf5.read(path, dataset, slice(first, last + 1))[rows - first]
+        else:
+            values = hdf5.read(path, dataset, unique)[inverse]
+    if column is not None:
+        values = values[:, column]
+    _check_finite(path, dataset, values, functools.partial(_row_number, rows))
     return values
+
+
+def _row_number(rows: slice | np.ndarray, k: int) -> int:
+    """The file row of the ``k``-th row read."""
+    return rows.start + k * (rows.step or 1) if isinstance(rows, slice) else int(rows[k])
 
 
 def _check_finite(path: PathLike, dataset: h5py.Dataset, values: np.ndarray, row_of: Callable[[int], int]) -> None:
@@ -220,6 +232,12 @@ class Ledger:
         """Checks of one kind of set beyond equal row counts (subclasses extend); raise ``ValueError``."""
 
     @classmethod
+    def _columns(cls, path: PathLike, handle: h5py.Group) -> dict[str, tuple[str, int]]:
+        """Parameters a file stores as columns of a 2-D dataset, ``{name: (dataset, column)}`` (none here; sets
+        that read aframe's files extend it)."""
+        return {}
+
+    @classmethod
     def _fields(cls, kind: str) -> list[dataclasses.Field]:
         return [field for field in dataclasses.fields(cls) if _kind(field) == kind]
 
@@ -261,6 +279,14 @@ class Ledger:
             return cls._layout(path, handle).length
 
     @classmethod
+    def recorded_draws(cls, path: PathLike) -> int | None:
+        """The file's ``num_injections``; None where it records none (aframe's rejected draws: aframe normalises by
+        accepted + rejected rows instead)."""
+        with open_hdf5(path) as handle:
+            cls._layout(path, handle)
+            return _read_metadata(cls, path, handle)["num_injections"]
+
+    @classmethod
     def read(cls: type[LedgerT], path: PathLike, rows: Rows = None) -> LedgerT:
         """Read the set at ``path``: all rows, a slice, or rows by index (any order, duplicates allowed)."""
         with open_hdf5(path) as handle:
@@ -281,7 +307,7 @@ class Ledger:
             layout = cls._layout(path, handle)
             selection = _normalize_rows(rows, layout.length)
             wanted = layout.names[PARAMETER] if names is None else list(names)
-            return {name: _take(path, hdf5.dataset(path, handle, f"parameters/{name}"), selection) for name in wanted}
+            return {name: layout.take(path, handle, PARAMETER, name, selection) for name in wanted}
 
     @classmethod
     def iter_chunks(cls: type[LedgerT], path: PathLike, size: int) -> Iterator[LedgerT]:
@@ -324,14 +350,13 @@ class Ledger:
                    rows: slice | np.ndarray) -> LedgerT:
         values: dict[str, Any] = dict(layout.metadata)
         for kind in (PARAMETER, WAVEFORM):
-            group = GROUPS[kind]
             declared = {field.name for field in cls._fields(kind) if not field.metadata["group"]}
             for field in cls._fields(kind):
                 if field.metadata["group"]:
                     names = [name for name in layout.names[kind] if name not in declared]
-                    values[field.name] = {name: _take(path, handle[f"{group}/{name}"], rows) for name in names}
+                    values[field.name] = {name: layout.take(path, handle, kind, name, rows) for name in names}
                 elif field.name in layout.names[kind]:
-                    values[field.name] = _take(path, handle[f"{group}/{field.name}"], rows)
+                    values[field.name] = layout.take(path, handle, kind, field.name, rows)
         try:
             return cls(**values)
         except ValueError as exc:
@@ -343,6 +368,7 @@ class Ledger:
         layout = _inspect(path, handle)
         if layout.ledger is not None and layout.ledger != cls.__name__:
             raise InputError(path, "ledger", f"this file holds a {layout.ledger}, not a {cls.__name__}")
+        layout.split_columns(cls._columns(path, handle))
         for kind in (PARAMETER, WAVEFORM):
             for field in cls._fields(kind):
                 if not field.metadata["group"] and not field.metadata["optional"] \
@@ -386,12 +412,28 @@ class _Layout:
     datasets: dict[str, tuple[np.dtype, tuple[int, ...]]]
     names: dict[str, list[str]]
     metadata: dict[str, Any] = dataclasses.field(default_factory=dict)
+    #: Parameters read as one column of a 2-D dataset (aframe's ``ifo_snrs``): name -> (dataset, column).
+    columns: dict[str, tuple[str, int]] = dataclasses.field(default_factory=dict)
+
+    def split_columns(self, columns: dict[str, tuple[str, int]]) -> None:
+        """List each column of a 2-D parameter dataset as a parameter of its own, in place of the dataset."""
+        sources = {dataset for dataset, _ in columns.values()}
+        self.names[PARAMETER] = [name for name in self.names[PARAMETER] if name not in sources] + list(columns)
+        self.columns = dict(columns)
+
+    def take(self, path: PathLike, handle: h5py.Group, kind: str, name: str, rows: slice | np.ndarray) -> np.ndarray:
+        """Rows of the parameter or waveform ``name``, from its own dataset or its column of a 2-D one."""
+        if kind == PARAMETER and name in self.columns:
+            dataset, column = self.columns[name]
+            return _take(path, hdf5.dataset(path, handle, f"parameters/{dataset}"), rows, column)
+        return _take(path, hdf5.dataset(path, handle, f"{GROUPS[kind]}/{name}"), rows)
 
 
 def _inspect(path: PathLike, handle: h5py.File) -> _Layout:
     """Check the generic ledger structure of an open file: ``length`` matches every dataset of both groups."""
     if "length" not in handle.attrs:
-        raise InputError(path, "length", "root attribute missing (not a ledger file)")
+        raise InputError(path, "length", "root attribute missing (not a ledger file, neither aframe-dag's nor "
+                                         "aframe's layout)")
     try:
         length = int(handle.attrs["length"])
     except (TypeError, ValueError):

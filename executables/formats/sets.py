@@ -6,6 +6,10 @@ Stored in aframe's ledger layout (``executables.formats.ledger``)::
     ResponseSet  projected responses     waveforms/h1, waveforms/l1; parameters/snr, h1_snr, l1_snr
                                           (+ injection_time, shift for test injections); attrs ifos, sample_rate
     RejectedSet  rejected draws          parameters/ only
+
+Each reads the file aframe writes for the same purpose too (``executables.formats.aframe``): its
+``WaveformPolarizationSet`` (training), its validation ``WaveformSet`` and test ``ResponseSet`` (2-D
+``parameters/ifo_snrs`` read as ``<ifo>_snr``), and its rejected ``InjectionParameterSet``.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import h5py
 import numpy as np
 
 from executables.common.errors import InputError
+from executables.formats import aframe
 from executables.formats.ledger import Ledger, PathLike, _as_str, _as_str_list, metadata, parameter, waveform
 
 
@@ -30,10 +35,10 @@ class WaveformSet(Ledger):
     sample_rate: float = metadata(doc="Hz")
     duration: float = metadata(doc="seconds per waveform")
     right_pad: float = metadata(doc="seconds from coalescence to the end")
-    approximant: str = metadata(_as_str, doc="lalsimulation approximant")
-    prior: str = metadata(_as_str, doc="prior name")
-    minimum_frequency: float = metadata(doc="Hz")
-    reference_frequency: float = metadata(doc="Hz")
+    approximant: str | None = metadata(_as_str, optional=True, doc="lalsimulation approximant (not in aframe's)")
+    prior: str | None = metadata(_as_str, optional=True, doc="prior name (not in aframe's files)")
+    minimum_frequency: float | None = metadata(optional=True, doc="Hz (not in aframe's files)")
+    reference_frequency: float | None = metadata(optional=True, doc="Hz (not in aframe's files)")
 
     def check(self) -> None:
         if self.plus.shape != self.cross.shape:
@@ -50,8 +55,16 @@ def ifo_snr_name(ifo: str) -> str:
     return f"{ifo.lower()}_snr"
 
 
+class _IfoSnrColumns:
+    """Sets whose per-ifo SNRs aframe stores as one 2-D ``parameters/ifo_snrs``: read as ``<ifo>_snr``."""
+
+    @classmethod
+    def _columns(cls, path: PathLike, handle: h5py.Group) -> dict[str, tuple[str, int]]:
+        return aframe.ifo_snr_columns(path, handle, ifo_snr_name)
+
+
 @dataclass(kw_only=True, eq=False)
-class ResponseSet(Ledger):
+class ResponseSet(_IfoSnrColumns, Ledger):
     """Projected detector responses (validation waveforms and test injections): ``waveforms/<ifo>`` (rows, samples)
     float32 with ifo in lower case, network ``snr`` and per-ifo ``<ifo>_snr`` parameters, and for test injections
     ``injection_time`` (GPS, float64) and ``shift`` (rows, ifos; the timeslide of each ifo, float64)."""
@@ -95,7 +108,7 @@ class ResponseSet(Ledger):
 
 
 @dataclass(kw_only=True, eq=False)
-class RejectedSet(Ledger):
+class RejectedSet(_IfoSnrColumns, Ledger):
     """Parameters of every rejected draw (below the SNR threshold); they normalise the sensitive volume."""
 
     parameters: dict[str, np.ndarray] = parameter(group=True, doc="source parameters, one array per name")

@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import h5py
 import numpy as np
 import torch
 
@@ -92,22 +91,17 @@ def load_background(paths: Sequence[Path], shared: Shared, fraction: float,
     return train, valid
 
 
-def check_waveforms(path: Path, shared: Shared) -> int:
-    """The number of training waveforms; the file must be a WaveformSet at the run's sample rate."""
-    try:
-        with h5py.File(path, "r") as handle:
-            if "plus" not in handle.get("waveforms", {}) or "cross" not in handle.get("waveforms", {}):
-                raise InputError(path, "waveforms", "needs waveforms/plus and waveforms/cross (a training "
-                                                    "WaveformSet)")
-            rate = float(handle.attrs.get("sample_rate", float("nan")))
-            count = int(handle["waveforms/plus"].shape[0])
-    except OSError as exc:
-        raise InputError(path, None, f"cannot be read as HDF5: {exc}") from None
-    if not math.isclose(rate, shared.sample_rate, rel_tol=1e-9):
-        raise InputError(path, "sample_rate", f"is {rate:g} Hz but --sample-rate is {shared.sample_rate:g}")
+def check_waveforms(path: Path, shared: Shared) -> tuple[int, WaveformSet]:
+    """The number of training waveforms and the file's set without rows (its shape and metadata); the file must be a
+    training WaveformSet (ours or aframe's ``WaveformPolarizationSet``) at the run's sample rate."""
+    layout = WaveformSet.read(path, slice(0, 0))  # checks the layout and metadata without reading a waveform
+    if not math.isclose(layout.sample_rate, shared.sample_rate, rel_tol=1e-9):
+        raise InputError(path, "sample_rate", f"is {layout.sample_rate:g} Hz but --sample-rate is "
+                                              f"{shared.sample_rate:g}")
+    count = WaveformSet.length(path)
     if count == 0:
         raise InputError(path, "waveforms/plus", "holds no waveforms")
-    return count
+    return count, layout
 
 
 class WaveformBank:
@@ -115,10 +109,9 @@ class WaveformBank:
 
     def __init__(self, path: Path, shared: Shared, memory_gb: float) -> None:
         self.path = Path(path)
-        self.count = check_waveforms(self.path, shared)
-        with h5py.File(self.path, "r") as handle:
-            self.size = int(handle["waveforms/plus"].shape[1])
-            self.coalescence = self.size - round(float(handle.attrs["right_pad"]) * shared.sample_rate)
+        self.count, layout = check_waveforms(self.path, shared)
+        self.size = int(layout.plus.shape[1])
+        self.coalescence = self.size - round(layout.right_pad * shared.sample_rate)
         self.in_memory: np.ndarray | None = None
         if 2 * 4 * self.count * self.size <= memory_gb * 2**30:
             wave = WaveformSet.read(self.path)
@@ -134,11 +127,9 @@ class WaveformBank:
 
 
 def read_responses(path: Path, shared: Shared) -> tuple[np.ndarray, int]:
-    """Validation responses as float32 (rows, ifos, samples) in ``shared.ifos`` order, and the coalescence index."""
-    try:
-        responses = ResponseSet.read(path)
-    except OSError as exc:
-        raise InputError(path, None, f"cannot be read: {exc}") from None
+    """Validation responses (ours or aframe's validation waveforms) as float32 (rows, ifos, samples) in
+    ``shared.ifos`` order, and the coalescence index."""
+    responses = ResponseSet.read(path)
     if not math.isclose(responses.sample_rate, shared.sample_rate, rel_tol=1e-9):
         raise InputError(path, "sample_rate", f"is {responses.sample_rate:g} Hz but --sample-rate is "
                                               f"{shared.sample_rate:g}")
