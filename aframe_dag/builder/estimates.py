@@ -118,14 +118,21 @@ def _file_seconds(workflow: Workflow, kind: str) -> list[int]:
     return seconds
 
 
-def _rate(network: Network, device: str) -> tuple[float, str]:
+#: train.yaml precisions that train in bf16 on a GPU (`auto` does on Ampere and later, the GPUs the figures are of).
+BF16_PRECISIONS = ("auto", "bf16", "bf16-mixed", "bf16-true")
+
+
+def _rate(network: Network, device: str, precision) -> tuple[float, str]:
     """Training samples per second for this network, scaled by forward MACs from the benchmark's network."""
     figures = gpu_figures()
-    measured, (layers, ifos, samples) = ((figures.training_samples_per_s, REFERENCE) if device == "cuda"
-                                         else (CPU_STEP_SAMPLES_PER_S, CPU_REFERENCE))
+    bf16 = precision in BF16_PRECISIONS
+    measured, (layers, ifos, samples) = (
+        (figures.training_bf16_samples_per_s if bf16 else figures.training_samples_per_s, REFERENCE)
+        if device == "cuda" else (CPU_STEP_SAMPLES_PER_S, CPU_REFERENCE))
     reference = resnet1d(layers, ifos, samples)
     rate = measured * reference.macs / network.macs
-    source = (f"{measured:,.0f} samples/s for the default network, {figures.source}" if device == "cuda"
+    source = (f"{measured:,.0f} samples/s for the default network in {'bf16' if bf16 else 'fp32/TF32'} "
+              f"(trainer.precision {precision}), {figures.source}" if device == "cuda"
               else "BENCHMARKS.md's CPU step (350 samples/s, layers [1, 1], 2-core machine)")
     return rate, (f"training steps take {rate:.4g} samples/s: {source}, scaled by forward MACs per sample "
                   f"({reference.macs:.3g} there, {network.macs:.3g} here)")
@@ -156,7 +163,7 @@ def estimate(config, workflow: Workflow) -> Estimates:
     layers = _train_value(config, "model.layers", assumptions)
     network = resnet1d(layers, ifos, samples, int(_train_value(config, "model.kernel_size", assumptions)))
     device = config["run"]["device"]
-    step_rate, calibration = _rate(network, device)
+    step_rate, calibration = _rate(network, device, _train_value(config, "trainer.precision", assumptions))
     assumptions.append(calibration)
     windows_rate, inference_calibration = _windows_per_s(network, step_rate, device)
     assumptions.append(inference_calibration)

@@ -14,15 +14,17 @@ class GpuFigures(NamedTuple):
 
     source: str  # the card and date of the measurement, or why these are not measured
     training_samples_per_s: float  # bare training step, fp32/TF32, batch 384
+    training_bf16_samples_per_s: float  # the same step under bf16 autocast
     inference_data_s_per_s: float | None  # s of 2-ifo data per s at 4 Hz, batch 128, fastest backend (None: unknown)
 
 
 #: BENCHMARKS.md, "GPU check": nothing measured yet (no GPU machine has run benchmarks/gpu_check.py). When one
-#: does: GpuFigures("<card> (<date>, benchmarks/gpu_check.py)", <training fp32 samples/s>, <best inference s/s>).
+#: does: GpuFigures("<card> (<date>, benchmarks/gpu_check.py)", <training fp32 samples/s>, <training bf16 samples/s>,
+#: <best inference s/s>).
 MEASURED: GpuFigures | None = None
-#: Issue 23's H100 training target (BENCHMARKS.md), assumed until `MEASURED` is set; inference is then taken as a
+#: Issue 23's H100 training targets (BENCHMARKS.md), assumed until `MEASURED` is set; inference is then taken as a
 #: third of a training step (its 20,000 s/s target is not assumed: nothing has come near it yet).
-TARGETS = GpuFigures("not measured: issue 23's H100 target", 2800.0, None)
+TARGETS = GpuFigures("not measured: issue 23's H100 target", 2800.0, 4600.0, None)
 #: The network, input and inference rate the figures are of: ((layers), ifos, samples), windows per second of data.
 REFERENCE = ((3, 4, 6, 3), 2, 3072)
 REFERENCE_RATE = 4.0

@@ -116,8 +116,10 @@ class Setting(NamedTuple):
 POSITIVE = Number("(0, inf)")
 PROBABILITY = Number("[0, 1]")
 COUNT = Integer(1)
-# Every `precision` lightning.pytorch.Trainer accepts (lightning.fabric's _PRECISION_INPUT).
-PRECISIONS = (64, 32, 16, "64", "32", "16", "bf16", "64-true", "32-true", "16-true", "16-mixed", "bf16-true",
+FLAG = Choice((True, False), "true or false")
+# `auto` (aframe-train: bf16 autocast on a CUDA GPU that computes in bf16, else 32-true), then every `precision`
+# lightning.pytorch.Trainer accepts (lightning.fabric's _PRECISION_INPUT).
+PRECISIONS = ("auto", 64, 32, 16, "64", "32", "16", "bf16", "64-true", "32-true", "16-true", "16-mixed", "bf16-true",
               "bf16-mixed", "transformer-engine", "transformer-engine-float16")
 
 # The shape of train.yaml with aframe's science defaults (DESIGN §6); a key outside it is an error.
@@ -159,7 +161,9 @@ SCHEMA: dict[str, dict[str, Any]] = {
     "trainer": {
         "max_epochs": Setting(200, COUNT),
         "patience": Setting(50, Integer(0)),
-        "precision": Setting(32, Choice(PRECISIONS, "a precision Lightning accepts")),
+        "precision": Setting("auto", Choice(PRECISIONS, "auto or a precision Lightning accepts")),
+        "tf32": Setting(True, FLAG),  # fp32 matmuls and convolutions on CUDA in TF32 (Ampere and later)
+        "compile": Setting(False, FLAG),  # torch.compile the network for training
         "log_every_n_steps": Setting(20, COUNT),
     },
 }

@@ -12,7 +12,8 @@ each checkpoint to S3 when it is saved and uploads the outputs, ``model.pt`` las
 Inputs may be ``s3://`` objects: they are downloaded first (``storage.local_copies``: locked, MD5-checked, reused
 when complete) into ``$_CONDOR_SCRATCH_DIR/aframe-inputs`` under HTCondor (the job's own scratch, cleaned by
 HTCondor), otherwise into ``<run dir>/.cache`` (kept, so a restarted run does not download again). With ``--device
-cuda`` and several visible GPUs, Lightning trains with DDP over all of them (``lightning_devices``).
+cuda`` and several visible GPUs, Lightning trains with DDP over all of them; ``trainer.precision``, ``tf32`` and
+``compile`` say how each GPU computes (``accelerator``).
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from executables.common.errors import InputError
 from executables.common.hdf5 import create_dataset
 from executables.common.seeding import node_seed
 from executables.common.shared import data_options
+from executables.train.accelerator import lightning_devices, lightning_precision, native_bf16, use_tf32
 from executables.train.checkpoints import (
     BEST,
     LAST,
@@ -111,16 +113,9 @@ def local_inputs(waveforms: str, validation: str, background: Sequence[str],
     return paths[0], paths[1], paths[2:]
 
 
-def lightning_devices(device: str, visible_gpus: int) -> tuple[int, str]:
-    """Lightning's ``(devices, strategy)``: DDP over every visible GPU when there are several, else one device."""
-    if device == "cuda" and visible_gpus > 1:
-        return visible_gpus, "ddp"
-    return 1, "auto"
-
-
 def write_outputs(module: Any, datamodule: Any, run_dir: Path) -> None:
     """batch.hdf5, metrics.csv, training.png and, last, model.pt: the network of the best validation."""
-    from executables.train.model import to_torchscript
+    from executables.train.model import build_model, to_torchscript
     from executables.train.module import shared_dict
 
     best = run_dir / BEST
@@ -139,7 +134,9 @@ def write_outputs(module: Any, datamodule: Any, run_dir: Path) -> None:
             writer.writeheader()
             writer.writerows(rows)
         plot_metrics(rows, run_dir / "training.png")
-    scripted = to_torchscript(module.model, X[:1])
+    network = build_model(module.config["model"], len(module.shared.ifos))  # eager, even when training compiled
+    network.load_state_dict(module.model.state_dict())
+    scripted = to_torchscript(network, X[:1])
     with atomic_path(run_dir / "model.pt") as temporary:
         torch.jit.save(scripted, str(temporary), _extra_files=trained.extra_files(shared_dict(module.shared)))
 
@@ -172,13 +169,17 @@ def train(*, config: dict[str, Any], shared: Shared, waveforms: str, validation:
     trainer_config = config["trainer"]
     identity = training_identity(config, shared, waveforms, validation, list(background))
     devices, strategy = lightning_devices(device, torch.cuda.device_count() if device == "cuda" else 0)
+    if device == "cuda":
+        use_tf32(trainer_config["tf32"])
+    if trainer_config["compile"]:
+        module.model.compile()  # in place: parameters and state-dict keys stay the eager module's
     trainer = pl.Trainer(
         accelerator="gpu" if device == "cuda" else "cpu",
         devices=devices,
         strategy=strategy,
         use_distributed_sampler=False,  # every rank scores the whole validation set; training batches are per rank
         max_epochs=int(trainer_config["max_epochs"]),
-        precision=trainer_config["precision"],
+        precision=lightning_precision(trainer_config["precision"], device, device == "cuda" and native_bf16()),
         log_every_n_steps=int(trainer_config["log_every_n_steps"]),
         logger=CSVLogger(run_dir / "logs", name=""),  # logs/version_N: a resumed start keeps the earlier rows
         callbacks=[RunDirCheckpoints(run_dir, 60.0 * checkpoint_minutes, max_wallclock,

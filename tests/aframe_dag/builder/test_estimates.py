@@ -94,10 +94,11 @@ def test_gpu_estimates_say_not_measured_until_a_gpu_run_sets_the_figures(micro_i
     config, workflow = micro(micro_ini, ["run.device=cuda"])
     before = estimate(config, workflow)
     assert "not measured" in before.lines()[-1] and "not measured" in before.comment()
-    assert any("2,800 samples/s for the default network, not measured" in line for line in before.assumptions)
+    assert any("2,800 samples/s for the default network in fp32/TF32 (trainer.precision 32), not measured" in line
+               for line in before.assumptions)
 
     card = "NVIDIA H100 80GB HBM3 (2026-12-08, benchmarks/gpu_check.py)"
-    monkeypatch.setattr(gpu_figures, "MEASURED", gpu_figures.GpuFigures(card, 5600.0, 40000.0))
+    monkeypatch.setattr(gpu_figures, "MEASURED", gpu_figures.GpuFigures(card, 5600.0, 9200.0, 40000.0))
     after = estimate(config, workflow)
     assert card in after.lines()[-1] and "not measured" not in after.comment()
     assert after.hours["training"] == pytest.approx(before.hours["training"] / 2)
@@ -106,3 +107,14 @@ def test_gpu_estimates_say_not_measured_until_a_gpu_run_sets_the_figures(micro_i
     assert after.hours["inference"] * 3600 * windows / config["infer"]["sampling_rate"] > workflow.totals["livetime"]
     assert any(f"40,000 s of data per second at 4 Hz for the default network, {card}" in line
                for line in after.assumptions)
+
+
+def test_gpu_training_hours_use_the_bf16_figure_when_training_runs_in_bf16(micro_ini, run_env):
+    """trainer.precision auto (bf16 autocast on the GPUs the figures are of) takes the bf16 rate, 32 the fp32 one."""
+    config, workflow = micro(micro_ini, ["run.device=cuda"])
+    fp32 = estimate(config, workflow)
+    config.train["trainer"]["precision"] = "auto"
+    bf16 = estimate(config, workflow)
+    assert bf16.hours["training"] == pytest.approx(fp32.hours["training"] * 2800 / 4600)
+    assert any("4,600 samples/s for the default network in bf16 (trainer.precision auto)" in line
+               for line in bf16.assumptions)

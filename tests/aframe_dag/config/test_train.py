@@ -45,7 +45,7 @@ BAD_TRAIN_YAML = [
     ("  max_epochs: 4", "  max_epoch: 4", "trainer.max_epoch: unknown key (did you mean 'max_epochs'?)"),
     ("  learning_rate: 0.003", "  learning_rate: fast", "optimizer.learning_rate: must be a number > 0, got 'fast'"),
     ("  swap_prob: 0.014", "  swap_prob: 1.4", "data.swap_prob: must be a number in [0, 1], got 1.4"),
-    ("  precision: 32", "  precision: half", "trainer.precision: must be a precision Lightning accepts"),
+    ("  precision: 32", "  precision: half", "trainer.precision: must be auto or a precision Lightning accepts"),
 ]
 
 

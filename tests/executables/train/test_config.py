@@ -31,7 +31,8 @@ def test_defaults_fill_missing_keys(tmp_path):
     ("optimizer:\n  learning_rate: fast\n", "optimizer.learning_rate", "must be a number > 0, got 'fast'"),
     ("data:\n  waveform_prob: 1.5\n", "data.waveform_prob", "must be a number in [0, 1], got 1.5"),
     ("trainer:\n  precision: bf16_mixed\n", "trainer.precision", "got 'bf16_mixed' (did you mean 'bf16-mixed'?)"),
-    ("trainer:\n  precision: 32.0\n", "trainer.precision", "must be a precision Lightning accepts"),
+    ("trainer:\n  precision: 32.0\n", "trainer.precision", "must be auto or a precision Lightning accepts"),
+    ("trainer:\n  compile: fast\n", "trainer.compile", "must be true or false (True, False), got 'fast'"),
     ("model:\n  architecture: resnet2d\n", "model.architecture", "must be an architecture aframe-train builds"),
     ("data:\n  batch_size: 32.5\n", "data.batch_size", "must be an integer >= 1, got 32.5"),
     ("data:\n  snr:\n    minimum: 20\n    maximum: 10\n", "data.snr", "needs minimum < maximum"),
@@ -75,13 +76,13 @@ def test_set_values_suggests_the_setting(tmp_path):
         set_values(path, read_config(path), {"optimizer.learning_rte": 0.1})
 
 
-def test_precisions_are_lightnings():
+def test_precisions_are_auto_and_lightnings():
     from lightning.fabric.connector import _PRECISION_INPUT
 
     from aframe_dag.config.train_schema import PRECISIONS
 
     accepted = {value for part in typing.get_args(_PRECISION_INPUT) for value in typing.get_args(part)}
-    assert set(PRECISIONS) == accepted
+    assert set(PRECISIONS) == {"auto"} | accepted
 
 
 @pytest.mark.parametrize("path", ["aframe_dag/configs/train.yaml", "aframe_dag/configs/train_tiny.yaml",

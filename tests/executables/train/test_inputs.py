@@ -1,4 +1,4 @@
-"""aframe-train's inputs from S3 (a real moto server on localhost) and its DDP decision."""
+"""aframe-train's inputs from S3 (a real moto server on localhost)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from click.testing import CliRunner
 from executables.common import storage
 from executables.common.markers import read_done_marker
 from executables.train.rundir import working_copy
-from executables.train.train import FINISHED, lightning_devices, main, scratch_dir
+from executables.train.train import FINISHED, main, scratch_dir
 
 from .conftest import cli_args
 
@@ -62,14 +62,6 @@ def test_scratch_is_condor_scratch_else_the_run_dir_cache(tmp_path, monkeypatch)
     assert scratch_dir(tmp_path / "run") == tmp_path / "run" / ".cache"
     monkeypatch.setenv("_CONDOR_SCRATCH_DIR", str(tmp_path / "job"))
     assert scratch_dir(tmp_path / "run") == tmp_path / "job" / "aframe-inputs"
-
-
-@pytest.mark.parametrize("device, visible, expected", [
-    ("cpu", 0, (1, "auto")), ("cpu", 4, (1, "auto")), ("cuda", 1, (1, "auto")), ("cuda", 2, (2, "ddp")),
-    ("cuda", 8, (8, "ddp")),
-])
-def test_ddp_over_every_visible_gpu_when_there_are_several(device, visible, expected):
-    assert lightning_devices(device, visible) == expected
 
 
 def _put_inputs(tiny_inputs, s3_server, bucket: str) -> dict[str, str]:
