@@ -345,10 +345,13 @@ def _channels_by_ifo(channels: str | None, ifos: Sequence[str]) -> dict[str, str
 
 
 def _frame_types(frame_type: str | None, ifos: Sequence[str]) -> dict[str, str | None]:
-    """``HOFT_C00`` means ``H1_HOFT_C00`` for H1 (a type that already starts with ``H1_`` is kept); empty: find it."""
+    """One type is LIGO's naming, ``HOFT_C00``: ``H1_HOFT_C00`` for H1 (a type already starting with ``H1_`` is kept);
+    several are each ifo's as gwdatafind names it (Virgo's ``HoftOnline`` has no prefix); empty: find them."""
     if not frame_type:
         return dict.fromkeys(ifos)
     types = _per_ifo(frame_type, ifos, "--frame-type")
+    if "," in frame_type:
+        return dict(zip(ifos, types, strict=True))
     return {ifo: kind if kind.startswith(f"{ifo}_") else f"{ifo}_{kind}" for ifo, kind in zip(ifos, types, strict=True)}
 
 
@@ -381,7 +384,10 @@ def generate_background(
     attrs: dict[str, Any] = {"source": source}
     streams: dict[str, Callable[[], Iterator[np.ndarray]]] = {}
     if source == "simulated":
-        names = list(noise_psd_names) if len(noise_psd_names) == len(ifos) else [noise_psd_names[0]] * len(ifos)
+        if len(noise_psd_names) not in (1, len(ifos)):
+            raise click.BadParameter(f"give one PSD or one per ifo ({len(ifos)}), got {len(noise_psd_names)}",
+                                     param_hint="--noise-psd")
+        names = list(noise_psd_names) * (len(ifos) if len(noise_psd_names) == 1 else 1)
         for ifo, name in zip(ifos, names, strict=True):
             try:
                 noise_psd(name, float(sample_rate), 4096)
@@ -452,8 +458,9 @@ def _real_stream(fetch: Fetch, ifo: str, start: int, end: int, rate_in: float | 
               help="lalsimulation PSD (SimNoisePSD<NAME>) colouring simulated noise; one, or one per ifo.")
 @click.option("--channels", help="Strain channels, one per ifo, e.g. H1:GDS-CALIB_STRAIN,L1:GDS-CALIB_STRAIN "
                                  "(frames source).")
-@click.option("--frame-type", help="Frame type per ifo prefix, e.g. HOFT_C00 (H1_HOFT_C00 for H1), or one per "
-                                   "ifo; empty: the best type holding each channel (frames source).")
+@click.option("--frame-type", help="Frame type that each ifo prefixes, e.g. HOFT_C00 (H1_HOFT_C00 for H1), or one "
+                                   "per ifo as gwdatafind names them, e.g. H1_HOFT_C00,L1_HOFT_C00,HoftOnline; empty: "
+                                   "the best type holding each channel (frames source).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Run seed; the noise depends on it, the ifo "
                                                                       "and --start.")
 @device_option("Checked like every node's (cuda must exist); generation runs on the CPU.")

@@ -42,6 +42,10 @@ pytestmark = pytest.mark.filterwarnings("ignore:Support for identity-based X.509
 BACKGROUND = str(Path(sys.executable).with_name("aframe-background"))
 T0 = 1_240_579_783
 DESIGN = "aLIGODesignSensitivityT1800044"
+VIRGO = "AdVDesignSensitivityP1200087"
+# the stand-in gwdatafind server's frames: ifo, frame type, channel, sample rate
+FRAMES = (("H1", "H1_HOFT_C00", "H1:GDS-CALIB_STRAIN", 4096), ("L1", "L1_HOFT_C00", "L1:GDS-CALIB_STRAIN", 4096),
+          ("V1", "HoftOnline", "V1:Hrec_hoft_16384Hz", 16384))
 
 
 def run(*args, **kwargs):
@@ -121,13 +125,19 @@ def test_same_segment_same_bytes_other_segments_and_ifos_differ(tmp_path):
 
 
 def test_one_psd_per_ifo(tmp_path):
-    path = generate(tmp_path / "bg.hdf5", duration=128, sample_rate=1024,
-                    noise_psd_names=[DESIGN, "aLIGOZeroDetHighPower"])
+    """Issue 24: a three-detector network, Virgo's noise coloured by its own design curve."""
+    names = [DESIGN, "aLIGOZeroDetHighPower", VIRGO]
+    path = generate(tmp_path / "bg.hdf5", duration=128, sample_rate=1024, ifos=["H1", "L1", "V1"],
+                    noise_psd_names=names)
     strain, _, rate = read_background(path)
-    assert welch_ratio(strain["H1"], rate, DESIGN) == pytest.approx(1.0, abs=0.1)
-    assert welch_ratio(strain["L1"], rate, "aLIGOZeroDetHighPower") == pytest.approx(1.0, abs=0.1)
+    for ifo, name in zip(("H1", "L1", "V1"), names, strict=True):
+        assert welch_ratio(strain[ifo], rate, name) == pytest.approx(1.0, abs=0.1)
+    assert welch_ratio(strain["V1"], rate, DESIGN) > 1.5  # Virgo's design curve lies above LIGO's in 30-200 Hz
     with h5py.File(path) as handle:
-        assert handle.attrs["noise_psd"] == f"{DESIGN},aLIGOZeroDetHighPower" and handle.attrs["source"] == "simulated"
+        assert handle.attrs["noise_psd"] == ",".join(names) and handle.attrs["source"] == "simulated"
+    with pytest.raises(click.BadParameter, match="one PSD or one per ifo \\(3\\), got 2"):
+        generate(tmp_path / "two.hdf5", ifos=["H1", "L1", "V1"], noise_psd_names=[DESIGN, VIRGO])
+    assert not (tmp_path / "two.hdf5").exists()
 
 
 def test_noise_psd_names():
@@ -411,21 +421,21 @@ class DatafindHandler(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def datafind(tmp_path):
-    """GWF frames (3 files of 32 s at 4096 Hz per ifo, written by gwpy/lalframe) and a gwdatafind stand-in."""
+    """GWF frames (3 files of 32 s per ifo, written by gwpy/lalframe) and a gwdatafind stand-in: LIGO's at 4096 Hz
+    in H1_HOFT_C00 and L1_HOFT_C00, Virgo's at 16384 Hz in HoftOnline (its types carry no ifo prefix)."""
     pytest.importorskip("lalframe")
     root = tmp_path / "frames"
     root.mkdir()
     rng = np.random.default_rng(12)
     frames, raw = [], {}
-    for ifo in ("H1", "L1"):
-        raw[ifo] = rng.normal(size=96 * 4096) * 1e-21
+    for ifo, kind, channel, rate in FRAMES:
+        raw[ifo] = rng.normal(size=96 * rate) * 1e-21
         for k in range(3):
             start = GWOSC_T0 + 32 * k
-            path = root / f"{ifo[0]}-{ifo}_HOFT_C00-{start}-32.gwf"
-            channel = f"{ifo}:GDS-CALIB_STRAIN"
-            TimeSeries(raw[ifo][k * 32 * 4096: (k + 1) * 32 * 4096], t0=start, sample_rate=4096, name=channel,
+            path = root / f"{ifo[0]}-{kind}-{start}-32.gwf"
+            TimeSeries(raw[ifo][k * 32 * rate: (k + 1) * 32 * rate], t0=start, sample_rate=rate, name=channel,
                        channel=channel).write(str(path), format="gwf")
-            frames.append((ifo[0], f"{ifo}_HOFT_C00", start, 32, str(path)))
+            frames.append((ifo[0], kind, start, 32, str(path)))
     server = ThreadingHTTPServer(("127.0.0.1", 0), DatafindHandler)
     server.frames = frames
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -446,6 +456,22 @@ def test_frames_found_by_datafind_are_read_and_resampled(tmp_path, datafind):
     for ifo in ("H1", "L1"):
         expected = resample_poly(raw[ifo][8 * 4096: (8 + duration) * 4096], 1, 2)
         np.testing.assert_allclose(strain[ifo], expected, rtol=0, atol=1e-6 * np.abs(expected).max())
+
+
+def test_virgo_frames_beside_ligo_s_with_one_frame_type_per_ifo(tmp_path, datafind):
+    """Issue 24: H1, L1 and V1 (V1:Hrec_hoft_16384Hz in HoftOnline frames), each type as gwdatafind names it."""
+    url, raw = datafind
+    ifos, types = [ifo for ifo, *_ in FRAMES], ",".join(kind for _, kind, _, _ in FRAMES)
+    path = generate(tmp_path / "hlv.hdf5", ifos=ifos, start=GWOSC_T0, duration=64, sample_rate=2048,
+                    source="frames", channels=",".join(channel for _, _, channel, _ in FRAMES), frame_type=types,
+                    datafind_server=url, block_seconds=32)
+    strain, _, _ = read_background(path)
+    for ifo, _, _, rate in FRAMES:
+        expected = resample_poly(raw[ifo][: 64 * rate], 2048, rate)
+        np.testing.assert_allclose(strain[ifo], expected, rtol=0, atol=1e-6 * np.abs(expected).max())
+    with pytest.raises(PermanentError, match=r"V1: no V1_HoftOnline frames cover"):  # one type: prefixed
+        generate(tmp_path / "prefixed.hdf5", ifos=["V1"], start=GWOSC_T0, duration=64, sample_rate=2048,
+                 source="frames", channels="V1:Hrec_hoft_16384Hz", frame_type="HoftOnline", datafind_server=url)
 
 
 def test_frames_console_script_and_a_wrong_channel(tmp_path, datafind):
