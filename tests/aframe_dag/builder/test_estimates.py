@@ -45,6 +45,20 @@ def test_disk_follows_the_plan_s_files(micro_ini, run_env):
     assert set(disk) == {"train_data_dir", "test_data_dir", "train_run_dir", "results_dir"}
 
 
+def test_a_third_detector_adds_its_strain_and_passes_more_draws(micro_ini, run_env):
+    """Issue 24: H1, L1 and V1 store 3/2 of the strain, and the network SNR of three ifos passes more draws."""
+    two = estimate(*micro(micro_ini))
+    three = estimate(*micro(micro_ini, ["data.ifos=H1, L1, V1", "testing.shifts=0, 1, 2"]))
+    for directory in ("train_data_dir", "test_data_dir"):
+        assert three.disk[directory]["background"] == 1.5 * two.disk[directory]["background"]
+    accepted = {n: next(a for a in e.assumptions if "of injection draws pass" in a) for n, e in ((2, two), (3, three))}
+    fraction = {n: float(text.split()[0]) for n, text in accepted.items()}
+    assert fraction[3] == pytest.approx(fraction[2] * 1.5**1.5, rel=1e-2)
+    assert "(3 ifos / 2)^1.5" in accepted[3] and "ifos / 2" not in accepted[2]
+    # fewer rejected draws per accepted injection
+    assert three.disk["test_data_dir"]["rejected"] < two.disk["test_data_dir"]["rejected"]
+
+
 def test_hours_scale_with_epochs_and_follow_the_cpu_calibration(micro_ini, run_env):
     config, workflow = micro(micro_ini)
     estimates = estimate(config, workflow)
