@@ -33,9 +33,11 @@ def cli(debug: bool) -> None:
 @cli.command()
 @click.argument("kind", type=click.Choice(["sandbox", "tune"]), required=False)
 @click.option("--directory", "-d", required=True, type=click.Path(file_okay=False), help="Run directory to set up.")
-@click.option("--from-aframe", "from_aframe", type=click.Path(dir_okay=False), metavar="PATH/TO/aframe.cfg",
-              help="Take the values of an aframe law .cfg (KIND defaults to sandbox); unmapped keys are listed.")
-@click.option("--train-yaml", type=click.Path(dir_okay=False), help="With --from-aframe: aframe's train.yaml too.")
+@click.option("--from-aframe", "from_aframe", type=click.Path(dir_okay=False), metavar="CFG|CONFIG.YAML",
+              help="Take the values of an aframe config: a law .cfg or the Snakemake pipeline's config.yaml (KIND "
+                   "defaults to sandbox); unmapped keys are listed.")
+@click.option("--train-yaml", type=click.Path(dir_okay=False),
+              help="With --from-aframe: aframe's train YAML too (for config.yaml: instead of its train_config).")
 @click.option("--s3-bucket", metavar="s3://BUCKET[/PREFIX]",
               help="Keep training data and runs on S3; train on Kubernetes.")
 @click.option("--site", default="ldg", show_default=True,

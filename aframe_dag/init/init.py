@@ -93,7 +93,7 @@ def _backup_name(path: Path) -> Path:
 
 def _from_aframe(run_ini: str, train_yaml: str, translation) -> tuple[str, str]:
     """run.ini and train.yaml texts with the values mapped from an aframe config set."""
-    from .from_aframe import apply_train
+    from .lightning_yaml import apply_train
 
     for (section, key), value in translation.run_ini.items():
         run_ini = set_value(run_ini, section, key, value)

@@ -6,19 +6,14 @@ values), `aframe/pipelines/sandbox/configs/bbh.cfg` (`[core] inherit = $AFRAME_R
 `projects/train/configs/bbh.yaml` (the LightningCLI model/data/trainer tree).
 """
 
-import os
-import shutil
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 import yaml
 
 from aframe_dag.config import load_config
+from aframe_dag.config.schema import DATA
 from aframe_dag.init.init import run_directories
 
-AFRAME_DAG = shutil.which("aframe-dag", path=str(Path(sys.executable).parent)) or "aframe-dag"
+from .commands import aframe_dag, assert_user_error, not_mapped
 
 BASE_CFG = """\
 # luigi level config
@@ -147,16 +142,6 @@ def aframe_repo(tmp_path, monkeypatch):
     return configs
 
 
-def aframe_dag(*args):
-    return subprocess.run([AFRAME_DAG, *map(str, args)], capture_output=True, text=True, env=dict(os.environ))
-
-
-def assert_user_error(result, *words):
-    assert result.returncode == 2, result
-    assert result.stderr.startswith("aframe-dag: error: ") and len(result.stderr.strip().splitlines()) == 1
-    assert all(word in result.stderr for word in words), result.stderr
-
-
 def test_cfg_and_train_yaml_map_onto_a_loadable_run(aframe_repo, tmp_path, monkeypatch):
     run = tmp_path / "run"
     result = aframe_dag("init", "--from-aframe", aframe_repo / "bbh.cfg", "--train-yaml",
@@ -167,7 +152,8 @@ def test_cfg_and_train_yaml_map_onto_a_loadable_run(aframe_repo, tmp_path, monke
         monkeypatch.setenv(variable, value)
     config = load_config(run / "run.ini")
     data, testing = config["data"], config["testing"]
-    assert data["ifos"] == ("H1", "L1") and data["source"] == "gwosc" and data["flag"] == "DATA"
+    assert data["ifos"] == ("H1", "L1") and data["source"] == "gwosc"
+    assert data["flag"] == DATA["flag"].type.parse("DATA")
     assert (data["train_start"], data["train_stop"], data["test_stop"]) == (1240579783, 1241443783, 1244035783)
     assert data["kernel_length"] == 1.25  # bbh.cfg overrides what it inherits
     assert data["max_segment_length"] == 20000 and data["min_train_segment_length"] == 1024
@@ -183,7 +169,7 @@ def test_cfg_and_train_yaml_map_onto_a_loadable_run(aframe_repo, tmp_path, monke
     assert train["data"]["snr"]["minimum"] == 6 and train["data"]["fftlength"] is None
     assert train["trainer"]["max_epochs"] == 120 and train["trainer"]["patience"] == 120  # null: never stop early
     assert train["optimizer"]["weight_decay"] == 0.0  # not in aframe's file: the shipped value stays
-    unmapped = [line for line in result.stdout.splitlines() if line.startswith("not mapped: ")]
+    unmapped = not_mapped(result)
     expected = {"[luigi_core] local_scheduler", "[luigi_core] module", "[luigi_base] streams_per_gpu",
                 "[luigi_base] batch_size", "[luigi_FetchTrain] workflow", "[luigi_SandboxInfer] rate_per_gpu",
                 "[luigi_SandboxInfer] triton_image", "[luigi_Train] use_wandb", "data.init_args.chunk_size"}
