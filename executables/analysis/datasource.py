@@ -33,7 +33,8 @@ class DataSource:
             log.warning("%s cannot be read (%s): the background's source is unknown", path, exc)
             return cls(None)
         source = parser.get("data", "source", fallback=None)
-        return cls(source, parser.get("data", "noise_psd", fallback=None) if source == "simulated" else None)
+        psd = parser.get("data", "noise_psd", fallback=None) if source == "simulated" else None
+        return cls(source, psd and _per_ifo(psd, parser.get("data", "ifos", fallback="")))
 
     @property
     def simulated(self) -> bool:
@@ -50,3 +51,14 @@ class DataSource:
     def record(self) -> dict[str, Any]:
         """For summary.json."""
         return {"source": self.source, "noise_psd": self.noise_psd, "simulated": self.simulated}
+
+
+def _per_ifo(noise_psd: str, ifos: str) -> str:
+    """``[data] noise_psd`` in words: one name, or each name with the ifos it colours (one per ifo in ifos order)."""
+    names, detectors = ([item.strip() for item in text.split(",") if item.strip()] for text in (noise_psd, ifos))
+    if len(set(names)) < 2 or len(names) != len(detectors):
+        return noise_psd
+    by_name: dict[str, list[str]] = {}
+    for name, ifo in zip(names, detectors, strict=True):
+        by_name.setdefault(name, []).append(ifo)
+    return ", ".join(f"{name} ({', '.join(members)})" for name, members in by_name.items())

@@ -35,3 +35,15 @@ def test_an_unreadable_config_leaves_the_source_unknown(tmp_path):
     assert DataSource.read(tmp_path) == DataSource(None)
     (tmp_path / "run.ini.resolved").write_text("no section header\n")
     assert DataSource.read(tmp_path) == DataSource(None)
+
+
+def test_one_psd_per_ifo_names_the_ifos_each_colours(tmp_path):
+    """Issue 24: Virgo beside LIGO, each with its design curve."""
+    text = RESOLVED.format(source="simulated").replace("ifos = H1, L1", "ifos = H1, L1, V1").replace(
+        "noise_psd = aLIGODesignSensitivityT1800044",
+        "noise_psd = aLIGODesignSensitivityT1800044, aLIGODesignSensitivityT1800044, AdVDesignSensitivityP1200087")
+    (tmp_path / "run.ini.resolved").write_text(text)
+    data = DataSource.read(tmp_path)
+    assert data.noise_psd == "aLIGODesignSensitivityT1800044 (H1, L1), AdVDesignSensitivityP1200087 (V1)"
+    assert data.describe() == ("simulated Gaussian noise coloured by the aLIGODesignSensitivityT1800044 (H1, L1), "
+                               "AdVDesignSensitivityP1200087 (V1) PSD")
