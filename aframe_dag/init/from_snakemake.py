@@ -18,7 +18,7 @@ from pathlib import Path
 from ..config.schema import DATA
 from ..errors import UserError
 from .lightning_yaml import map_train_yaml
-from .translation import PER_NODE, REASONS, Translation, assign, channels, pairs_text, prior_name, read_yaml
+from .translation import OPEN_DATA, PER_NODE, REASONS, Translation, assign, channels, pairs_text, prior_name, read_yaml
 
 
 class Unmappable(Exception):
@@ -86,11 +86,19 @@ def _test_start(translation: Translation, value, tree: dict, where: str) -> None
 
 
 def _flags(translation: Translation, value, tree: dict, where: str) -> None:
-    """aframe ANDs whole flag names (H1_DATA, V1:ITF_SCIENCE:1); [data] flag is the name each ifo prefixes."""
+    """aframe ANDs whole flag names (H1_DATA, V1:ITF_SCIENCE:1); [data] flag is the name each ifo prefixes.
+
+    Our gwosc source asks GWOSC for IFO_NAME flags and the frames source DQSegDB for IFO:NAME ones, while aframe may
+    read open data within DQSegDB segments: such a mix is reported (`build --segments FILE` takes any segments)."""
+    open_data = set(map(str, tree.get("channels") or OPEN_DATA)) <= OPEN_DATA
+    separator, server = ("_", "GWOSC (IFO_NAME)") if open_data else (":", "DQSegDB (IFO:NAME)")
     by_ifo = {}
     for flag in _list(value, where).split(", "):
         if flag[2:3] not in ("_", ":") or len(flag) < 4 or flag[:2] in by_ifo:
             raise Unmappable("expected one IFO_NAME or IFO:NAME flag for each ifo; set [data] flag")
+        if flag[2] != separator:
+            raise Unmappable(f"with these channels aframe-dag queries {server} flags; give `aframe-dag build` the "
+                             "segments with --segments FILE")
         by_ifo[flag[:2]] = flag[3:]
     given = tree.get("ifos")
     ifos = [str(ifo) for ifo in given] if isinstance(given, list) else DATA["ifos"].default.split(", ")

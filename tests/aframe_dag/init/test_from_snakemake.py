@@ -255,6 +255,8 @@ def test_frame_channels_and_dqsegdb_flags(tmp_path):
 @pytest.mark.parametrize("text, key, why", [
     ("flags: [H1_DATA]\n", "flags", "each ifo of [data] ifos"),  # L1 has no flag
     ("flags: [DATA, L1_DATA]\n", "flags", "IFO_NAME or IFO:NAME"),
+    ("flags: [H1:DMT-ANALYSIS_READY:1, L1:DMT-ANALYSIS_READY:1]\n", "flags", "GWOSC (IFO_NAME)"),  # open data
+    ("channels: [H1:GDS-CALIB_STRAIN, L1:GDS-CALIB_STRAIN]\nflags: [H1_DATA, L1_DATA]\n", "flags", "DQSegDB"),
     ("train_end: 1250925192\ntest_start: 1250926000\n", "test_start", "[data] train_stop"),
     ("max_duration: -1\n", "max_duration", "always splits"),
     ("triton_image: tritonserver_25.06.sif\n", "triton_image", "AFRAME_CONTAINER_ROOT"),
