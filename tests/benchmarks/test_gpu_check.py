@@ -10,7 +10,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 SECTIONS = ("training fp32", "training bf16", "torch eager", "torch + CUDA graphs", "onnxruntime", "tensorrt",
-            "pipeline", "aotinductor")
+            "pipeline", "aotinductor", "training bf16 compiled")
 
 
 def test_smoke_runs_every_section_and_reports(tmp_path):
@@ -22,15 +22,19 @@ def test_smoke_runs_every_section_and_reports(tmp_path):
     report = json.loads(output.read_text())
     assert tuple(report["sections"]) == SECTIONS
     sections = report["sections"]
-    for name in ("training fp32", "training bf16", "torch eager", "torch + CUDA graphs", "onnxruntime", "pipeline"):
+    for name in ("training fp32", "training bf16", "torch eager", "torch + CUDA graphs", "onnxruntime", "pipeline",
+                 "training bf16 compiled"):
         assert sections[name]["status"] == "ok", (name, sections[name])
     assert sections["training bf16"]["samples_per_s"] > 0
+    compiled = sections["training bf16 compiled"]
+    assert compiled["samples_per_s"] > 0 and compiled["first_step_s"] > 0
     assert sections["torch eager"]["fp32"]["max_abs_difference"] < 1e-4
     assert 0 < sections["torch eager"]["bf16"]["max_abs_difference"] < 0.25
     assert sections["tensorrt"]["status"].startswith("absent")
     assert 0 < sections["pipeline"]["ratio"]
     assert report["forbidden_modules_loaded"] == []
-    for figure in ("training samples/s, fp32", "inference s/s, torch + CUDA graphs fp32", "pipeline s/s",
+    for figure in ("training samples/s, fp32", "training samples/s, bf16, torch.compile",
+                   "inference s/s, torch + CUDA graphs fp32", "pipeline s/s",
                    "peak GPU memory", "20,000", "4,600"):
         assert figure in result.stdout
 
