@@ -296,6 +296,8 @@ def translate(config, train_yaml=None) -> Translation:
         raise UserError(f"{path}: not an aframe Snakemake config (expected a mapping of keys such as ifos:, "
                         "train_start:, resources:)")
     translation = Translation(path)
+    if "channels" not in tree:  # aframe's default channels are the bare ifo names: open data, never simulated noise
+        channels(translation, sorted(OPEN_DATA), f"{path}: channels")
     if train_yaml is not None:
         map_train_yaml(translation, Path(train_yaml).expanduser().absolute())
     elif "train_config" in tree:

@@ -220,11 +220,12 @@ def test_config_yaml_maps_onto_a_run_that_builds(aframe_run, tmp_path, monkeypat
 
 
 def test_a_stub_keeps_the_shipped_values_and_train_yaml(tmp_path):
-    """A run's config.yaml gives only what it changes (aframe-init snakemake writes a stub)."""
+    """A run's config.yaml gives only what it changes (aframe-init snakemake writes a stub); aframe's default channels
+    are open data."""
     stub = write_config(tmp_path, "Tb: 2592000.0\nnum_testing_signals: 100000\nintegration_window_length: 1.0\n")
     translation = translate(stub)
-    assert translation.run_ini == {("testing", "Tb"): "2592000", ("testing", "num_injections"): "100000",
-                                   ("infer", "integration_length"): "1"}
+    assert translation.run_ini == {("data", "source"): "gwosc", ("testing", "Tb"): "2592000",
+                                   ("testing", "num_injections"): "100000", ("infer", "integration_length"): "1"}
     assert translation.train == {} and translation.unmapped == []
 
 
@@ -237,7 +238,7 @@ def test_a_stub_keeps_the_shipped_values_and_train_yaml(tmp_path):
 def test_inference_mode_and_backend_choose_the_server(tmp_path, mode, backend, server, reported):
     config = write_config(tmp_path, f"inference_mode: {mode}\ninference_backend: {backend}\n")
     translation = translate(config)
-    assert translation.run_ini == {("infer", "server"): server}
+    assert translation.run_ini[("infer", "server")] == server
     assert [": inference_backend = " in line for line in translation.unmapped] == ([True] if reported else [])
 
 
@@ -276,7 +277,7 @@ def test_what_has_no_equivalent_is_reported(tmp_path, monkeypatch, text, key, wh
 def test_triton_image_is_found_under_the_container_root(tmp_path, monkeypatch):
     monkeypatch.setenv("AFRAME_CONTAINER_ROOT", "/home/albert.einstein/images")
     translation = translate(write_config(tmp_path, "triton_image: tritonserver_25.06.sif\n"))
-    assert translation.run_ini == {("infer", "triton_image"): "/home/albert.einstein/images/tritonserver_25.06.sif"}
+    assert translation.run_ini[("infer", "triton_image")] == "/home/albert.einstein/images/tritonserver_25.06.sif"
 
 
 def test_train_yaml_option_wins_over_train_config(aframe_run, tmp_path):
@@ -288,7 +289,8 @@ def test_train_yaml_option_wins_over_train_config(aframe_run, tmp_path):
 
 def test_a_yaml_file_is_told_from_a_cfg_by_its_content(tmp_path):
     config = write_config(tmp_path, "# my aframe run\nifos: [H1, L1]\ntest_end: 1250933384\n", "aframe-run")
-    assert translate(config).run_ini == {("data", "ifos"): "H1, L1", ("data", "test_stop"): "1250933384"}
+    run_ini = translate(config).run_ini
+    assert (run_ini[("data", "ifos")], run_ini[("data", "test_stop")]) == ("H1, L1", "1250933384")
 
 
 @pytest.mark.parametrize("mangle, words", [
