@@ -26,10 +26,15 @@ def build_report(result, dry_run: bool) -> str:
                      f" {stage.request_gpus:>4}")
     gpu_nodes = sum(len(nodes) for name, nodes in stages.items() if workflow.stages[name].request_gpus)
     totals = workflow.totals
+    live = totals["livetime"] - totals.get("vetoed", 0.0)
     lines += ["", f"  GPU nodes: {gpu_nodes}",
-              f"  background livetime: {totals['livetime']:.0f} s ({_livetime(totals['livetime'])})"
+              f"  background livetime: {live:.0f} s ({_livetime(live)})"
               f" over {totals['shifts']} timeslides of {totals['test_files']} test files",
-              f"  injections: {totals['injections']:.0f}", ""]
+              f"  injections: {totals['injections']:.0f}"]
+    if totals.get("vetoes"):
+        lines.append(f"  vetoes: {totals['vetoed']:.0f} s of the {totals['livetime']:.0f} s of background analysed "
+                     f"vetoed, {totals['vetoed_injections']} of the injections dropped")
+    lines.append("")
     if result.estimates is not None:
         lines += result.estimates.lines() + [""]
     if result.reused:

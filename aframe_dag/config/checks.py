@@ -72,6 +72,9 @@ def _check_model(config) -> None:
     model = config["train"]["model"]
     if model is None:
         return
+    stray = [item for item in testing["vetoes"] if item.partition(":")[0] not in ifos]
+    _require(not stray, f"names {stray[0] if stray else ''}: give IFO:path with IFO one of {', '.join(ifos)}",
+             config, "testing", "vetoes")
     if not model.startswith("s3://"):
         _require(Path(model).is_file(), f"no such file: {model} (the model.pt to export)", config, "train", "model")
     for section, key, training, wanted in (("tune", "enabled", config["tune"]["enabled"], "false"),

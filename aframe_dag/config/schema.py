@@ -137,6 +137,10 @@ TESTING = {
 }
 
 TRAIN = {
+    "vetoes": Key(Words(r"[A-Z][0-9]:[^,\s]+", nonempty=False), "",
+                  "Veto segment files, IFO:path each (segwizard or 'start stop' text, or LIGO_LW XML; relative to "
+                  "run.ini; name an ifo twice to join files): their times leave Tb, the FARs and the sensitive volume "
+                  "(empty: none)"),
     "config": Key(File(), "train.yaml", "Model, optimiser and trainer settings (Lightning); relative to run.ini"),
     "remote": Key(Choice(("none", "kubernetes")), "none", "Train on this pool, or send training to Kubernetes"),
     "checkpoint_minutes": Key(POSITIVE, "30", "Save last.ckpt this often; the node may then exit 85", "min"),

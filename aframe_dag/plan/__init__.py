@@ -12,6 +12,7 @@ from .model import Node, Stage, Workflow, link
 from .segments import analysis_segments, chunks
 from .stages import category_limits, make_stage
 from .training import export_node, trained_model, training_nodes
+from .vetoes import read_vetoes, veto_files
 
 __all__ = ["plan", "Workflow", "Node", "Stage", "Layout"]
 
@@ -28,14 +29,17 @@ def _files(config, kind: str, available) -> list[tuple[int, int]]:
 
 def _branches(config, test_files):
     data, testing = config["data"], config["testing"]
+    vetoes = read_vetoes(config)
     try:
         return plan_branches(
             test_files, testing["shifts"], dead_time=config["infer"]["psd_length"],
             minimum=data["kernel_length"] + data["fduration"], Tb=testing["Tb"],
             num_injections=testing["num_injections"], spacing=testing["spacing"], buffer=testing["buffer"],
+            vetoes=vetoes,
         )
     except Unreachable as exc:
-        raise ConfigError(f"Tb or num_injections cannot be reached with the testing data: {exc}; "
+        vetoed = " (live time: the vetoes' times left out)" if vetoes else ""
+        raise ConfigError(f"Tb or num_injections cannot be reached with the testing data{vetoed}: {exc}; "
                           "lower them or lengthen the testing span", config.path, "testing") from None
 
 
@@ -60,16 +64,20 @@ def plan(config, available=None) -> Workflow:
         nodes += training_nodes(config, layout, train_backgrounds)
     nodes.append(export_node(config, layout))
     infers = infer_nodes(config, layout, bundle(branches, config["infer"]["seconds_per_node"]))
-    livetime = sum(b.livetime for b in branches if b.background)
+    background = [b for b in branches if b.background]
+    livetime = sum(b.livetime for b in background)
     injections = sum(b.injections for b in branches)
+    vetoes = veto_files(config)
+    vetoed = {"vetoes": len(vetoes), "vetoed": sum(b.vetoed for b in background),
+              "vetoed_injections": sum(b.vetoed_injections for b in branches)}
     nodes += infers
-    nodes.append(aggregate_node(config, layout, infers, livetime, injections))
-    nodes.append(sv_node(config, layout))
+    nodes.append(aggregate_node(config, layout, infers, livetime, injections, vetoes, vetoed))
+    nodes.append(sv_node(config, layout, vetoed["vetoed_injections"]))
     nodes.append(summary_node(config, layout, trained_model(config, layout).rpartition("/")[0]))
 
     stages = {name: make_stage(config, name) for name in dict.fromkeys(node.stage for node in nodes)}
     totals = {
-        "livetime": livetime, "injections": injections,
+        "livetime": livetime, "injections": injections, **vetoed,
         "shifts": max(b.shift for b in branches if b.background),
         "train_files": len(train_files), "test_files": len(test_files),
     }

@@ -58,25 +58,37 @@ def infer_precision(config, server: str) -> str:
     return precision
 
 
-def aggregate_node(config, layout: Layout, infers: list[Node], livetime: float, injections: int) -> Node:
-    """Merges the event sets and asserts their livetime and injection count equal the plan's totals."""
+def aggregate_node(config, layout: Layout, infers: list[Node], livetime: float, injections: int,
+                   vetoes: list[tuple[str, str]], vetoed: dict[str, float]) -> Node:
+    """Merges the event sets and asserts their livetime and injection count equal the plan's totals.
+
+    With ``vetoes`` ((ifo, file) pairs: its inputs, so file transfer sends them) it also removes what they veto
+    and asserts the seconds and injections removed equal the plan's ``vetoed`` totals.
+    """
     events = tuple(node.outputs[0] for node in infers)
     outputs = (layout.background_events, layout.foreground_events, layout.zero_lag_events)
     arguments = options(
         expected_livetime=livetime, expected_injections=injections, background=outputs[0],
         foreground=outputs[1], zero_lag=outputs[2], device=node_device(config, "aggregate"),
-    ) + repeated("input", events)
-    return Node("aggregate", "aggregate", arguments, events, outputs)
+    )
+    if vetoes:
+        arguments += options(shifts=config["testing"]["shifts"], expected_vetoed_livetime=vetoed["vetoed"],
+                             expected_vetoed_injections=vetoed["vetoed_injections"])
+        arguments += repeated("veto", [f"{ifo}:{path}" for ifo, path in vetoes])
+    arguments += repeated("input", events)
+    inputs = (*events, *dict.fromkeys(path for _, path in vetoes))
+    return Node("aggregate", "aggregate", arguments, inputs, outputs)
 
 
-def sv_node(config, layout: Layout) -> Node:
+def sv_node(config, layout: Layout, vetoed_injections: int) -> Node:
     """Sensitive volume against false-alarm rate, from the aggregated events and the rejected draws."""
     sv = config["sv"]
     inputs = (layout.background_events, layout.foreground_events, layout.rejected)
     arguments = options(
         background=inputs[0], foreground=inputs[1], rejected=inputs[2],
         mass_combos=[f"{a:g}:{b:g}" for a, b in sv["mass_combos"]], source_prior=sv["source_prior"],
-        max_far=sv["max_far"], output=layout.sensitive_volume, device=node_device(config, "sv"),
+        max_far=sv["max_far"], vetoed_injections=vetoed_injections or None, output=layout.sensitive_volume,
+        device=node_device(config, "sv"),
     )
     return Node("sv", "sv", arguments, inputs, layout.sensitive_volume_outputs)
 

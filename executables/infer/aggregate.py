@@ -5,6 +5,10 @@ and that the totals are the plan's, background livetime Tb = ``--expected-liveti
 accepted injections = ``--expected-injections``, then writes ``--background`` (every background branch's events,
 loudest first), ``--zero-lag`` (the unshifted branches') and ``--foreground`` (one row per accepted injection), each
 atomically. A branch in two files (a retried branch counted twice) or a shortfall (a missing branch) is exit 2.
+
+With ``--veto IFO:FILE`` (and the run's ``--shifts``) the sets lose what the vetoes remove
+(``executables.infer.vetoes``): Tb is the live time left, and the seconds and injections removed must equal
+``--expected-vetoed-livetime`` and ``--expected-vetoed-injections``, the plan's, or the node exits 2.
 """
 
 from __future__ import annotations
@@ -17,9 +21,10 @@ from typing import TypeVar
 
 import click
 
-from executables.common.cli import device_option, node_options, require_device
+from executables.common.cli import device_option, node_options, require_device, split
 from executables.common.errors import InputError, PermanentError
 from executables.formats.events import COUNT_RTOL, Detections, NodeEvents, RecoveredInjectionSet, read_node_events
+from executables.infer.vetoes import VetoCheck, parse_veto
 
 log = logging.getLogger("aframe-aggregate")
 
@@ -86,13 +91,18 @@ def combine(sets: Sequence[SetT], inputs: Sequence[Path], group: str) -> SetT:
 
 
 def aggregate(inputs: Sequence[Path], expected_livetime: float, expected_injections: int, background: Path,
-              zero_lag: Path, foreground: Path) -> list[Path]:
-    """Check every node's events, merge them and write the three sets; return their paths."""
+              zero_lag: Path, foreground: Path, vetoes: VetoCheck | None = None) -> list[Path]:
+    """Check every node's events, merge them (less what ``vetoes`` remove) and write the three sets; return paths."""
     nodes = read_inputs(inputs)
     check_totals(inputs, nodes, expected_livetime, expected_injections)
-    merged_background = combine([node.background for node in nodes], inputs, "background").sorted()
+    merged_background = combine([node.background for node in nodes], inputs, "background")
     merged_zero_lag = combine([node.zero_lag for node in nodes], inputs, "zero-lag")
     merged_foreground: RecoveredInjectionSet = combine([node.foreground for node in nodes], inputs, "foreground")
+    if vetoes is not None:
+        branches = [branch for node in nodes for branch in node.branches]
+        merged_background, merged_zero_lag, merged_foreground = vetoes.apply(
+            branches, merged_background, merged_zero_lag, merged_foreground)
+    merged_background = merged_background.sorted()
     outputs = [background, zero_lag, foreground]
     merged_background.write(background)
     merged_zero_lag.write(zero_lag)
@@ -117,12 +127,35 @@ def aggregate(inputs: Sequence[Path], expected_livetime: float, expected_injecti
 @click.option("--zero-lag", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="EventSet of the unshifted branches.")
 @device_option("Checked like every node's (cuda must exist); aggregation runs on the CPU.")
+@click.option("--veto", "veto_specs", multiple=True,
+              help="IFO:FILE, a veto segment file of one ifo (segwizard text or LIGO_LW XML); repeat per file.")
+@click.option("--shifts", default=None, help="Timeslide step per ifo, seconds (needed with --veto).")
+@click.option("--expected-vetoed-livetime", type=click.FloatRange(min=0), default=0.0, show_default=True,
+              help="Seconds of the background livetime the plan's vetoes remove.")
+@click.option("--expected-vetoed-injections", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Accepted injections at vetoed moments, by the plan.")
 @click.option("--input", "inputs", multiple=True, type=click.Path(dir_okay=False, path_type=Path),
               help="An infer node's events file; repeat once per node.")
 def main(expected_livetime: float, expected_injections: int, background: Path, foreground: Path, zero_lag: Path,
-         device: str, inputs: tuple[Path, ...]) -> list[Path]:
-    """Merge the infer nodes' events (inputs kept) and check Tb and the injection count against the plan."""
+         device: str, veto_specs: tuple[str, ...], shifts: str | None, expected_vetoed_livetime: float,
+         expected_vetoed_injections: int, inputs: tuple[Path, ...]) -> list[Path]:
+    """Merge the infer nodes' events (inputs kept), less vetoed times, and check Tb and the injections against the
+    plan."""
     if not (math.isfinite(expected_livetime) and expected_livetime > 0):
         raise click.BadParameter(f"must be > 0, got {expected_livetime}", param_hint="--expected-livetime")
     require_device(device)
-    return aggregate(list(inputs), expected_livetime, expected_injections, background, zero_lag, foreground)
+    return aggregate(list(inputs), expected_livetime, expected_injections, background, zero_lag, foreground,
+                     _veto_check(veto_specs, shifts, expected_vetoed_livetime, expected_vetoed_injections))
+
+
+def _veto_check(specs: Sequence[str], shifts: str | None, seconds: float, injections: int) -> VetoCheck | None:
+    """What ``--veto`` and ``--shifts`` ask for (None without vetoes); the files are read with the inputs."""
+    if not specs:
+        return None
+    if shifts is None:
+        raise click.BadParameter("--veto needs the run's --shifts", param_hint="--shifts")
+    try:
+        steps = tuple(float(step) for step in split(shifts))
+    except ValueError:
+        raise click.BadParameter(f"give numbers, comma-separated; got {shifts!r}", param_hint="--shifts") from None
+    return VetoCheck([parse_veto(spec) for spec in specs], steps, seconds, injections)
