@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from ..bulk import without_cyclic_gc
 from ..errors import ConfigError
 from ..timeslides import Unreachable, bundle, plan_branches
@@ -68,7 +70,7 @@ def plan(config, available=None) -> Workflow:
     livetime = sum(b.livetime for b in background)
     injections = sum(b.injections for b in branches)
     vetoes = veto_files(config)
-    vetoed = {"vetoes": len(vetoes), "vetoed": sum(b.vetoed for b in background),
+    vetoed = {"vetoes": len(vetoes), "vetoed": math.fsum(b.vetoed for b in background),
               "vetoed_injections": sum(b.vetoed_injections for b in branches)}
     nodes += infers
     nodes.append(aggregate_node(config, layout, infers, livetime, injections, vetoes, vetoed))

@@ -8,6 +8,7 @@ loses 19 of its 90 s.
 
 from __future__ import annotations
 
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -15,9 +16,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from igwn_segments import segment, segmentlist
 
+from aframe_dag.timeslides import plan_branches
+from aframe_dag.vetoes import Vetoes
 from executables.formats.events import BranchRecord, EventSet, RecoveredInjectionSet, write_node_events
 from executables.infer.aggregate import main as aggregate_main
+from executables.infer.vetoes import vetoed_seconds
 
 pytestmark = pytest.mark.usefixtures("restore_logging")
 
@@ -125,3 +130,20 @@ def test_vetoes_need_the_shifts(tmp_path):
     del args[args.index("--shifts"):args.index("--shifts") + 2]
     result = CliRunner().invoke(aggregate_main, args)
     assert result.exit_code == 2 and "--veto needs the run's --shifts" in result.output
+
+
+def test_aggregate_and_the_plan_agree_on_gps_sized_fractional_vetoes():
+    """The node recomputes each branch's span from its record as the plan computed it, so both remove the same
+    seconds even where veto edges are fractions of a second on GPS-sized clocks."""
+    rng = np.random.default_rng(24)
+    t0s = [1_240_580_983 + 600 * k for k in range(4)]
+    lists = {}
+    for ifo in IFOS:
+        starts = np.sort(rng.uniform(t0s[0], t0s[-1] + 600, 40))
+        lists[ifo] = segmentlist(segment(a, a + b) for a, b in zip(starts, rng.uniform(0.1, 30, 40), strict=True))
+    vetoes = Vetoes(IFOS, lists)
+    branches = plan_branches([(t0, 600) for t0 in t0s], (0.0, 1.0), dead_time=16, minimum=3, Tb=4000,
+                             num_injections=1, spacing=16, buffer=16, vetoes=vetoes)
+    records = [BranchRecord(b.label, b.shift, b.livetime, b.background, b.injections) for b in branches]
+    assert max(b.shift for b in branches) >= 2 and sum(b.vetoed for b in branches) > 0
+    assert vetoed_seconds(vetoes, (0.0, 1.0), records) == math.fsum(b.vetoed for b in branches)
