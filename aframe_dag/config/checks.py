@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..errors import ConfigError
+from ..errors import ConfigError, did_you_mean
 from ..names import DONE
+from .noise_psds import NOISE_PSDS
+
+# [data] keys that take one value for every ifo or one per ifo (types.PerIfo)
+PER_IFO_KEYS = ("noise_psd", "frame_type", "flag")
 
 
 def _require(condition: bool, message: str, config, section: str, key: str) -> None:
@@ -29,9 +33,29 @@ def _check_data(config) -> None:
         _require(data["kernel_length"] + data["fduration"] < data[key],
                  f"kernel_length + fduration must be shorter than {key} ({data[key]} s)",
                  config, "data", "kernel_length")
+
+
+def _check_detectors(config) -> None:
+    """Per-ifo keys give one value or one per ifo, PSDs are lalsimulation's, frames have one channel per ifo."""
+    data = config["data"]
+    ifos = data["ifos"]
+    for key in PER_IFO_KEYS:
+        values = data[key] or ()
+        _require(len(values) in (0, 1, len(ifos)), f"give one value, or one per ifo ({len(ifos)}: {', '.join(ifos)}),"
+                 f" not {len(values)}", config, "data", key)
+    for name in data["noise_psd"]:
+        _require(name in NOISE_PSDS, f"'{name}' is not a noise PSD of lalsimulation (SimNoisePSD<name>)"
+                 + (did_you_mean(name, NOISE_PSDS) or ", e.g. aLIGODesignSensitivityT1800044 (LIGO) or "
+                    "AdVDesignSensitivityP1200087 (Virgo)"), config, "data", "noise_psd")
     if data["source"] == "frames":
-        _require(data["channels"] is not None and len(data["channels"]) == len(data["ifos"]),
-                 "the frames source needs one channel per ifo", config, "data", "channels")
+        channels = data["channels"] or ()
+        prefixes = [channel.split(":", 1)[0] for channel in channels]
+        strays = [channel for channel, prefix in zip(channels, prefixes, strict=True) if prefix not in ifos]
+        _require(not strays, f"{', '.join(strays)}: not the channel of one of the ifos ({', '.join(ifos)})",
+                 config, "data", "channels")
+        odd = [f"{prefixes.count(ifo)} for {ifo}" for ifo in ifos if prefixes.count(ifo) != 1]
+        _require(not odd, f"the frames source needs one channel per ifo, not {', '.join(odd)}",
+                 config, "data", "channels")
 
 
 def _check_waveforms(config) -> None:
@@ -48,6 +72,9 @@ def _check_testing(config) -> None:
     testing, ifos = config["testing"], config["data"]["ifos"]
     _require(len(testing["shifts"]) == len(ifos), f"needs one shift per ifo ({len(ifos)})",
              config, "testing", "shifts")
+    stray = [item for item in testing["vetoes"] if item.partition(":")[0] not in ifos]
+    _require(not stray, f"names {stray[0] if stray else ''}: give IFO:path with IFO one of {', '.join(ifos)}",
+             config, "testing", "vetoes")
     _require(config["infer"]["fftlength"] <= config["infer"]["psd_length"], "must not exceed psd_length",
              config, "infer", "fftlength")
     swapped = [f"{a:g}:{b:g}" for a, b in config["sv"]["mass_combos"] if a < b]
@@ -72,9 +99,6 @@ def _check_model(config) -> None:
     model = config["train"]["model"]
     if model is None:
         return
-    stray = [item for item in testing["vetoes"] if item.partition(":")[0] not in ifos]
-    _require(not stray, f"names {stray[0] if stray else ''}: give IFO:path with IFO one of {', '.join(ifos)}",
-             config, "testing", "vetoes")
     if not model.startswith("s3://"):
         _require(Path(model).is_file(), f"no such file: {model} (the model.pt to export)", config, "train", "model")
     for section, key, training, wanted in (("tune", "enabled", config["tune"]["enabled"], "false"),
@@ -110,7 +134,8 @@ def _check_reuse(config) -> None:
 def check_config(config, allow_missing: bool = False) -> dict[tuple[str, str], str]:
     """Raise ConfigError for the first impossible combination of values or (unless ``allow_missing``) key still to
     set; return the keys still to set. Remote training's own checks come after those keys: they assume its image."""
-    for check in (_check_data, _check_waveforms, _check_testing, _check_model, _check_reuse, _check_transfer):
+    for check in (_check_data, _check_detectors, _check_waveforms, _check_testing, _check_model, _check_reuse,
+                  _check_transfer):
         check(config)
     missing = missing_keys(config)
     if missing and not allow_missing:

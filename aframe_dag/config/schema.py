@@ -17,6 +17,7 @@ from .types import (
     Optional,
     Pairs,
     Pattern,
+    PerIfo,
     SearchSpace,
     Size,
     Text,
@@ -92,13 +93,19 @@ DATA = {
     "ifos": Key(Words(options=tuple(INTERFEROMETERS)), "H1, L1", "Interferometers"),
     "source": Key(Choice(("simulated", "gwosc", "frames")), "simulated",
                   "Background strain: simulated coloured Gaussian noise, GWOSC open data, or frames"),
-    "noise_psd": Key(Pattern(r"[A-Za-z0-9]+", "lalsimulation PSD name"), "aLIGODesignSensitivityT1800044",
-                     "lalsimulation PSD (SimNoisePSD<name>) that colours simulated noise"),
+    "noise_psd": Key(PerIfo(Pattern(r"[A-Za-z0-9]+", "lalsimulation PSD name")), "aLIGODesignSensitivityT1800044",
+                     "lalsimulation PSD (SimNoisePSD<name>) that colours simulated noise, e.g. "
+                     "aLIGODesignSensitivityT1800044 for LIGO, AdVDesignSensitivityP1200087 for Virgo"),
     "channels": Key(Optional(Words(r"[A-Z][0-9]:[A-Za-z0-9_-]+")), "",
-                    "Strain channels, one per ifo (frames source), e.g. H1:GDS-CALIB_STRAIN"),
-    "frame_type": Key(Text(), "", "Frame type per ifo prefix for the frames source, e.g. HOFT_C00"),
-    "flag": Key(Text(), "DATA", "Segment flag whose active times are analysed: GWOSC's DATA, or a DQSegDB flag"
-                " such as DMT-ANALYSIS_READY:1 for frames"),
+                    "Strain channels, one per ifo (frames source), e.g. H1:GDS-CALIB_STRAIN, L1:GDS-CALIB_STRAIN, "
+                    "V1:Hrec_hoft_16384Hz"),
+    "frame_type": Key(Optional(PerIfo(Pattern(r"[A-Za-z0-9_-]+", "frame type"))), "",
+                      "Frame types for the frames source: one, which each ifo prefixes (HOFT_C00: H1_HOFT_C00 for "
+                      "H1), or one per ifo as gwdatafind names them, e.g. H1_HOFT_C00, L1_HOFT_C00, HoftOnline "
+                      "(empty: the best type holding each channel)"),
+    "flag": Key(PerIfo(Pattern(r"[A-Za-z0-9_:-]+", "segment flag")), "DATA",
+                "Segment flag whose active times are analysed, which each ifo prefixes: GWOSC's DATA, or DQSegDB "
+                "flags such as DMT-ANALYSIS_READY:1 for frames (Virgo's: ITF_SCIENCE:1)"),
     "gwosc_host": Key(Text(), "https://gwosc.org", "GWOSC server for open data and its segments"),
     "sample_rate": Key(POSITIVE, "2048", "Strain sample rate", "Hz"),
     "highpass": Key(POSITIVE, "32", "High-pass corner applied when whitening", "Hz"),
@@ -130,6 +137,10 @@ TESTING = {
     "num_injections": Key(COUNT, "500000", "Accepted test injections to place (as aframe's num_signals)"),
     "Tb": Key(SECONDS, "31557600", "Background livetime to analyse with timeslides (one year)", "s"),
     "shifts": Key(Numbers(Number(minimum=0)), "0, 1", "Timeslide step per ifo", "s"),
+    "vetoes": Key(Words(r"[A-Z][0-9]:[^,\s]+", nonempty=False), "",
+                  "Veto segment files, IFO:path each (segwizard or 'start stop' text, or LIGO_LW XML; relative to "
+                  "run.ini; name an ifo twice to join files): their times leave Tb, the FARs and the sensitive volume "
+                  "(empty: none)"),
     "spacing": Key(SECONDS, "16", "Time between consecutive injections", "s"),
     "buffer": Key(Number(minimum=0), "16", "No injection this close to a segment edge", "s"),
     "snr_threshold": Key(Number(minimum=0), "4", "Injections below this network SNR are rejected (kept for SV)"),
@@ -137,10 +148,6 @@ TESTING = {
 }
 
 TRAIN = {
-    "vetoes": Key(Words(r"[A-Z][0-9]:[^,\s]+", nonempty=False), "",
-                  "Veto segment files, IFO:path each (segwizard or 'start stop' text, or LIGO_LW XML; relative to "
-                  "run.ini; name an ifo twice to join files): their times leave Tb, the FARs and the sensitive volume "
-                  "(empty: none)"),
     "config": Key(File(), "train.yaml", "Model, optimiser and trainer settings (Lightning); relative to run.ini"),
     "remote": Key(Choice(("none", "kubernetes")), "none", "Train on this pool, or send training to Kubernetes"),
     "checkpoint_minutes": Key(POSITIVE, "30", "Save last.ckpt this often; the node may then exit 85", "min"),

@@ -196,6 +196,31 @@ class Numbers:
 
 
 @dataclass(frozen=True)
+class PerIfo:
+    """One word for every ifo, or one per ifo in ``[data] ifos`` order (checks.py holds the count to the ifos)."""
+
+    element: Pattern
+
+    @property
+    def name(self) -> str:
+        return f"one {self.element.name}, or one per ifo"
+
+    def parse(self, text: str) -> tuple[str, ...]:
+        items = _items(text)
+        if not items:
+            raise BadValue(f"must give a {self.element.name}")
+        return tuple(self.element.parse(item) for item in items)
+
+    def format(self, value) -> str:
+        return ", ".join(value)
+
+
+def each_ifo(values: tuple[str, ...], ifos: tuple[str, ...]) -> dict[str, str]:
+    """A PerIfo value as ifo -> value: one value stands for every ifo."""
+    return dict(zip(ifos, values * len(ifos) if len(values) == 1 else values, strict=True))
+
+
+@dataclass(frozen=True)
 class Pairs:
     """A list of number pairs written a:b, such as component masses 35:20."""
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from igwn_segments import segment, segmentlist
 
+from ..config.types import each_ifo
 from ..errors import ConfigError, UserError
 
 
@@ -39,23 +40,24 @@ def query_segments(config) -> segmentlist:
     data = config["data"]
     start, stop = data["train_start"], data["test_stop"]
     common = segmentlist([segment(start, stop)])
+    flags = each_ifo(data["flag"], data["ifos"])
     try:
-        for ifo in data["ifos"]:
+        for ifo, flag in flags.items():
             if data["source"] == "gwosc":
                 from gwosc.timeline import get_segments
 
-                found = segmentlist(segment(*pair) for pair in get_segments(f"{ifo}_{data['flag']}", start, stop,
+                found = segmentlist(segment(*pair) for pair in get_segments(f"{ifo}_{flag}", start, stop,
                                                                             host=data["gwosc_host"]))
             else:
                 from gwpy.segments import DataQualityFlag
 
-                found = segmentlist(DataQualityFlag.query(f"{ifo}:{data['flag']}", start, stop).active)
+                found = segmentlist(DataQualityFlag.query(f"{ifo}:{flag}", start, stop).active)
             common &= found.coalesce()
     except ImportError as exc:
         raise UserError(f"querying segments needs {exc.name} (pip install 'aframe-dag[data]'), "
                         "or pass --segments FILE") from None
     except Exception as exc:  # network, server or flag errors all mean: this query cannot be made now
-        raise UserError(f"cannot query the {data['flag']} segments for {', '.join(data['ifos'])} "
+        raise UserError(f"cannot query the {', '.join(dict.fromkeys(flags.values()))} segments for {', '.join(flags)} "
                         f"({type(exc).__name__}: {exc}); pass --segments FILE instead") from None
     return common
 
@@ -89,3 +91,4 @@ def chunks(segments: segmentlist, max_length: int, min_length: int) -> list[tupl
         edges = [int(start) + (length * k) // count for k in range(count + 1)]
         files += [(a, b - a) for a, b in zip(edges, edges[1:], strict=False)]
     return files
+
