@@ -1,11 +1,13 @@
 """Batches: deterministic by position, non-coincident background, injection never touching the PSD, metric maths."""
 
+import h5py
 import numpy as np
 import pytest
 import torch
 
+from executables.common.errors import InputError
 from executables.train.config import Shared, read_config
-from executables.train.data import WaveformBank, partial_auroc, swap_and_mute
+from executables.train.data import WaveformBank, partial_auroc, read_responses, swap_and_mute
 from executables.train.module import AframeData, AframeModule, shared_dict
 
 from .conftest import IFOS, SAMPLE_RATE
@@ -87,3 +89,19 @@ def test_waveform_bank_reads_rows_from_disk_when_too_big_for_memory(tiny_inputs)
     assert in_memory.in_memory is not None and on_disk.in_memory is None
     rows = np.array([5, 1, 5, 0])
     assert np.array_equal(in_memory.rows(rows), on_disk.rows(rows))
+
+
+def test_training_inputs_of_neither_layout_or_another_rate_name_the_file_and_dataset(tiny_inputs, tmp_path):
+    """Issue 24: polarizations are read through WaveformSet, ours or aframe's; anything else is an InputError."""
+    plain = tmp_path / "plain.hdf5"
+    with h5py.File(plain, "w") as handle:
+        handle["waveforms/plus"] = np.zeros((2, 8))
+    with pytest.raises(InputError, match=r"plain\.hdf5: length: root attribute missing"):
+        WaveformBank(plain, SHARED, memory_gb=1.0)
+    with pytest.raises(InputError, match=r"val_waveforms\.hdf5: ledger: this file holds a ResponseSet"):
+        WaveformBank(tiny_inputs["validation"], SHARED, memory_gb=1.0)
+    other_rate = Shared(IFOS, 2 * SAMPLE_RATE, 16.0, None, 0.5, 1.0, 4.0, 1122)
+    with pytest.raises(InputError, match=r"sample_rate: is 256 Hz but --sample-rate is 512"):
+        WaveformBank(tiny_inputs["waveforms"], other_rate, memory_gb=1.0)
+    with pytest.raises(InputError, match=r"train_waveforms\.hdf5: ledger: this file holds a WaveformSet"):
+        read_responses(tiny_inputs["waveforms"], SHARED)
