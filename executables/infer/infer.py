@@ -33,8 +33,9 @@ from executables.common.cli import device_option, node_options, parse_ifos, requ
 from executables.common.errors import InputError, PermanentError
 from executables.common.shared import data_option
 from executables.formats.events import BranchRecord, EventSet, RecoveredInjectionSet, write_node_events
+from executables.formats.placement import select_injections
 from executables.infer.backends import ON_DEVICE, SERVERS, ModelShape, TritonOptions, open_backend
-from executables.infer.search import search_branch, select_injections
+from executables.infer.search import search_branch
 from executables.infer.stream import Branch, Geometry, Preprocessor, Settings, open_branch
 
 log = logging.getLogger("aframe-infer")

@@ -37,6 +37,7 @@ import torch
 from aframe_dag import timeslides
 from executables.common.errors import InputError
 from executables.common.shared import DataParameters
+from executables.formats.placement import Injections
 from executables.formats.strain import background_info, read_background
 from executables.infer.outputs import whitened_windows
 from executables.preprocessing import whitening
@@ -138,22 +139,6 @@ def open_branch(path: Path, index: int, settings: Settings, geometry: Geometry) 
         raise InputError(path, settings.ifos[0], f"holds {info.duration:g} s: too short for the PSD "
                                                  f"({settings.psd_length:g} s) and one window at shift {index}")
     return Branch(Path(path), index, info.t0, info.duration, offsets, sample_offsets, start, stop, livetime, outputs)
-
-
-@dataclass
-class Injections:
-    """The responses added to one branch's foreground stream: ``(rows, ifos, samples)`` placed at ``first``."""
-
-    responses: np.ndarray
-    first: np.ndarray
-
-    def add_to(self, strain: np.ndarray, lo: int) -> None:
-        """Add every response overlapping ``strain`` (analysis-clock samples ``[lo, lo + strain.shape[-1])``)."""
-        size, hi = self.responses.shape[-1], lo + strain.shape[-1]
-        for response, first in zip(self.responses, self.first, strict=True):
-            a, b = max(first, lo), min(first + size, hi)
-            if a < b:
-                strain[:, a - lo: b - lo] += response[:, a - first: b - first]
 
 
 class Preprocessor:
