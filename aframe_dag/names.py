@@ -16,7 +16,8 @@ STATUS_FILE = "aframe.status"  # the DAG's NODE_STATUS_FILE
 JOBSTATE_LOG = "aframe.jobstate.log"
 DOT_FILE = "aframe.dot"
 TUNE_JOURNAL = "tune/study.journal"
-LOGS = "logs"  # each stage's user log (STAGE.log) and each node's stdout and stderr (NODE.out, NODE.err)
+LOGS = "logs"  # each stage's user log (STAGE.log), each node's stdout and stderr (NODE.out, NODE.err) and its POST
+#                script's output (NODE.post)
 DONE = "done"  # the nodes' done-markers (NODE.json)
 TRANSFER = "transfer"  # file-transfer mode: what a job sent back beyond its outputs (NODE/), for a post-mortem
 AFTER_DATA = "after-data.save"  # SAVE_POINT_FILEs: DAGMan writes them into save_files/
@@ -37,6 +38,11 @@ def node_output(node: str) -> str:
 
 def node_error(node: str) -> str:
     return f"{LOGS}/{node}.err"
+
+
+def post_output(node: str) -> str:
+    """Where DAGMan writes what a node's POST script printed (SCRIPT DEBUG): DAGMan keeps it nowhere else."""
+    return f"{LOGS}/{node}.post"
 
 
 def marker_name(node: str) -> str:

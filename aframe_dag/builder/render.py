@@ -28,6 +28,7 @@ from ..names import (
     marker_name,
     node_error,
     node_output,
+    post_output,
     stage_log,
     submit_file,
 )
@@ -173,8 +174,8 @@ def _dag_block(workflow: Workflow, node, submit: str, node_check: str, job: Sand
               f"SCRIPT PRE {name} {node_check} {workflow.condor_dir} {name} {node.hash}",
               f"PRE_SKIP {name} {SKIP_EXIT}"]
     if job:
-        lines.append(f"SCRIPT POST {name} {node_check} --landed {workflow.condor_dir} {name} {node.hash} $RETURN "
-                     + " ".join(job.roots))
+        lines.append(f"SCRIPT DEBUG {post_output(name)} ALL POST {name} {node_check} --landed {workflow.condor_dir} "
+                     f"{name} {node.hash} $RETURN " + " ".join(job.roots))
     if stage.priority:
         lines.append(f"PRIORITY {name} {stage.priority}")
     if stage.category:

@@ -334,7 +334,8 @@ class Executor:
                           PRE_SCRIPT_RETURN=str(self.pre_returns.get(node.name, -1)))
         return values
 
-    def _script(self, name: str, kind: str, script: Script, job: Job | None, values: dict[str, str]) -> None:
+    def _script(self, name: str, kind: str, script: Script, job: Job | None, values: dict[str, str],
+                cluster: int = 0) -> None:
         """Start a PRE or POST script in the node's directory, with the DAG's ENV SET, as DAGMan runs it."""
         node = self.dag.nodes[name]
         argv = [script.executable, *script_arguments(script.arguments, values, post=kind == "post")]
@@ -350,7 +351,7 @@ class Executor:
         finally:
             if output is not subprocess.DEVNULL:
                 output.close()
-        self.running[name] = Running(name, kind, process, job)
+        self.running[name] = Running(name, kind, process, job, cluster)
 
     def _begin(self, name: str, job: Job | None = None) -> None:
         node = self.dag.nodes[name]
@@ -436,6 +437,7 @@ class Executor:
             if run.kind == "pre":
                 self._after_pre(run.node, run.job, code)
             elif run.kind == "post":
+                self.events.post_terminated((run.cluster, 0), run.node, code)
                 self._after_post(run.node, code)
             else:
                 self._after_job(run, code)
@@ -450,7 +452,8 @@ class Executor:
                 return
         if node.post is not None:
             self._set(run.node, POSTRUN)
-            self._script(run.node, "post", node.post, run.job, self._script_values(node, code, run.cluster))
+            self._script(run.node, "post", node.post, run.job, self._script_values(node, code, run.cluster),
+                         run.cluster)
             return
         if code != 0:
             what = f"exit {code}" if code > 0 else f"signal {-code}"

@@ -119,6 +119,12 @@ class EventLog:
     def checkpointed(self, job, code: int, extra=()) -> None:
         self._write(8, job, f"Job exited with checkpoint_exit_code {code}: requeued", [], list(extra))
 
+    def post_terminated(self, job, node: str, returncode: int) -> None:
+        """DAGMan logs a POST script's end against the node's last job; a status reader takes its verdict."""
+        status = (f"\t(1) Normal termination (return value {returncode})" if returncode >= 0
+                  else f"\t(0) Abnormal termination (signal {-returncode})")
+        self._write(16, job, "POST Script terminated.", [status, f"    DAG Node: {node}"], [])
+
     def pre_skip(self, number: int, node: str) -> None:
         """DAGMan logs a skipped node against no job: cluster 0, proc 2147483647, a running count."""
         self._write(34, (0, 2147483647, number), "PRE script return value is PRE_SKIP value",

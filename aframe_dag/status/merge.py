@@ -89,6 +89,8 @@ def _log_state(attempts: list[Attempt], skipped: bool) -> str | None:
     last = attempts[-1]
     if last.state in ("idle", "running", "held"):
         return last.state
+    if last.post_exit is not None:  # a POST script decides the node's result, whatever the job's exit code
+        return "done" if last.post_exit == 0 else "failed"
     return "done" if last.exit_code == 0 else "failed"
 
 

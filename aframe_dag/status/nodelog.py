@@ -49,6 +49,7 @@ class Attempt:
     holds: int = 0
     held_at: float | None = None  # when its last hold began
     removed_reason: str | None = None
+    post_exit: int | None = None  # the POST script that ran after it: DAGMan's verdict on the node then
     this_run: bool = False  # in the node log, so submitted by the DAG's current (or last) run
 
     @property
@@ -167,6 +168,8 @@ def read_user_log(path) -> tuple[dict[str, list[Attempt]], set[str], dict[str, i
             skipped.add(node)
         elif code == 16 and node and "ReturnValue" in event:  # POST script terminated
             post[node] = int(event["ReturnValue"])
+            if attempts.get(node):
+                attempts[node][-1].post_exit = post[node]
         elif code == 0:
             by_job.pop(key, None)  # a job id seen again is a new job
             if node and not node.startswith(JOIN_NODE_PREFIX):

@@ -21,6 +21,7 @@ from .text import clock, duration
 from .waiting import parent_lines, ready_line
 
 STDERR_LINES = 30
+POST_LINES = 10
 
 
 def _htcondor_args(text: str) -> list[str]:
@@ -114,6 +115,7 @@ def explain(condor_dir, node: str, run: RunStatus | None = None) -> str:
         lines.append(f"  killed by signal {state.signal}")
     if state.post_exit is not None:
         lines.append(f"  POST script exit code: {state.post_exit}")
+        lines += _post_output_lines(dag_node, condor_dir)
     lines.append(f"  retries: {state.retries} of {state.max_retries} used")
     job = job_description(condor_dir, dag, node)
     lines.append(f"  command: {job['command']}")
@@ -131,6 +133,17 @@ def explain(condor_dir, node: str, run: RunStatus | None = None) -> str:
         lines.append(f"  stderr ({job['error']}, last {len(stderr)} lines):")
         lines += [f"    {line}" for line in stderr]
     return "\n".join(lines)
+
+
+def _post_output_lines(dag_node, condor_dir: Path) -> list[str]:
+    """The end of what the POST script printed, where its SCRIPT line keeps it (DEBUG file STDOUT|STDERR|ALL)."""
+    if dag_node.post is None or dag_node.post.debug is None:
+        return []
+    path = node_dir(dag_node, condor_dir) / dag_node.post.debug[0]
+    output = tail(path, POST_LINES)
+    if not output:
+        return []
+    return [f"  POST script output ({path}, last {len(output)} lines):"] + [f"    {line}" for line in output]
 
 
 def _timing_lines(state: NodeState) -> list[str]:

@@ -38,7 +38,8 @@ def is_train_line(tokens: list[str]) -> bool:
     if tokens[:1] == ["CONFIG"]:
         return True
     if tokens[:1] == ["SCRIPT"]:  # PRE, and in file-transfer mode the POST script that lands the outputs
-        return tokens[2:3] == ["train"]
+        kind = next(k for k, token in enumerate(tokens) if token in ("PRE", "POST"))
+        return tokens[kind + 1: kind + 2] == ["train"]
     return tokens[:1] in (["JOB"], ["VARS"], ["RETRY"], ["PRE_SKIP"]) and tokens[1:2] == ["train"]
 
 

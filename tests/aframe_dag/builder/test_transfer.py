@@ -49,6 +49,7 @@ def test_every_job_is_sent_its_plan_inputs_and_names_only_its_sandbox(micro_ini,
         post = dag[node.name].post
         assert post.arguments[:4] == ["--landed", str(result.condor_dir), node.name, node.hash]
         assert post.arguments[4] == "$RETURN"
+        assert post.debug == (f"logs/{node.name}.post", "ALL")  # what it prints is kept for `why`
     train = dag["train"].variables
     assert "--run-dir aframe-out/training" in train["nodeargs"]
     assert train["inputs"].endswith(f"{run_env}/train.yaml")  # the train node reads its train.yaml: it is sent
@@ -71,7 +72,7 @@ def test_shared_and_transfer_builds_agree_on_node_hashes_and_ldg_is_unchanged(mi
     shared = build(micro_ini, dry_run=True)
     transfer = build(micro_ini, TRANSFER, dry_run=True)
     assert [n.hash for n in shared.workflow.nodes] == [n.hash for n in transfer.workflow.nodes]
-    assert not any("should_transfer_files" in text or "SCRIPT POST" in text for text in shared.files.values())
+    assert not any("should_transfer_files" in text or "--landed" in text for text in shared.files.values())
     ldg = build(micro_ini, ["condor.site=ldg", ACCOUNTING, f"run.condor_dir={off_tmp}"], dry_run=True)
     assert not any("should_transfer_files" in text for text in ldg.files.values())
 
