@@ -117,6 +117,12 @@ def headline_section(results: Results, data: DataSource) -> Section:
     section.header = ["quantity", "value"]
     if "Tb" in numbers:
         section.rows.append(["background livetime Tb", f"{numbers['Tb']:.6g} s ({numbers['Tb_years']:.4g} yr)"])
+    if "vetoed" in numbers:
+        analysed = numbers.get("Tb", 0.0) + numbers["vetoed"]
+        share = f" ({numbers['vetoed'] / analysed:.2%} of {analysed:.6g} s analysed)" if analysed > 0 else ""
+        section.rows.append(["background livetime vetoed", f"{numbers['vetoed']:.6g} s{share}"])
+    if "vetoed_injections" in numbers:
+        section.rows.append(["injections at vetoed moments (left out)", str(numbers["vetoed_injections"])])
     for key, label in (("background_events", "background events"), ("zero_lag_events", "zero-lag events"),
                        ("accepted_injections", "accepted injections"), ("injection_draws", "injection draws "
                         "(accepted + rejected)"), ("recovered_injections", "injections analysed (foreground)")):

@@ -83,6 +83,7 @@ class Results:
     background: EventSet | None = None
     zero_lag: EventSet | None = None
     foreground: dict[str, np.ndarray] | None = None
+    vetoed_injections: int | None = None  # accepted injections the vetoes left out (None: no vetoes)
     injections: dict[str, int] | None = None
     sensitive_volume: SensitiveVolume | None = None
     training_png: bytes | None = None
@@ -105,6 +106,10 @@ class Results:
                            injection_draws=self.injections["draws"])
         if self.foreground is not None:
             numbers["recovered_injections"] = len(self.foreground["snr"])
+        if self.background is not None and self.background.vetoed is not None:
+            numbers["vetoed"] = self.background.vetoed
+        if self.vetoed_injections is not None:
+            numbers["vetoed_injections"] = self.vetoed_injections
         if "Tb" in numbers:
             numbers["Tb_needed"] = {label: livetime_for(far) for label, far in HEADLINE_FARS.items()}
         if self.sensitive_volume is not None:
@@ -144,6 +149,10 @@ def write_zero_lag_csv(rows: list[tuple[float, float, float, bool]], handle: io.
 
 def _foreground(path: Path) -> dict[str, np.ndarray]:
     return RecoveredInjectionSet.read_parameters(path, ["snr", "detection_statistic", "mass_1", "mass_2"])
+
+
+def _vetoed_injections(path: Path) -> int | None:
+    return RecoveredInjectionSet.read(path, slice(0, 0)).vetoed_injections
 
 
 def _injections(path: Path) -> dict[str, int]:
@@ -235,6 +244,9 @@ def read_results(results_dir: Path, train_run_dir: str, injections: str,
         results.background = load(results_dir / "background.hdf5", "background events", "events", EventSet.read)
         results.zero_lag = load(results_dir / "zero-lag.hdf5", "zero-lag events", "events", EventSet.read)
         results.foreground = load(results_dir / "foreground.hdf5", "recovered injections", "events", _foreground)
+        if results.foreground is not None:
+            results.vetoed_injections = load(results_dir / "foreground.hdf5", "recovered injections", "events",
+                                             _vetoed_injections)
         results.injections = load(injections, "accepted injections", "injections", _injections)
         results.sensitive_volume = load(results_dir / "sensitive_volume.h5", "sensitive volume", "sv",
                                         _sensitive_volume)

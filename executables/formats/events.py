@@ -58,6 +58,8 @@ class Detections(Ledger):
     shift: np.ndarray = parameter(dtype=np.float64, doc="(rows, ifos) seconds each ifo was shifted")
     Tb: float = metadata(merge="sum", doc="livetime, seconds")
     ifos: list[str] = metadata(_as_str_list, doc="ifos in shift-column order")
+    vetoed: float | None = metadata(optional=True, doc="seconds of livetime aggregate's vetoes removed (Tb is what is "
+                                                       "left); absent: no vetoes")
 
     def check(self) -> None:
         if self.shift.shape != (len(self), len(self.ifos)):
@@ -137,6 +139,8 @@ class RecoveredInjectionSet(Detections):
     injection_time: np.ndarray = parameter(dtype=np.float64, doc="GPS time of coalescence")
     snr: np.ndarray = parameter(dtype=np.float64, doc="network SNR")
     parameters: dict[str, np.ndarray] = parameter(group=True, doc="source parameters from the ResponseSet")
+    vetoed_injections: int | None = metadata(int, optional=True, doc="accepted injections at moments aggregate's "
+                                                                     "vetoes removed, left out; absent: no vetoes")
 
 
 @dataclass(frozen=True)

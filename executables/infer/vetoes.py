@@ -82,6 +82,7 @@ def _kept(vetoes: Vetoes, rows: SetT, times: np.ndarray, seconds: float = 0.0) -
     """The rows at live moments, their livetime less ``seconds``."""
     kept = rows.take(np.flatnonzero(~vetoed_rows(vetoes, times, rows.shift)))
     kept.Tb = max(rows.Tb - seconds, 0.0)  # a wholly vetoed set: round-off must not make Tb negative
+    kept.vetoed = seconds
     return kept
 
 
@@ -113,6 +114,7 @@ class VetoCheck:
         if dropped != self.expected_injections:
             raise PermanentError(f"the vetoes drop {dropped} injections, the plan expects "
                                  f"{self.expected_injections}: were the veto files changed after the build?")
+        kept_foreground.vetoed_injections = dropped
         kept_background = _kept(vetoes, background, background.detection_time, seconds)
         kept_zero_lag = _kept(vetoes, zero_lag, zero_lag.detection_time, zero_lag_seconds)
         log.info("vetoes: %.6g s of background (%d events), %.6g s of zero-lag (%d events) and %d of %d injections "

@@ -109,3 +109,13 @@ def test_sensitivity_section_names_the_mass_pairs_it_shows_and_their_support():
     assert "Mass pairs ([sv] mass_combos of this run), source frame: 35+20, 20+10 Msun." in notes
     (warning,) = [note for note in notes if note.startswith("Only ")]
     assert "40.0% of population 20-10" in warning and "underestimate" in warning
+
+
+def test_headline_says_how_much_the_vetoes_removed():
+    """Issue 24: the report says how much background livetime and how many injections the vetoes took."""
+    run = results(DAY)
+    assert not [label for label, _ in headline_section(run, SIMULATED).rows if "veto" in label]
+    run.background.Tb, run.background.vetoed, run.vetoed_injections = DAY - 3600.0, 3600.0, 7
+    rows = dict(headline_section(run, SIMULATED).rows)
+    assert rows["background livetime vetoed"] == "3600 s (4.17% of 86400 s analysed)"
+    assert rows["injections at vetoed moments (left out)"] == "7"

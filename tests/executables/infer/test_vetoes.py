@@ -82,7 +82,7 @@ def test_aggregate_removes_vetoed_time_and_rows_and_the_fars_follow(tmp_path):
         in result.stderr
 
     background = EventSet.read(paths["background"])
-    assert background.Tb == 208.0
+    assert background.Tb == 208.0 and background.vetoed == 56.0  # the report says what the vetoes removed
     np.testing.assert_array_equal(background.detection_statistic, [5.0, 4.0, 3.0])
     # FAR = events at or above / Tb: 1, 2 and 3 events in 208 s (without vetoes 4, 5 and 6 in 264 s)
     np.testing.assert_allclose(background.far([5.0, 4.0, 3.0]), [YEAR / 208, 2 * YEAR / 208, 3 * YEAR / 208],
@@ -91,6 +91,7 @@ def test_aggregate_removes_vetoed_time_and_rows_and_the_fars_follow(tmp_path):
     zero_lag = EventSet.read(paths["zero-lag"])
     assert zero_lag.Tb == 71.0 and list(zero_lag.detection_statistic) == [8.0]
     foreground = RecoveredInjectionSet.read(paths["foreground"])
+    assert foreground.vetoed_injections == 2
     np.testing.assert_array_equal(foreground.injection_time, [1045.0, 1035.0])
     np.testing.assert_array_equal(foreground.parameters["mass_1"], [20.0, 30.0])
 
@@ -100,7 +101,8 @@ def test_without_vetoes_the_fixture_keeps_everything(tmp_path):
     result = CliRunner().invoke(aggregate_main, list(map(str, aggregate_arguments(paths, vetoes=()))))
     assert result.exit_code == 0, result.output
     background = EventSet.read(paths["background"])
-    assert background.Tb == 264.0 and len(background) == 6
+    assert background.Tb == 264.0 and len(background) == 6 and background.vetoed is None
+    assert RecoveredInjectionSet.read(paths["foreground"]).vetoed_injections is None
     np.testing.assert_allclose(background.far(5.0), 4 * YEAR / 264, rtol=1e-12)  # 9, 7, 6 and 5
 
 
