@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 DEMO_DIR ?= demo
 PIP_FLAGS := --quiet --disable-pip-version-check --no-warn-script-location
 
-.PHONY: install test test-condor demo bench docs clean gpu-check
+.PHONY: install reference test test-condor demo bench docs clean gpu-check
 
 install: $(STAMP)
 
@@ -30,10 +30,24 @@ $(TRITON_STAMP):
 	$(TRITON_VENV)/bin/python -c "import pytriton.triton, onnxruntime, tritonclient.grpc"
 	touch $(TRITON_STAMP)
 
+# The matched-filter reference's own virtualenv ([reference] matched_filter): PyCBC pins numpy<2.4 and scipy<1.17,
+# this package's .venv has a newer numpy. Its reference nodes run this package's console scripts from here.
+REFERENCE_VENV := .venv-reference
+REFERENCE_STAMP := $(REFERENCE_VENV)/.installed
+
+$(REFERENCE_STAMP): pyproject.toml
+	test -x $(REFERENCE_VENV)/bin/python || $(PYTHON) -m venv $(REFERENCE_VENV)
+	$(REFERENCE_VENV)/bin/python -m pip install $(PIP_FLAGS) -e ".[reference]" 2>$(REFERENCE_VENV)/pip.log \
+		|| { cat $(REFERENCE_VENV)/pip.log; exit 1; }
+	$(REFERENCE_VENV)/bin/python -c "import pycbc.filter, executables.reference.filter"
+	touch $(REFERENCE_STAMP)
+
+reference: $(REFERENCE_STAMP)
+
 # Two workers (pytest-xdist): much of the suite waits on HTCondor, and one worker runs the micro run and its tests.
 PYTEST_WORKERS ?= 2
 
-test: install $(TRITON_STAMP)
+test: install $(TRITON_STAMP) $(REFERENCE_STAMP)
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 test-condor: install
@@ -55,6 +69,6 @@ docs: install
 	$(BIN)/python scripts/nodes_doc.py
 
 clean:
-	rm -rf build dist *.egg-info .pytest_cache .hypothesis $(VENV) $(TRITON_VENV)
+	rm -rf build dist *.egg-info .pytest_cache .hypothesis $(VENV) $(TRITON_VENV) $(REFERENCE_VENV)
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
 	@echo "kept $(DEMO_DIR)/ (your demo run); remove it yourself if you want it gone"
