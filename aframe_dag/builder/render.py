@@ -59,6 +59,8 @@ class Site:
         name inside a container image, under [condor] executable_dir on execute nodes, else this environment's."""
         if universe == "container":
             return program
+        if program.startswith("/"):  # a program of another environment ([reference] environment)
+            return program
         if universe != "local" and self.condor.get("executable_dir"):
             return f"{self.condor['executable_dir'].rstrip('/')}/{program}"
         return program if self.bin_dir is None else f"{self.bin_dir}/{program}"

@@ -203,6 +203,30 @@ SV = {
     "unblind": Key(Flag(), "false", "Show zero-lag candidates in the report"),
 }
 
+RANGE = Pattern(r"(-?[0-9.]+:-?[0-9.]+)?", "MIN:MAX")
+
+REFERENCE = {
+    "matched_filter": Key(Flag(), "false",
+                          "Also run a matched-filter search (PyCBC) over the same test background and injections, "
+                          "through the same aggregate and sensitive-volume nodes, as the optimal reference"),
+    "environment": Key(Optional(Location()), "",
+                       "Python environment whose bin/ holds the reference programs with PyCBC (its numpy<2.4 pin "
+                       "may clash with this package's: make builds .venv-reference; empty: beside the other node "
+                       "programs)"),
+    "approximant": Key(Pattern(r"[A-Za-z0-9_]+", "approximant"), "IMRPhenomD", "Aligned-spin waveform of the bank"),
+    "minimal_match": Key(Number(above=0, maximum=0.999), "0.97", "Minimal match of the template bank"),
+    "f_low": Key(POSITIVE, "32", "Low frequency cutoff of the templates and the filter", "Hz"),
+    "mass1": Key(RANGE, "", "Bank's detector-frame primary mass range, MIN:MAX (empty: what the injection prior "
+                 "draws)", "Msun"),
+    "mass2": Key(RANGE, "", "Bank's detector-frame secondary mass range, MIN:MAX (empty: the injection prior's)",
+                 "Msun"),
+    "spin": Key(RANGE, "", "Bank's aligned spin component range, MIN:MAX (empty: the injection prior's)"),
+    "snr_threshold": Key(Number(minimum=0), "4", "Single-detector |SNR| a trigger must exceed"),
+    "trigger_window": Key(SECONDS, "1", "Each template's triggers are clustered over this window", "s"),
+    "coincidence_margin": Key(Number(minimum=0), "0.005",
+                              "Added to each ifo pair's light-travel time to make its coincidence window", "s"),
+}
+
 S3 = {
     "endpoint_url": Key(Text(), "", "S3 endpoint (empty: AWS)"),
     "credentials_file": Key(Optional(Location()), "", "AWS credentials file the jobs read (never copied into jobs)"),
@@ -225,7 +249,8 @@ KUBERNETES = {
 
 SECTIONS = {
     "run": RUN, "condor": CONDOR, "data": DATA, "waveforms": WAVEFORMS, "testing": TESTING, "train": TRAIN,
-    "tune": TUNE, "export": EXPORT, "infer": INFER, "sv": SV, "s3": S3, "kubernetes": KUBERNETES,
+    "tune": TUNE, "export": EXPORT, "infer": INFER, "sv": SV, "reference": REFERENCE, "s3": S3,
+    "kubernetes": KUBERNETES,
 }
 
 
@@ -255,6 +280,10 @@ STAGES = {
     "aggregate": StageDefaults(1, "8GB", "8GB"),
     "sv": StageDefaults(1, "8GB"),
     "summary": StageDefaults(1, "1GB"),
+    "reference-bank": StageDefaults(1, "4GB"),
+    "reference-filter": StageDefaults(1, "8GB"),
+    "reference-aggregate": StageDefaults(1, "8GB", "8GB"),
+    "reference-sv": StageDefaults(1, "8GB"),
 }
 
 

@@ -11,6 +11,7 @@ from .analysis import aggregate_node, infer_nodes, summary_node, sv_node
 from .data import background_nodes, injection_nodes, training_waveform_nodes, validation_waveform_nodes
 from .layout import Layout
 from .model import Node, Stage, Workflow, link
+from .reference import in_environment, reference_nodes
 from .segments import analysis_segments, chunks
 from .stages import category_limits, make_stage
 from .training import export_node, trained_model, training_nodes
@@ -75,9 +76,11 @@ def plan(config, available=None) -> Workflow:
     nodes += infers
     nodes.append(aggregate_node(config, layout, infers, livetime, injections, vetoes, vetoed))
     nodes.append(sv_node(config, layout, vetoed["vetoed_injections"]))
+    nodes += reference_nodes(config, layout, branches, livetime, injections, vetoes, vetoed)
     nodes.append(summary_node(config, layout, trained_model(config, layout).rpartition("/")[0]))
 
-    stages = {name: make_stage(config, name) for name in dict.fromkeys(node.stage for node in nodes)}
+    stages = {name: in_environment(config, make_stage(config, name))
+              for name in dict.fromkeys(node.stage for node in nodes)}
     totals = {
         "livetime": livetime, "injections": injections, **vetoed,
         "shifts": max(b.shift for b in branches if b.background),

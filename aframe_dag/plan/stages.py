@@ -23,6 +23,10 @@ PROGRAMS = {
     "aggregate": "aframe-aggregate",
     "sv": "aframe-sv",
     "summary": "aframe-summary",
+    "reference-bank": "aframe-reference-bank",
+    "reference-filter": "aframe-reference-filter",
+    "reference-aggregate": "aframe-aggregate",
+    "reference-sv": "aframe-sv",
 }
 assert set(PROGRAMS) == set(STAGES)
 
