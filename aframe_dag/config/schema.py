@@ -143,7 +143,9 @@ TESTING = {
                   "(empty: none)"),
     "spacing": Key(SECONDS, "16", "Time between consecutive injections", "s"),
     "buffer": Key(Number(minimum=0), "16", "No injection this close to a segment edge", "s"),
-    "snr_threshold": Key(Number(minimum=0), "4", "Injections below this network SNR are rejected (kept for SV)"),
+    "snr_threshold": Key(Number(minimum=0), "4", "Injections below this optimal network SNR are rejected (kept for "
+                         "SV); SNRs are against the design PSD of simulated noise, else a Welch PSD of the whole test "
+                         "file"),
     "prior": Key(Pattern(r"[a-z0-9_]+", "prior name"), "${waveforms:prior}", "Injection prior, by name"),
 }
 

@@ -2,8 +2,10 @@
 
 For the test background file ``--background`` (t0 and duration from the file itself):
 
-1. **PSD**: one-sided, per ifo, from the file's first ``--dead-time`` s -- the span the infer node also spends on
-   its whitening PSD and never analyses -- by Welch (median, ``fftlength`` = ``--duration``, the waveforms' grid).
+1. **PSD**: one-sided, per ifo, on the waveforms' grid, what the optimal SNRs are measured against: the design PSD
+   a simulated file was drawn from, else a Welch median (``fftlength`` = ``--duration``) over the whole file, never
+   the first ``--dead-time`` s the infer node whitens with (so few segments read SNRs about 7 % high). The
+   ``ResponseSet``'s ``psd`` attribute says which (``waveforms.injection_psds``).
 2. **Slots**: for each shift index in ``--shift-indices``, in the order given, the injection times of that branch,
    ``t0 + aframe_dag.timeslides.injection_times(duration, shifts, index, dead_time, spacing, buffer)``: every
    ``--spacing`` s inside the branch's analysed span ``[dead_time, duration - max offset)`` and ``--buffer`` s clear
@@ -37,10 +39,10 @@ from executables.common.cli import node_options, parse_ifos, require_device, spl
 from executables.common.seeding import node_rng
 from executables.common.shared import data_option
 from executables.data.waveforms import (
-    background_psds,
     check_highpass,
     default_max_draws,
     default_workers,
+    injection_psds,
     load_prior,
     rejected_parameters,
     response_parameters,
@@ -83,8 +85,8 @@ def generate_injections(output: Path, rejected: Path, *, background: Path, ifos:
         raise click.BadParameter(f"{len(shifts)} shift steps for {len(ifos)} ifos ({','.join(ifos)}); give one per "
                                  "ifo", param_hint="--shifts")
     check_highpass(highpass, settings.sample_rate)
-    psds, info = background_psds(background, ifos, settings, dead_time, "--dead-time", highpass)
-    log.info("PSDs of %s from GPS [%s, +%g s) of %s", ",".join(ifos), info.t0, dead_time, background)
+    psds, info, psd = injection_psds(background, ifos, settings, highpass)
+    log.info("SNRs against %s", psd)
     times, shift_rows = slots(info.t0, info.duration, shifts, shift_indices, dead_time, spacing, buffer)
     if len(times) != expected_slots:
         raise click.BadParameter(
@@ -107,7 +109,7 @@ def generate_injections(output: Path, rejected: Path, *, background: Path, ifos:
     metadata = settings_metadata(settings, prior)
     accepted = ResponseSet(waveforms=responses_by_ifo(sampled), snr=network, injection_time=times, shift=shift_rows,
                            parameters=parameters, ifos=list(ifos), highpass=highpass, snr_threshold=snr_threshold,
-                           num_injections=sampled.num_draws, **metadata)
+                           psd=psd, num_injections=sampled.num_draws, **metadata)
     rejects = RejectedSet(parameters=rejected_parameters(sampled), num_injections=sampled.num_draws)
     return accepted.write(output), rejects.write(rejected)
 
@@ -149,7 +151,7 @@ def _indices(value: str) -> list[int]:
 @click.option("--shift-indices", required=True,
               help="Comma-separated shift indices whose branches get injections, in slot order.")
 @click.option("--dead-time", type=click.FloatRange(min=0, min_open=True), default=64.0, show_default=True,
-              help="Seconds at the start of the file that estimate the PSD and are not analysed.")
+              help="Seconds at the start of the file the infer node whitens with and does not analyse.")
 @click.option("--spacing", type=click.FloatRange(min=0, min_open=True), default=16.0, show_default=True,
               help="Seconds between consecutive injections.")
 @click.option("--buffer", type=click.FloatRange(min=0), default=16.0, show_default=True,

@@ -41,8 +41,9 @@ from executables.common.logs import Progress
 from executables.common.seeding import node_rng
 from executables.common.shared import data_option
 from executables.formats.sets import ResponseSet, WaveformSet, ifo_snr_name
-from executables.formats.strain import background_info, read_background
+from executables.formats.strain import background_info, read_background, simulated_psds
 from executables.sources.priors import Prior, UnknownPrior, get_prior
+from executables.sources.psds import noise_psd
 from executables.sources.signals import (
     Sampled,
     UnknownApproximant,
@@ -116,6 +117,24 @@ def check_highpass(highpass: float, sample_rate: float) -> None:
                                  param_hint="--highpass")
 
 
+def design_psd(name: str, settings: WaveformSettings) -> np.ndarray:
+    """lalsimulation's PSD on the waveforms' grid; its Nyquist bin, which lalsimulation leaves at zero, takes the
+    value of the bin below (the SNR integral runs to Nyquist and a waveform carries no power there)."""
+    psd = noise_psd(name, settings.sample_rate, settings.size).copy()
+    if psd[-1] == 0:
+        psd[-1] = psd[-2]
+    return psd
+
+
+def checked_info(path: Path, ifos: Sequence[str], settings: WaveformSettings) -> Any:
+    """The background file's info; it must hold ``ifos`` at the waveforms' sample rate."""
+    info = background_info(path, ifos)
+    if not math.isclose(info.sample_rate, settings.sample_rate, rel_tol=1e-9):
+        raise InputError(path, ifos[0], f"sample rate is {info.sample_rate:g} Hz but --sample-rate is "
+                                        f"{settings.sample_rate:g} Hz")
+    return info
+
+
 def background_psds(path: Path, ifos: Sequence[str], settings: WaveformSettings, seconds: float, option: str,
                     highpass: float) -> tuple[dict[str, np.ndarray], Any]:
     """One-sided PSD per ifo from the first ``seconds`` of the background file ``path``, and the file's info.
@@ -129,10 +148,7 @@ def background_psds(path: Path, ifos: Sequence[str], settings: WaveformSettings,
         raise click.BadParameter(f"{seconds:g} s is shorter than one PSD segment (--duration {settings.duration:g} "
                                  "s, the fftlength that puts the PSD on the waveforms' frequency grid)",
                                  param_hint=option)
-    info = background_info(path, ifos)
-    if not math.isclose(info.sample_rate, settings.sample_rate, rel_tol=1e-9):
-        raise InputError(path, ifos[0], f"sample rate is {info.sample_rate:g} Hz but --sample-rate is "
-                                        f"{settings.sample_rate:g} Hz")
+    info = checked_info(path, ifos, settings)
     if seconds > info.duration + 0.5 / info.sample_rate:
         raise InputError(path, ifos[0], f"holds {info.duration:g} s of strain, less than {option} {seconds:g} s")
     strain, _, _ = read_background(path, ifos, info.t0, info.t0 + seconds, sample_rate=settings.sample_rate,
@@ -147,6 +163,21 @@ def background_psds(path: Path, ifos: Sequence[str], settings: WaveformSettings,
                                         f"--highpass {highpass:g} Hz (zero, NaN or infinite strain?)")
         psds[ifo] = psd
     return psds, info
+
+
+def injection_psds(path: Path, ifos: Sequence[str], settings: WaveformSettings,
+                   highpass: float) -> tuple[dict[str, np.ndarray], Any, str]:
+    """The PSDs test injections' optimal SNRs are measured against, the file's info, and what the PSDs are: the
+    design PSDs a simulated file was drawn from, else a Welch median over the whole file (issue 25: the 64 s the
+    infer node whitens with reads SNRs about 7 % high)."""
+    names = simulated_psds(path, ifos)
+    info = checked_info(path, ifos, settings)
+    if names is None:
+        psds, info = background_psds(path, ifos, settings, info.duration, "--background", highpass)
+        return psds, info, f"Welch median over the whole file ({info.duration:g} s, fftlength {settings.duration:g} s)"
+    psds = {ifo: design_psd(names[ifo], settings) for ifo in ifos}
+    return psds, info, "the design PSDs the noise was drawn from (" + ", ".join(
+        f"{ifo} {names[ifo]}" for ifo in ifos) + ")"
 
 
 def response_parameters(sampled: Sampled) -> tuple[dict[str, np.ndarray], np.ndarray]:

@@ -84,6 +84,7 @@ class ResponseSet(_IfoSnrColumns, Ledger):
     reference_frequency: float | None = metadata(optional=True, doc="Hz")
     highpass: float | None = metadata(optional=True, doc="lower frequency of the SNR integral, Hz")
     snr_threshold: float | None = metadata(optional=True, doc="rows have snr >= this")
+    psd: str | None = metadata(_as_str, optional=True, doc="the PSDs the SNRs are measured against")
 
     def check(self) -> None:
         expected = [ifo.lower() for ifo in self.ifos]

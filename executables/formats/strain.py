@@ -119,6 +119,18 @@ def background_info(path: PathLike, ifos: Sequence[str] | None = None) -> Backgr
         return _background_info(path, handle, ifos)
 
 
+def simulated_psds(path: PathLike, ifos: Sequence[str]) -> dict[str, str] | None:
+    """The lalsimulation PSD each of ``ifos`` was drawn from, for a simulated background file; None for any other."""
+    with open_hdf5(path) as handle:
+        if handle.attrs.get("source") != "simulated" or "noise_psd" not in handle.attrs:
+            return None
+        names = str(handle.attrs["noise_psd"]).split(",")
+        written = [str(ifo) for ifo in handle.attrs.get("ifos", [])]
+    if len(names) != len(written) or not set(ifos) <= set(written):
+        raise InputError(path, "noise_psd", f"names {len(names)} PSDs for the ifos {', '.join(written)}")
+    return {ifo: name for ifo, name in zip(written, names, strict=True) if ifo in ifos}
+
+
 def read_background(
     path: PathLike,
     ifos: Sequence[str] | None = None,
