@@ -208,6 +208,11 @@ class NodeEvents:
                                  f"ifos {self.background.ifos}")
 
 
+def joined(cls: type[DetectionsT], sets: Sequence[DetectionsT], ifos: Sequence[str]) -> DetectionsT:
+    """The sets' rows in order (Tb summed), or an empty set with Tb 0: one node's events of one kind."""
+    return cls.concatenate(list(sets)) if sets else cls.empty(ifos)
+
+
 # -- one ledger set inside a group of an HDF5 file ------------------------------------------------------------------
 
 

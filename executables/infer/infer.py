@@ -29,40 +29,17 @@ from pathlib import Path
 import click
 
 from aframe_dag.inference import PRECISIONS
-from executables.common.cli import device_option, node_options, parse_ifos, require_device, split
+from executables.common.branches import LIVETIME_TOLERANCE, checked_branches, parse_branch, parse_shifts
+from executables.common.cli import device_option, node_options, parse_ifos, require_device
 from executables.common.errors import InputError, PermanentError
 from executables.common.shared import data_option
-from executables.formats.events import BranchRecord, EventSet, RecoveredInjectionSet, write_node_events
+from executables.formats.events import BranchRecord, EventSet, RecoveredInjectionSet, joined, write_node_events
 from executables.formats.placement import select_injections
 from executables.infer.backends import ON_DEVICE, SERVERS, ModelShape, TritonOptions, open_backend
 from executables.infer.search import search_branch
 from executables.infer.stream import Branch, Geometry, Preprocessor, Settings, open_branch
 
 log = logging.getLogger("aframe-infer")
-
-#: Livetime slack (s) between the bundle and the plan: float round-off only.
-LIVETIME_TOLERANCE = 1e-6
-
-
-def parse_branch(value: str) -> tuple[int, Path]:
-    """``SHIFT_INDEX:FILE`` -> (index, path)."""
-    index, sep, path = value.partition(":")
-    if not sep or not index.isdigit() or not path:
-        raise click.BadParameter(f"expected SHIFT_INDEX:FILE, got {value!r}", param_hint="--branch")
-    return int(index), Path(path)
-
-
-def parse_shifts(value: str, ifos: Sequence[str]) -> tuple[float, ...]:
-    """``--shifts``: one finite, non-negative step (s) per ifo."""
-    try:
-        steps = tuple(float(part) for part in split(value))
-    except ValueError:
-        raise click.BadParameter(f"expected comma-separated seconds, got {value!r}", param_hint="--shifts") from None
-    if len(steps) != len(ifos) or not all(math.isfinite(s) and s >= 0 for s in steps):
-        raise click.BadParameter(f"need one finite step >= 0 per ifo ({','.join(ifos)}), got {value!r}",
-                                 param_hint="--shifts")
-    return steps
-
 
 def open_bundle(specs: Sequence[tuple[int, Path]], settings: Settings, geometry: Geometry,
                 expected_livetime: float) -> list[Branch]:
@@ -117,14 +94,7 @@ def open_bundle(specs: Sequence[tuple[int, Path]], settings: Settings, geometry:
                    "or fp16, onnxruntime at fp32.")
 @click.option("--triton-url", default=None, help="HOST:PORT of a running Triton server (gRPC) to use instead.")
 @device_option()
-@click.option("--expected-livetime", type=click.FloatRange(min=0), required=True,
-              help="Background livetime (s) of this bundle's shifted branches, from the plan.")
-@click.option("--expected-injections", type=click.IntRange(min=0), required=True,
-              help="Accepted injections in this bundle's branches, from the plan.")
-@click.option("--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
-              help="Per-node events file to write.")
-@click.option("--branch", "branch_specs", multiple=True, required=True,
-              help="SHIFT_INDEX:BACKGROUND_FILE, once per branch of the bundle.")
+@checked_branches
 def main(repository: Path, model_name: str, injections: Path, ifos: str, shifts: str, sample_rate: float,
          kernel_length: float, fduration: float, highpass: float, lowpass: float | None,
          inference_sampling_rate: float, batch_size: int, psd_length: float, fftlength: float,
@@ -171,12 +141,7 @@ def main(repository: Path, model_name: str, injections: Path, ifos: str, shifts:
                 foreground.append(result.foreground)
             records.append(BranchRecord(branch.label, branch.index, branch.livetime, branch.background,
                                         0 if injected is None else len(injected.rows)))
-    write_node_events(output, records, _joined(EventSet, background, names),
-                      _joined(EventSet, zero_lag, names), _joined(RecoveredInjectionSet, foreground, names))
+    write_node_events(output, records, joined(EventSet, background, names),
+                      joined(EventSet, zero_lag, names), joined(RecoveredInjectionSet, foreground, names))
     log.info("wrote %s", output)
     return [output]
-
-
-def _joined(cls, sets: list, ifos: Sequence[str]):
-    """The sets' rows in order (Tb summed), or an empty set with Tb 0."""
-    return cls.concatenate(sets) if sets else cls.empty(ifos)

@@ -35,6 +35,7 @@ import numpy as np
 import torch
 
 from aframe_dag import timeslides
+from executables.common.branches import BranchNaming
 from executables.common.errors import InputError
 from executables.common.shared import DataParameters
 from executables.formats.placement import Injections
@@ -60,11 +61,6 @@ def _samples(seconds: float, rate: float, what: str) -> int:
     if abs(value - round(value)) > 1e-6:
         raise ValueError(f"{what} ({seconds:g} s at {rate:g} Hz) is not a whole number of samples")
     return round(value)
-
-
-def _exact(value: float) -> str:
-    """A GPS time or duration as the plan writes it: whole numbers without a decimal point."""
-    return str(int(value)) if float(value).is_integer() else repr(float(value))
 
 
 @dataclass(frozen=True)
@@ -99,7 +95,7 @@ class Geometry:
 
 
 @dataclass(frozen=True)
-class Branch:
+class Branch(BranchNaming):
     """One (file, shift index) pair: its clock, per-ifo read offsets and output grid."""
 
     path: Path
@@ -112,15 +108,6 @@ class Branch:
     stop: int
     livetime: float
     outputs: int
-
-    @property
-    def label(self) -> str:
-        """How the plan names a branch: ``T0-DURATION:SHIFT`` (``aframe_dag.timeslides.Branch.label``)."""
-        return f"{_exact(self.t0)}-{_exact(self.duration)}:{self.index}"
-
-    @property
-    def background(self) -> bool:
-        return self.index != 0
 
 
 def open_branch(path: Path, index: int, settings: Settings, geometry: Geometry) -> Branch:

@@ -15,42 +15,18 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Sequence
 from pathlib import Path
 
 import click
 
-from executables.common.cli import given_ifos, node_options, split
+from executables.common.branches import LIVETIME_TOLERANCE, checked_branches, parse_branch, parse_shifts
+from executables.common.cli import given_ifos, node_options
 from executables.common.errors import InputError, PermanentError
 from executables.common.shared import data_option
-from executables.formats.events import BranchRecord, EventSet, RecoveredInjectionSet, write_node_events
+from executables.formats.events import BranchRecord, EventSet, RecoveredInjectionSet, joined, write_node_events
 from executables.formats.placement import select_injections
 
 log = logging.getLogger("aframe-reference-filter")
-
-#: Livetime slack (s) between the branches and the plan: float round-off only.
-LIVETIME_TOLERANCE = 1e-6
-
-
-def parse_branch(value: str) -> tuple[int, Path]:
-    """``SHIFT_INDEX:FILE`` -> (index, path)."""
-    index, sep, path = value.partition(":")
-    if not sep or not index.isdigit() or not path:
-        raise click.BadParameter(f"expected SHIFT_INDEX:FILE, got {value!r}", param_hint="--branch")
-    return int(index), Path(path)
-
-
-def parse_shifts(value: str, ifos: Sequence[str]) -> tuple[float, ...]:
-    """``--shifts``: one finite step >= 0 (s) per ifo."""
-    try:
-        steps = tuple(float(part) for part in split(value))
-    except ValueError:
-        raise click.BadParameter(f"expected comma-separated seconds, got {value!r}", param_hint="--shifts") from None
-    if len(steps) != len(ifos) or not all(math.isfinite(s) and s >= 0 for s in steps):
-        raise click.BadParameter(f"need one finite step >= 0 per ifo ({','.join(ifos)}), got {value!r}",
-                                 param_hint="--shifts")
-    return steps
-
 
 def _pycbc():
     """The PyCBC-backed modules, or exit 2 saying where PyCBC is expected."""
@@ -89,14 +65,7 @@ def _pycbc():
               help="Seconds added to each ifo pair's light-travel time for coincidence.")
 @click.option("--cluster-length", type=click.FloatRange(min=0, min_open=True), required=True,
               help="Only the loudest event within this many seconds is kept (the network's).")
-@click.option("--expected-livetime", type=click.FloatRange(min=0), required=True,
-              help="Background livetime (s) of these branches, from the plan.")
-@click.option("--expected-injections", type=click.IntRange(min=0), required=True,
-              help="Accepted injections in these branches, from the plan.")
-@click.option("--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
-              help="Events file to write (aframe-infer's format).")
-@click.option("--branch", "branch_specs", multiple=True, required=True,
-              help="SHIFT_INDEX:BACKGROUND_FILE, once per branch.")
+@checked_branches
 def main(bank: Path, injections: Path, ifos: str, shifts: str, sample_rate: float, f_low: float, psd_length: float,
          psd_segment: float, inverse_length: float, snr_threshold: float, trigger_window: float,
          coincidence_margin: float, cluster_length: float, expected_livetime: float, expected_injections: int,
@@ -139,12 +108,7 @@ def main(bank: Path, injections: Path, ifos: str, shifts: str, sample_rate: floa
                 foreground.append(recovered)
             records.append(BranchRecord(branch.label, branch.index, branch.livetime, branch.background,
                                         0 if recovered is None else len(recovered.detection_statistic)))
-    write_node_events(output, records, _joined(EventSet, background, names), _joined(EventSet, zero_lag, names),
-                      _joined(RecoveredInjectionSet, foreground, names))
+    write_node_events(output, records, joined(EventSet, background, names), joined(EventSet, zero_lag, names),
+                      joined(RecoveredInjectionSet, foreground, names))
     log.info("wrote %s", output)
     return [output]
-
-
-def _joined(cls, sets: list, ifos: Sequence[str]):
-    """The sets' rows in order (Tb summed), or an empty set with Tb 0."""
-    return cls.concatenate(sets) if sets else cls.empty(ifos)

@@ -21,6 +21,7 @@ import numpy as np
 from pycbc.types import TimeSeries
 
 from aframe_dag import timeslides
+from executables.common.branches import BranchNaming
 from executables.common.errors import InputError
 from executables.formats.events import EventSet, RecoveredInjectionSet
 from executables.formats.placement import BranchInjections
@@ -50,13 +51,8 @@ class Settings:
     cluster_length: float
 
 
-def _exact(value: float) -> str:
-    """A GPS time or duration as the plan writes it in a branch label."""
-    return str(int(value)) if float(value).is_integer() else repr(float(value))
-
-
 @dataclass(frozen=True)
-class FileBranch:
+class FileBranch(BranchNaming):
     """One (file, shift index) pair: its clock, per-ifo offsets (s and samples), the GPS span it analyses on the
     analysis clock and that span's livetime."""
 
@@ -68,15 +64,6 @@ class FileBranch:
     sample_offsets: tuple[int, ...]
     span: tuple[float, float]
     livetime: float
-
-    @property
-    def label(self) -> str:
-        """``T0-DURATION:SHIFT``, as the plan and ``aframe-infer`` name the branch."""
-        return f"{_exact(self.t0)}-{_exact(self.duration)}:{self.index}"
-
-    @property
-    def background(self) -> bool:
-        return self.index != 0
 
 
 def open_branch(path: Path, index: int, settings: Settings) -> FileBranch:
