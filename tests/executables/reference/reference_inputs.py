@@ -16,9 +16,10 @@ import numpy as np
 import pytest
 
 from aframe_dag import timeslides
-from executables.data.background import noise_psd, simulated_strain
+from executables.data.background import simulated_strain
 from executables.formats.sets import ResponseSet
 from executables.formats.strain import write_background
+from executables.sources.psds import noise_psd
 from executables.sources.signals import generate_polarizations, project, snr
 
 REFERENCE_BIN = Path(__file__).resolve().parents[3] / ".venv-reference" / "bin"
