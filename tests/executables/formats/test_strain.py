@@ -11,6 +11,7 @@ from executables.formats.strain import (
     background_info,
     background_writer,
     read_background,
+    simulated_psds,
     write_background,
 )
 from tests.executables.formats.test_ledger import FS, T0
@@ -116,3 +117,16 @@ def test_background_writer_streams_blocks_and_refuses_an_incomplete_file(tmp_pat
         with background_writer(tmp_path / "long.hdf5", ["H1"], T0, FS, 100) as writer:
             writer.write("H1", 60, np.ones(60))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["streamed.hdf5"]
+
+
+def test_simulated_psds_name_each_ifos_design_psd_and_refuse_a_mismatch(tmp_path):
+    strain = {ifo: np.zeros(64) for ifo in ("H1", "L1", "V1")}
+    simulated = write_background(tmp_path / "sim.hdf5", strain, T0, FS,
+                                 {"source": "simulated", "noise_psd": "aLIGO,aLIGO,AdV"})
+    assert simulated_psds(simulated, ["V1", "H1"]) == {"H1": "aLIGO", "V1": "AdV"}
+    assert simulated_psds(write_background(tmp_path / "real.hdf5", strain, T0, FS, {"source": "gwosc"}),
+                          ["H1"]) is None
+    broken = write_background(tmp_path / "broken.hdf5", strain, T0, FS,
+                              {"source": "simulated", "noise_psd": "aLIGO,AdV"})
+    with pytest.raises(InputError, match="noise_psd: names 2 PSDs for the ifos H1, L1, V1"):
+        simulated_psds(broken, ["H1"])
