@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import io
+from collections.abc import Sequence
 
 import numpy as np
 from matplotlib.cm import ScalarMappable
 from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.ticker import LogLocator, NullFormatter, ScalarFormatter
 
+from executables.analysis.efficiency import Comparison, ComparisonFar
+from executables.analysis.results import SensitiveVolume
 from executables.formats.events import SECONDS_PER_YEAR, EventSet
 
 #: Points of the FAR curve drawn (log-spaced in rank), however many background events there are.
@@ -80,3 +85,75 @@ def training_figure(rows: list[dict[str, str]]) -> bytes:
     axes.plot([float(row["epoch"]) for row in scored], [float(row["valid_auroc"]) for row in scored], marker="o")
     axes.set(xlabel="epoch", ylabel="partial AUROC", title="validation")
     return png(figure)
+
+
+#: How each search is drawn in the comparison figure: line style and, in the efficiency panel, colour and marker.
+SEARCH_STYLES = {"network": ("-", "black", "o"), "matched filter": ("--", "tab:red", "s")}
+
+
+def comparison_figure(comparison: Comparison, volumes: Sequence[tuple[str, SensitiveVolume | None]]) -> bytes:
+    """Left, sensitive distance against FAR for each search (line style) and population (colour) with ±1σ bands and
+    the common FAR marked; right, each search's efficiency against optimal network SNR at that FAR (binned, with
+    binomial intervals, and the logistic fit) with its 50 % SNR marked."""
+    figure = Figure(figsize=(13, 6), layout="constrained")
+    distance, efficiency = figure.subplots(1, 2)
+    _distance_panel(distance, volumes, comparison.far)
+    _efficiency_panel(efficiency, comparison)
+    if comparison.ratio is not None:
+        figure.suptitle(f"50 %-efficiency SNR, network / matched filter: {comparison.ratio:.3g} ± "
+                        f"{comparison.ratio_err:.2g} at FAR {comparison.far.label} = {comparison.far.far:.4g}/yr")
+    return png(figure)
+
+
+def _distance_panel(axes, volumes: Sequence[tuple[str, SensitiveVolume | None]], far: ComparisonFar) -> None:
+    handles = []
+    for name, volume in volumes:
+        if volume is None:
+            continue
+        style = SEARCH_STYLES[name][0]
+        positive = volume.fars > 0
+        fars = volume.fars[positive]
+        for index, (population, values) in enumerate(volume.populations.items()):
+            colour = f"C{index}"
+            value, error = values["distance"][positive], values["distance_err"][positive]
+            axes.fill_between(fars, np.maximum(value - error, 0), value + error, color=colour, alpha=0.2, linewidth=0)
+            axes.plot(fars, value, color=colour, linestyle=style, linewidth=1.6)
+            attrs = volume.population_attrs.get(population, {})
+            if name == volumes[0][0]:
+                handles.append(Line2D([], [], color=colour, label=f"{attrs.get('mass_1', 0):g}+"
+                                                                  f"{attrs.get('mass_2', 0):g} M☉ ({population})"))
+        handles.append(Line2D([], [], color="grey", linestyle=style, label=name))
+    if far.far is not None:
+        axes.axvline(far.far, color="grey", linestyle=":", linewidth=1)
+        handles.append(Line2D([], [], color="grey", linestyle=":", label=f"FAR {far.label} = {far.far:.4g}/yr"))
+    axes.set(xscale="log", xlabel="false-alarm rate [1/yr]", ylabel="sensitive distance [Mpc]",
+             title="sensitive distance (±1σ)")
+    axes.set_ylim(bottom=0)
+    axes.grid(True, which="both", alpha=0.3)
+    if handles:
+        axes.legend(handles=handles, fontsize="small")
+
+
+def _efficiency_panel(axes, comparison: Comparison) -> None:
+    for search in comparison.searches:
+        style, colour, marker = SEARCH_STYLES[search.name]
+        fraction = np.divide(search.hits, search.total, out=np.zeros(len(search.total)), where=search.total > 0)
+        axes.errorbar(search.centres, fraction, yerr=[fraction - search.low, search.high - fraction],
+                      xerr=[search.centres - search.bins[:, 0], search.bins[:, 1] - search.centres], color=colour,
+                      marker=marker, linestyle="none", markersize=4,
+                      label=f"{search.name}, {len(search.snr)} injections (68 % binomial intervals)")
+        if search.fit is None:
+            continue
+        grid = np.geomspace(search.snr.min(), search.snr.max(), 200)
+        axes.plot(grid, search.fit.efficiency(grid), color=colour, linestyle=style, linewidth=1.4)
+        error = "" if search.fit.snr50_err is None else f" ± {search.fit.snr50_err:.2g}"
+        axes.axvline(search.fit.snr50, color=colour, linestyle=style, linewidth=0.8,
+                     label=f"{search.name}: 50 % at SNR {search.fit.snr50:.3g}{error} (logistic fit)")
+    axes.axhline(0.5, color="grey", linestyle=":", linewidth=0.8)
+    axes.set(xscale="log", ylim=(-0.02, 1.05), xlabel="optimal network SNR", ylabel="fraction found",
+             title=f"efficiency at FAR {comparison.far.label} = {comparison.far.far:.4g}/yr")
+    axes.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+    axes.xaxis.set_major_formatter(ScalarFormatter())
+    axes.xaxis.set_minor_formatter(NullFormatter())
+    axes.grid(True, which="both", alpha=0.3)
+    axes.legend(fontsize="small", loc="upper center", bbox_to_anchor=(0.5, -0.13))

@@ -36,6 +36,8 @@ AFRAME = "aframe (this run)"
 LEGEND_LAYOUT = {1: (1, 2.2), 2: (3, 1.2)}
 #: Characters per line of the legend's note, per column of panels.
 NOTE_WIDTH = 60
+#: How the GWTC-3 lines are drawn: (opacity, width) as the comparison, and as secondary to the matched filter.
+GWTC3_LINES = {False: (1.0, 1.4), True: (0.35, 0.9)}
 #: What each figure shows: y-axis label, and how a GWTC-3 volume (Gpc³) becomes the plotted quantity.
 QUANTITIES = {
     "sv": ("sensitive volume [Gpc³]", lambda volume: volume),
@@ -43,9 +45,11 @@ QUANTITIES = {
 }
 
 
-def curves_figure(fars: np.ndarray, curves: Sequence[Curve], quantity: str, title: str, note: str) -> Figure:
+def curves_figure(fars: np.ndarray, curves: Sequence[Curve], quantity: str, title: str, note: str,
+                  secondary: bool = False) -> Figure:
     """A panel per curve against FAR (log axis) with its error band and the GWTC-3 pipeline lines, whose legend
-    carries ``note`` (what the lines are, and whether they compare: ``gwtc3.comparison_note``)."""
+    carries ``note`` (what the lines are, and whether they compare: ``gwtc3.comparison_note``); ``secondary`` draws
+    the lines faint (the run has the matched-filter reference, the comparison that counts)."""
     label, convert = QUANTITIES[quantity]
     columns = 1 if len(curves) == 1 else 2
     rows = max(1, math.ceil(len(curves) / columns))
@@ -55,7 +59,7 @@ def curves_figure(fars: np.ndarray, curves: Sequence[Curve], quantity: str, titl
     for axis in axes.flat[len(curves):]:
         axis.set_visible(False)
     for axis, curve in zip(axes.flat, curves, strict=False):
-        _panel(axis, np.asarray(fars), curve, convert)
+        _panel(axis, np.asarray(fars), curve, convert, GWTC3_LINES[secondary])
         axis.set_ylabel(label)
     legend = {}
     for axis in axes.flat:
@@ -79,7 +83,7 @@ def plot_curves(path: Path, fars: np.ndarray, curves: Sequence[Curve], quantity:
     return Path(path)
 
 
-def _panel(axis, fars: np.ndarray, curve: Curve, convert) -> None:
+def _panel(axis, fars: np.ndarray, curve: Curve, convert, lines: tuple[float, float]) -> None:
     axis.set_title(f"m₁ = {curve.mass_1:g}, m₂ = {curve.mass_2:g} M☉ (source frame)", fontsize="medium")
     axis.set_xlabel("false-alarm rate [1/yr]")
     axis.grid(True, which="both", alpha=0.3)
@@ -95,8 +99,8 @@ def _panel(axis, fars: np.ndarray, curve: Curve, convert) -> None:
     for index, pipeline in enumerate(gwtc3.PIPELINES):
         volume = pipeline.volume(curve.mass_1, curve.mass_2)
         if volume is not None:
-            axis.axhline(convert(volume), color=f"C{index + 1}", linestyle=pipeline.linestyle, linewidth=1.4,
-                         label=gwtc3.label(pipeline))
+            axis.axhline(convert(volume), color=f"C{index + 1}", linestyle=pipeline.linestyle, alpha=lines[0],
+                         linewidth=lines[1], label=gwtc3.label(pipeline))
     axis.set_ylim(bottom=0)
     if fars.size == 1:
         axis.set_xlim(fars[0] / 3, fars[0] * 3)

@@ -19,6 +19,7 @@ from aframe_dag.status.model import NodeState
 from aframe_dag.status.text import duration
 from executables.analysis import figures, gwtc3
 from executables.analysis.datasource import DataSource
+from executables.analysis.efficiency import BOOTSTRAP, Comparison, Efficiency
 from executables.analysis.far import far_bounds, livetime_for, smallest_far
 from executables.analysis.plots import Curve, curves_figure
 from executables.analysis.results import HEADLINE_FARS, Results, SensitiveVolume
@@ -33,6 +34,16 @@ PACKAGES = ("aframe-dag", "numpy", "h5py", "matplotlib", "torch", "ml4gw", "ligh
 CANDIDATES = 20
 #: The headline FAR that separates found from missed injections, where the run reaches it.
 MISSED_AT = "1/month"
+#: The inputs of the matched-filter reference, as ``results`` names them.
+REFERENCE_INPUTS = ("matched-filter background events", "matched-filter recovered injections",
+                    "matched-filter sensitive volume")
+#: What a run on simulated noise without the reference is told.
+REFERENCE_ADVICE = ("This run's background is simulated noise: the meaningful comparison is the matched-filter "
+                    "reference on the same data (the optimal search, same injections, same Tb: the report then leads "
+                    "with the ratio of the 50 %-efficiency SNRs), not the GWTC-3 lines measured on O3b real data. "
+                    "Turn it on with [reference] matched_filter = true in run.ini (`make reference` builds its PyCBC "
+                    "environment, .venv-reference; point [reference] environment at it) and build the run again "
+                    "([run] reuse = this run's condor dir keeps the nodes already done).")
 
 
 @dataclass
@@ -112,9 +123,13 @@ def headline_section(results: Results, data: DataSource) -> Section:
     """Livetime, event and injection counts, and SV / distance at the headline FARs for each population (at the
     lowest FAR the run measures where a headline FAR is out of its reach)."""
     numbers = results.headline()
-    section = Section("Headline numbers", "headline", notes=[f"Background: {data.describe()}."])
-    section.notes += _resolution_notes(results.background)
+    section = Section("Headline numbers", "headline")
     section.header = ["quantity", "value"]
+    _comparison_headline(section, results)
+    if results.reference is None and data.simulated:
+        section.notes.append(REFERENCE_ADVICE)
+    section.notes.append(f"Background: {data.describe()}.")
+    section.notes += _resolution_notes(results.background)
     if "Tb" in numbers:
         section.rows.append(["background livetime Tb", f"{numbers['Tb']:.6g} s ({numbers['Tb_years']:.4g} yr)"])
     if "vetoed" in numbers:
@@ -147,6 +162,88 @@ def headline_section(results: Results, data: DataSource) -> Section:
     return section
 
 
+def _snr50(search: Efficiency) -> str:
+    if search.fit is None:
+        return f"n/a: {search.note}"
+    error = "" if search.fit.snr50_err is None else f" ± {_number(search.fit.snr50_err, 2)}"
+    return f"{_number(search.fit.snr50)}{error}"
+
+
+def _at(comparison: Comparison) -> str:
+    return f"FAR {comparison.far.label} = {comparison.far.far:.4g}/yr"
+
+
+def _comparison_headline(section: Section, results: Results) -> None:
+    """With the reference, the ratio of the 50 %-efficiency SNRs first (then each, and the distances at the common
+    FAR); without it, the network's 50 % SNR."""
+    comparison = results.comparison
+    if results.reference is not None and (comparison is None or comparison.ratio is None):
+        section.notes.append("The matched-filter reference is on, but no ratio of 50 %-efficiency SNRs can be given: "
+                             + _no_ratio(results, comparison) + " (see the comparison section).")
+    if comparison is None or comparison.far.far is None:
+        return
+    if comparison.ratio is not None:
+        network, matched = comparison.searches
+        section.notes.append(
+            f"Network against the matched-filter reference on the same data and injections: at {_at(comparison)} the "
+            f"network finds half the injections at optimal network SNR {_snr50(network)}, the matched filter at "
+            f"{_snr50(matched)}; the ratio network / matched filter is {comparison.ratio:.4g} ± "
+            f"{comparison.ratio_err:.2g} (1 would match the optimal search).")
+        section.rows.append([f"50 %-efficiency SNR, network / matched filter, at {_at(comparison)}",
+                             f"{comparison.ratio:.4g} ± {comparison.ratio_err:.2g}"])
+    for search in comparison.searches:
+        section.rows.append([f"50 %-efficiency SNR, {search.name}, at {_at(comparison)}", _snr50(search)])
+    for population, values in (results.comparison_distances() or {}).items():
+        ratio = "" if values["ratio"] is None else f" (ratio {values['ratio']:.3g})"
+        section.rows.append([f"{population} Msun sensitive distance at {_at(comparison)}, network / matched filter",
+                             f"{_number(values['network'])} ± {_number(values['network_err'], 2)} Mpc / "
+                             f"{_number(values['reference'])} ± {_number(values['reference_err'], 2)} Mpc{ratio}"])
+
+
+def _no_ratio(results: Results, comparison: Comparison | None) -> str:
+    """Why the ratio is missing, in words."""
+    missing = [problem.what for problem in results.problems if problem.what in REFERENCE_INPUTS[:2]]
+    if missing:
+        return f"{' and '.join(missing)} not available"
+    if comparison is None:
+        return "the network's background or recovered injections are not available"
+    if comparison.far.far is None:
+        return comparison.far.note or "no common FAR"
+    return "; ".join(f"{search.name}: {search.note}" for search in comparison.searches if search.fit is None)
+
+
+def comparison_section(results: Results, state: RunState) -> Section:
+    """Efficiency against optimal network SNR at the common FAR (and sensitive distance against FAR) of the network
+    and, when it ran, the matched-filter reference, on one figure."""
+    reference = results.reference
+    section = Section("Network and matched filter" if reference is not None else "Detection efficiency",
+                      "comparison")
+    comparison = results.comparison
+    if comparison is not None and comparison.far.note:
+        prefix = "Not at 10/Tb" if comparison.far.far is not None else "No efficiency at a common FAR"
+        section.notes.append(f"{prefix}: {comparison.far.note}.")
+    if comparison is not None and comparison.far.far is not None:
+        section.notes.append(
+            f"Found: detection statistic at or above the threshold each search's own background sets at "
+            f"{_at(comparison)} (Tb = {comparison.far.Tb:.6g} s). 50 % SNR: maximum-likelihood logistic fit of found "
+            f"against ln(optimal network SNR) over the injections; ± is the standard deviation over {BOOTSTRAP} "
+            "bootstrap resamples of the injections" + (", the same injections for both searches (paired)."
+                                                       if comparison.paired else "."))
+        section.notes += [f"{search.name}: no 50 % SNR: {search.note}." for search in comparison.searches
+                          if search.fit is None]
+        volumes = [("network", results.sensitive_volume)]
+        if reference is not None:
+            volumes.append(("matched filter", reference.sensitive_volume))
+        section.image(f"sensitive distance against FAR and efficiency against optimal network SNR at "
+                      f"{_at(comparison)}: " + " and ".join(search.name for search in comparison.searches),
+                      figures.comparison_figure(comparison, volumes))
+        section.header = ["search", "threshold", "injections", f"found at {comparison.far.label}", "50 % SNR"]
+        section.rows = [[search.name, _number(search.threshold), str(len(search.snr)), str(int(search.found.sum())),
+                         _snr50(search)] for search in comparison.searches]
+    section.notes += _missing_notes(results, state, REFERENCE_INPUTS)
+    return section
+
+
 def _curves(volume: SensitiveVolume, key: str) -> list[Curve]:
     return [Curve(volume.population_attrs[name]["mass_1"], volume.population_attrs[name]["mass_2"], values[key],
                   values[f"{key}_err"]) for name, values in volume.populations.items()]
@@ -165,11 +262,14 @@ def sensitivity_section(results: Results, state: RunState, data: DataSource) -> 
                           "injection prior's support: its sensitive volume is an underestimate."
                           for name, attrs in volume.population_attrs.items()
                           if attrs.get("support_fraction", 1.0) < SUPPORT_WARNING]
-        note = gwtc3.comparison_note(data)
+        secondary = results.reference is not None
+        note = ("Secondary: the matched-filter reference on the same data (above) is the comparison that counts. "
+                if secondary else "") + gwtc3.comparison_note(data)
         section.notes.append(note)
         livetime = f" (Tb = {volume.attrs['Tb'] / SECONDS_PER_YEAR:.3g} yr)" if "Tb" in volume.attrs else ""
         for key, label in (("sv", "sensitive volume (Gpc³)"), ("distance", "sensitive distance (Mpc)")):
-            figure = curves_figure(volume.fars, _curves(volume, key), key, f"aframe {label}{livetime}", note)
+            figure = curves_figure(volume.fars, _curves(volume, key), key, f"aframe {label}{livetime}", note,
+                                   secondary)
             section.image(f"{label} against FAR, with the GWTC-3 pipelines ({gwtc3.DATA_SET})", figures.png(figure))
     section.notes += _missing_notes(results, state, ("sensitive volume",))
     return section
@@ -276,9 +376,10 @@ def render(state: RunState, results: Results, data: DataSource, *, dag_status: i
            zero_lag_table: str | None) -> str:
     """The whole page as HTML text."""
     sections = [status_section(state, results, dag_status, failed_count), headline_section(results, data),
-                sensitivity_section(results, state, data), background_section(results, state),
-                found_missed_section(results, state), training_section(results, state),
-                zero_lag_section(results, state, unblind, zero_lag_table), timing_section(state),
+                comparison_section(results, state), sensitivity_section(results, state, data),
+                background_section(results, state), found_missed_section(results, state),
+                training_section(results, state), zero_lag_section(results, state, unblind, zero_lag_table),
+                timing_section(state),
                 metadata_section(state.status.condor_dir)]
     return environment().get_template("report.html.j2").render(
         name=state.status.name or state.status.condor_dir.name, succeeded=dag_status == 0,

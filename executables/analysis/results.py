@@ -2,8 +2,10 @@
 is recorded (file and why) instead of stopping the report.
 
 The files and their layout are the analysis contract: ``background.hdf5``, ``zero-lag.hdf5`` (``EventSet``),
-``foreground.hdf5`` (``RecoveredInjectionSet``) and ``sensitive_volume.h5`` in the results dir, the accepted
-injections (``ResponseSet``) in the test data dir, ``training.png`` / ``metrics.csv`` in the train run dir. The
+``foreground.hdf5`` (``RecoveredInjectionSet``) and ``sensitive_volume.h5`` in the results dir (and the same three
+but zero-lag in ``reference/`` when the run has the matched-filter reference: its DAG has reference nodes, or the
+directory is there), the accepted injections (``ResponseSet``) in the test data dir, ``training.png`` /
+``metrics.csv`` in the train run dir. The
 report draws the sensitivity figures from ``sensitive_volume.h5`` itself rather than embedding aframe-sv's PNGs: it
 knows the background's source (``datasource``), which they cannot say.
 """
@@ -16,12 +18,14 @@ import logging
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any, TypeVar
 
 import h5py
 import numpy as np
 
+from executables.analysis.efficiency import Comparison, compare
 from executables.analysis.far import far_bounds, livetime_for
 from executables.common import storage
 from executables.common.errors import InputError, NodeError
@@ -34,6 +38,8 @@ log = logging.getLogger(__name__)
 #: FARs the headline numbers are quoted at, per year (a month is 30 days, as in aframe's plots).
 HEADLINE_FARS = {"1/month": SECONDS_PER_YEAR / (30 * 86400.0), "1/yr": 1.0}
 SV_ARRAYS = ("sv", "sv_err", "distance", "distance_err")
+#: The subdirectory of the results dir the matched-filter reference writes its results into.
+REFERENCE_DIR = "reference"
 
 T = TypeVar("T")
 
@@ -77,8 +83,18 @@ class SensitiveVolume:
 
 
 @dataclass
+class Reference:
+    """The matched-filter reference's results (``reference/``), read as the network's; ``None``: not available."""
+
+    background: EventSet | None = None
+    foreground: dict[str, np.ndarray] | None = None
+    sensitive_volume: SensitiveVolume | None = None
+
+
+@dataclass
 class Results:
-    """Everything read from the results; a ``None`` field was not available (see ``problems``)."""
+    """Everything read from the results; a ``None`` field was not available (see ``problems``); ``reference`` is None
+    when the run has no matched-filter reference."""
 
     background: EventSet | None = None
     zero_lag: EventSet | None = None
@@ -88,7 +104,36 @@ class Results:
     sensitive_volume: SensitiveVolume | None = None
     training_png: bytes | None = None
     metrics: list[dict[str, str]] | None = None
+    reference: Reference | None = None
     problems: list[Problem] = field(default_factory=list)
+
+    @cached_property
+    def comparison(self) -> Comparison | None:
+        """The efficiency at the common FAR of the network and, when read, the matched filter (None without the
+        network's background and foreground)."""
+        if self.background is None or self.foreground is None:
+            return None
+        reference = self.reference
+        read = reference is not None and reference.background is not None and reference.foreground is not None
+        return compare((self.background, self.foreground), (reference.background, reference.foreground) if read
+                       else None)
+
+    def comparison_distances(self) -> dict[str, dict[str, float]] | None:
+        """Per population, the sensitive distance (Mpc, with errors) of the network and the matched filter at the
+        common FAR and their ratio; None where either volume, or the FAR, is not there."""
+        comparison, reference = self.comparison, self.reference
+        if comparison is None or comparison.far.far is None or reference is None:
+            return None
+        volumes = (self.sensitive_volume, reference.sensitive_volume)
+        if None in volumes:
+            return None
+        network, matched = (volume.at_far(comparison.far.far) for volume in volumes)
+        if network is None or matched is None:
+            return None
+        return {name: {"network": values["distance"], "network_err": values["distance_err"],
+                       "reference": matched[name]["distance"], "reference_err": matched[name]["distance_err"],
+                       "ratio": values["distance"] / matched[name]["distance"] if matched[name]["distance"] else None}
+                for name, values in network.items() if name in matched}
 
     def headline(self) -> dict[str, Any]:
         """The numbers summary.json leads with (only those whose inputs were read)."""
@@ -119,6 +164,9 @@ class Results:
             lowest = volume.lowest_far
             numbers["lowest_far"] = {"far": lowest, "populations": None if lowest is None else volume.at_far(lowest)}
             numbers["V0"] = volume.attrs.get("V0")
+        if self.comparison is not None:
+            numbers.update(self.comparison.headline())
+            numbers["comparison_distance"] = self.comparison_distances()
         return numbers
 
     def zero_lag_table(self) -> list[tuple[float, float, float, bool]]:
@@ -148,7 +196,8 @@ def write_zero_lag_csv(rows: list[tuple[float, float, float, bool]], handle: io.
 
 
 def _foreground(path: Path) -> dict[str, np.ndarray]:
-    return RecoveredInjectionSet.read_parameters(path, ["snr", "detection_statistic", "mass_1", "mass_2"])
+    return RecoveredInjectionSet.read_parameters(path, ["snr", "detection_statistic", "injection_time", "mass_1",
+                                                        "mass_2"])
 
 
 def _vetoed_injections(path: Path) -> int | None:
@@ -250,8 +299,22 @@ def read_results(results_dir: Path, train_run_dir: str, injections: str,
         results.injections = load(injections, "accepted injections", "injections", _injections)
         results.sensitive_volume = load(results_dir / "sensitive_volume.h5", "sensitive volume", "sv",
                                         _sensitive_volume)
+        if producers("reference-events") is not None or (results_dir / REFERENCE_DIR).is_dir():
+            results.reference = _read_reference(results_dir / REFERENCE_DIR, load)
         results.training_png = load(storage.join(train_run_dir, "training.png"), "training curve", "train",
                                      Path.read_bytes, False)
         if results.training_png is None:  # no plot: draw one from the metrics, or say that both are missing
             results.metrics = load(storage.join(train_run_dir, "metrics.csv"), "training curve", "train", _metrics)
     return results
+
+
+def _read_reference(directory: Path, load: Callable) -> Reference:
+    """The matched-filter reference's background, recovered injections and sensitive volume (each missing one a
+    problem, as the network's)."""
+    return Reference(
+        background=load(directory / "background.hdf5", "matched-filter background events", "reference-events",
+                        EventSet.read),
+        foreground=load(directory / "foreground.hdf5", "matched-filter recovered injections", "reference-events",
+                        _foreground),
+        sensitive_volume=load(directory / "sensitive_volume.h5", "matched-filter sensitive volume", "reference-sv",
+                              _sensitive_volume))

@@ -26,7 +26,8 @@ PROBLEMS = ("failed", "held")
 EXPLAINED = 10
 #: Which DAG node writes each kind of input the report reads; the first one the DAG has is the producer.
 PRODUCERS = {"events": ("aggregate",), "sv": ("sv",), "train": ("train", "tune-select", "remote-train"),
-             "injections": ("injections-merge",)}
+             "injections": ("injections-merge",), "reference-events": ("reference-aggregate",),
+             "reference-sv": ("reference-sv",)}
 
 
 def reason(state: NodeState) -> str:

@@ -25,15 +25,16 @@ ZERO_LAG_TABLE = "zero-lag.csv"
 
 def summarize(state: RunState, results, data: DataSource, dag_status: int, failed_count: int, unblind: bool,
               written: dict[str, str | None]) -> dict:
-    """summary.json's content: the run's state, its nodes and stages, the background's source, the headline numbers,
-    what is missing."""
+    """summary.json's content: the run's state, its nodes and stages, the background's source, whether the
+    matched-filter reference ran, the headline numbers, what is missing."""
     zero_lag = {"count": len(results.zero_lag) if results.zero_lag is not None else None, "blinded": not unblind,
                 "table": written.get("zero_lag")}
     return {"dag_status": dag_status, "failed_count": failed_count, "name": state.status.name,
             "stages": state.stages(), "nodes": state.node_records(),
             "problems": [{key: value for key, value in problem.items() if key != "why"}
                          for problem in state.problems],
-            "background": data.record(), "headline": results.headline(), "zero_lag": zero_lag,
+            "background": data.record(), "reference": results.reference is not None,
+            "headline": results.headline(), "zero_lag": zero_lag,
             "missing": report.describe(results, state), "report": written.get("report")}
 
 

@@ -2,13 +2,21 @@
 measured. No input is missing here, so the sections never ask the run state why (``state`` is None)."""
 
 import numpy as np
+import pytest
 
 from executables.analysis import gwtc3
 from executables.analysis.datasource import DataSource
-from executables.analysis.plots import Curve, curves_figure
-from executables.analysis.report import found_missed_section, headline_section, sensitivity_section
-from executables.analysis.results import Results, SensitiveVolume
+from executables.analysis.plots import GWTC3_LINES, Curve, curves_figure
+from executables.analysis.report import (
+    REFERENCE_ADVICE,
+    comparison_section,
+    found_missed_section,
+    headline_section,
+    sensitivity_section,
+)
+from executables.analysis.results import Reference, Results, SensitiveVolume, read_results
 from executables.formats.events import SECONDS_PER_YEAR, EventSet
+from tests.executables.analysis import handmade
 
 DAY = 86400.0
 SIMULATED = DataSource("simulated", "aLIGODesignSensitivityT1800044")
@@ -22,10 +30,11 @@ def background(livetime: float, n: int = 200) -> EventSet:
                     shift=np.zeros((n, 2)), Tb=livetime, ifos=["H1", "L1"])
 
 
-def volume(livetime: float) -> SensitiveVolume:
-    """Curves on a grid from 1 / Tb up, as aframe-sv writes them: distance 100 Mpc times log10 of the FAR."""
+def volume(livetime: float, scale: float = 1.0) -> SensitiveVolume:
+    """Curves on a grid from 1 / Tb up, as aframe-sv writes them: distance ``scale`` · 100 Mpc times log10 of the
+    FAR."""
     fars = SECONDS_PER_YEAR / livetime * np.array([1.0, 10.0, 100.0])
-    populations = {name: {"sv": np.log10(fars), "sv_err": 0.1 * np.ones(3), "distance": 100 * np.log10(fars),
+    populations = {name: {"sv": np.log10(fars), "sv_err": 0.1 * np.ones(3), "distance": scale * 100 * np.log10(fars),
                           "distance_err": 5 * np.ones(3)} for name in POPULATIONS}
     attrs = {name: {"mass_1": m1, "mass_2": m2, "support_fraction": share}
              for name, (m1, m2, share) in POPULATIONS.items()}
@@ -119,3 +128,86 @@ def test_headline_says_how_much_the_vetoes_removed():
     rows = dict(headline_section(run, SIMULATED).rows)
     assert rows["background livetime vetoed"] == "3600 s (4.17% of 86400 s analysed)"
     assert rows["injections at vetoed moments (left out)"] == "7"
+
+
+@pytest.fixture(scope="module")
+def compared() -> Results:
+    """Issue 25 item 2: 600 injections found half the time at SNR 10 by the network and 8 by the matched filter, each
+    against its own day of background; the matched filter's distances are 1.25 times the network's."""
+    snr = handmade.snrs(600)
+    network = handmade.foreground(snr, handmade.found_with(snr, 10.0, 0.15, seed=2))
+    matched = handmade.foreground(snr, handmade.found_with(snr, 8.0, 0.15, seed=3))
+    return Results(background=handmade.background(300), foreground=network, sensitive_volume=volume(DAY),
+                   reference=Reference(handmade.background(300, seed=1, offset=50.0), matched, volume(DAY, 1.25)))
+
+
+def test_with_the_reference_the_headline_leads_with_the_ratio_of_50_percent_snrs(compared):
+    comparison = compared.comparison
+    numbers = compared.headline()
+    assert numbers["snr50_ratio"] == comparison.ratio == pytest.approx(1.25, abs=3 * comparison.ratio_err)
+    assert numbers["comparison_far"] == 10 * SECONDS_PER_YEAR / DAY
+    distances = numbers["comparison_distance"]["35-20"]
+    assert distances["network"] == pytest.approx(100 * np.log10(10 * SECONDS_PER_YEAR / DAY))
+    assert distances["ratio"] == pytest.approx(0.8)
+
+    section = headline_section(compared, SIMULATED)
+    label, value = section.rows[0]
+    assert label == "50 %-efficiency SNR, network / matched filter, at FAR 10/Tb = 3652/yr"
+    assert value == f"{comparison.ratio:.4g} ± {comparison.ratio_err:.2g}"
+    assert section.notes[0].startswith("Network against the matched-filter reference on the same data")
+    assert REFERENCE_ADVICE not in section.notes
+    assert dict(section.rows)["35-20 Msun sensitive distance at FAR 10/Tb = 3652/yr, network / matched filter"] \
+        .endswith("(ratio 0.8)")
+
+
+def test_one_figure_holds_both_searches_and_the_gwtc3_lines_become_secondary(compared):
+    section = comparison_section(compared, None)
+    assert section.title == "Network and matched filter" and len(section.images) == 1
+    assert "network and matched filter" in caption(section)
+    assert [row[0] for row in section.rows] == ["network", "matched filter"]
+    assert any("paired" in note and "100 bootstrap resamples" in note for note in section.notes)
+
+    (note,) = [note for note in sensitivity_section(compared, None, SIMULATED).notes if "GWTC-3 lines" in note]
+    assert note.startswith("Secondary: the matched-filter reference on the same data")
+    curve = Curve(35.0, 20.0, np.array([1.0, 2.0]), np.array([0.1, 0.1]))
+    (axes,) = curves_figure(np.array([1.0, 10.0]), [curve], "sv", "title", note, secondary=True).axes
+    faint = [line for line in axes.get_lines() if "GWTC-3" in line.get_label()]
+    assert faint and all(line.get_alpha() == GWTC3_LINES[True][0] < 1 for line in faint)
+
+
+def test_a_simulated_run_without_the_reference_is_told_it_is_the_meaningful_comparison(compared):
+    network_only = Results(background=compared.background, foreground=compared.foreground,
+                           sensitive_volume=compared.sensitive_volume)
+    section = headline_section(network_only, SIMULATED)
+    assert REFERENCE_ADVICE in section.notes
+    assert "[reference] matched_filter = true" in REFERENCE_ADVICE and "`make reference`" in REFERENCE_ADVICE
+    rows = dict(section.rows)
+    assert "50 %-efficiency SNR, network, at FAR 10/Tb = 3652/yr" in rows
+    assert not [label for label in rows if "matched filter" in label]
+    assert comparison_section(network_only, None).title == "Detection efficiency"
+    assert REFERENCE_ADVICE not in headline_section(network_only, DataSource("gwosc")).notes
+
+
+def test_the_reference_is_read_when_its_directory_is_there_or_the_dag_has_its_nodes(tmp_path):
+    """Its missing files are named problems, with the node that writes them."""
+    snr = handmade.snrs(50)
+    handmade.write_search(tmp_path, handmade.background(20), handmade.foreground(snr, snr > 10))
+    dag = {"events": "aggregate", "reference-events": "reference-aggregate", "reference-sv": "reference-sv"}
+    injections = str(tmp_path / "injections.hdf5")
+
+    def problems(results):
+        return {problem.what: problem.producer for problem in results.problems if "matched" in problem.what}
+
+    assert read_results(tmp_path, str(tmp_path), injections, lambda kind: None).reference is None
+    on = read_results(tmp_path, str(tmp_path), injections, dag.get)
+    assert on.reference is not None and problems(on) == {"matched-filter background events": "reference-aggregate",
+                                                         "matched-filter recovered injections": "reference-aggregate",
+                                                         "matched-filter sensitive volume": "reference-sv"}
+    (tmp_path / "reference").mkdir()
+    handmade.background(20).write(tmp_path / "reference" / "background.hdf5")
+    found = read_results(tmp_path, str(tmp_path), injections, lambda kind: None)
+    assert len(found.reference.background) == 20 and found.reference.foreground is None
+    assert problems(found) == {"matched-filter recovered injections": None, "matched-filter sensitive volume": None}
+    assert found.comparison.ratio is None and len(found.comparison.searches) == 1
+    (note,) = [note for note in headline_section(found, SIMULATED).notes if "reference is on" in note]
+    assert "matched-filter recovered injections not available" in note

@@ -20,12 +20,20 @@ from executables.analysis.figures import png
 from executables.common.markers import write_done_marker
 from executables.formats.events import SECONDS_PER_YEAR, EventSet, RecoveredInjectionSet
 from executables.formats.sets import ResponseSet
+from tests.executables.analysis.handmade import (
+    background,
+    foreground,
+    found_with,
+    snrs,
+    write_search,
+    write_volume,
+)
 from tests.fixtures.fake_dag import Spec, make_run
 
 SUMMARY = str(Path(sys.executable).with_name("aframe-summary"))
 IFOS = ["H1", "L1"]
-SECTIONS = ("status", "headline", "sensitivity", "background", "found-missed", "training", "zero-lag", "timings",
-            "metadata")
+SECTIONS = ("status", "headline", "comparison", "sensitivity", "background", "found-missed", "training", "zero-lag",
+            "timings", "metadata")
 POPULATIONS = {"35-20": (35.0, 20.0), "20-10": (20.0, 10.0)}
 FARS = np.array([1e-2, 0.1, 1.0, 12.175, 100.0, 1000.0])  # per year; FAR 1/yr lies on the grid
 
@@ -71,15 +79,8 @@ def write_results(root: Path) -> dict:
     responses = {"h1": np.zeros((n, 16)), "l1": np.zeros((n, 16))}
     ResponseSet(waveforms=responses, snr=np.ones(n), parameters={"h1_snr": np.ones(n), "l1_snr": np.ones(n)},
                 ifos=IFOS, sample_rate=16.0, num_injections=n + 17).write(root / "injections.hdf5")
-    with h5py.File(results / "sensitive_volume.h5", "w") as handle:
-        handle["thresholds"], handle["fars"] = np.linspace(3, -3, len(FARS)), FARS
-        for k, (name, (m1, m2)) in enumerate(POPULATIONS.items()):
-            group = handle.create_group(f"populations/{name}")
-            group["sv"], group["sv_err"] = (k + 1) * np.log1p(FARS), 0.1 * np.log1p(FARS)
-            group["distance"], group["distance_err"] = 100 * (k + 1) * np.log1p(FARS), 5 * np.log1p(FARS)
-            group.attrs.update(mass_1=m1, mass_2=m2, support_fraction=1.0)
-        handle.attrs.update(Tb=background.Tb, V0=12.5, num_injections=n + 17, num_accepted=n,
-                            populations=list(POPULATIONS))
+    write_volume(results / "sensitive_volume.h5", FARS, POPULATIONS,
+                 {"Tb": background.Tb, "V0": 12.5, "num_injections": n + 17, "num_accepted": n})
     (train / "training.png").write_bytes(picture())
     return {"Tb": background.Tb, "background_events": 400, "zero_lag_events": 5, "accepted_injections": n,
             "injection_draws": n + 17, "recovered_injections": n, "background": background}
@@ -121,7 +122,7 @@ def test_finished_run_report_has_every_section_and_only_embedded_images(run_root
     for anchor in SECTIONS:
         assert f'<section id="{anchor}">' in page
     sources = re.findall(r'<img src="([^"]*)"', page)
-    assert len(sources) == 5  # SV, distance, background, found/missed, training
+    assert len(sources) == 6  # efficiency and distance, SV, distance, background, found/missed, training
     for source in sources:
         assert source.startswith("data:image/png;base64,")
         assert base64.b64decode(source.split(",", 1)[1]).startswith(b"\x89PNG")
@@ -133,6 +134,8 @@ def test_finished_run_report_has_every_section_and_only_embedded_images(run_root
     assert summary["background"] == {"source": "simulated", "noise_psd": "aLIGODesignSensitivityT1800044",
                                      "simulated": True}
     assert "NOT COMPARABLE with this curve" in page and "35+20, 20+10 Msun" in page  # config order, not HDF5's
+    assert "the meaningful comparison is the matched-filter reference" in page  # simulated, and no reference
+    assert "[reference] matched_filter = true" in page and "`make reference`" in page
 
     headline = summary["headline"]
     for key in ("Tb", "background_events", "zero_lag_events", "accepted_injections", "injection_draws",
@@ -147,7 +150,7 @@ def test_finished_run_report_has_every_section_and_only_embedded_images(run_root
         assert headline["sensitive_volume"]["1/month"]["populations"]["35-20"]["sv"] == pytest.approx(
             np.log1p(12.175), rel=1e-3)
     assert summary["zero_lag"] == {"count": 5, "blinded": True, "table": None}
-    assert summary["missing"] == [] and summary["problems"] == []
+    assert summary["missing"] == [] and summary["problems"] == [] and summary["reference"] is False
     assert summary["stages"]["s-aggregate"]["done"] == 1 and summary["nodes"]["sv"]["done"] is True
     assert summary["nodes"]["sv"]["elapsed"] >= 0 and summary["nodes"]["sv"]["end"] >= summary["nodes"]["sv"]["start"]
 
@@ -179,7 +182,7 @@ def test_a_missing_training_plot_is_redrawn_and_a_broken_input_is_named(run_root
     result = summarize(condor, root, 0, 0, "--unblind")
     assert result.returncode == 0, result.stderr  # the exit code follows the DAG only
     summary, page = read_outputs(root)
-    assert len(re.findall(r'<img src="data:image/png;base64,', page)) == 5
+    assert len(re.findall(r'<img src="data:image/png;base64,', page)) == 6
     assert "(from metrics.csv)</figcaption>" in page
     missing = {Path(entry["path"]).name: entry for entry in summary["missing"]}
     assert sorted(missing) == ["zero-lag.hdf5"]
@@ -229,6 +232,44 @@ def test_nodes_a_lagging_node_status_file_calls_running_are_settled(tmp_path):
     assert summary["nodes"]["aggregate"]["status"] == summary["nodes"]["sv"]["status"] == "done"
     assert summary["nodes"]["aggregate"]["finished"] is not None and summary["nodes"]["sv"]["finished"] is None
     assert all(row["running"] == 0 for row in summary["stages"].values())
+
+
+@pytest.fixture(scope="module")
+def with_reference(tmp_path_factory):
+    """A finished run whose DAG has the matched-filter reference's aggregate and sv nodes."""
+    specs = [*stage_specs(), Spec("reference-aggregate", ["injections-merge"]), Spec("reference-sv",
+                                                                                    ["reference-aggregate"])]
+    condor, code = executed(tmp_path_factory.mktemp("reference"), specs)
+    assert code == 0
+    (condor / "run.ini.resolved").write_text("[data]\nsource = simulated\nnoise_psd = aLIGODesignSensitivityT1800044\n")
+    return condor
+
+
+def test_a_run_with_the_reference_leads_with_the_ratio_of_50_percent_snrs(tmp_path, with_reference):
+    """Issue 25 item 2: the same 600 injections found half the time at SNR 10 by the network and 8 by the matched
+    filter, each against its own two-year background at 10/Tb; the reference's sensitive volume is missing."""
+    write_results(tmp_path)
+    results, Tb, snr = tmp_path / "results", 2 * SECONDS_PER_YEAR, snrs(600)
+    write_search(results, background(300, Tb), foreground(snr, found_with(snr, 10.0, 0.15, seed=2)))
+    write_search(results / "reference", background(300, Tb, seed=1, offset=50.0),
+                 foreground(snr, found_with(snr, 8.0, 0.15, seed=3)))
+    result = summarize(with_reference, tmp_path, 0, 0)
+    assert result.returncode == 0, result.stderr
+    summary, page = read_outputs(tmp_path)
+    headline = summary["headline"]
+    assert summary["reference"] is True and headline["comparison_far"] == pytest.approx(5.0)
+    assert headline["snr50_ratio"] == pytest.approx(headline["snr50_network"] / headline["snr50_reference"])
+    assert headline["snr50_ratio"] == pytest.approx(1.25, abs=3 * headline["snr50_ratio_err"])
+    assert headline["snr50_ratio_paired"] is True and headline["comparison_distance"] is None
+    (missing,) = summary["missing"]
+    assert missing["what"] == "matched-filter sensitive volume" and missing["producer"] == "reference-sv"
+    assert missing["why"].startswith("node reference-sv is done, yet the file is not there")
+    assert len(re.findall(r'<img src="data:image/png;base64,', page)) == 6
+    assert "<h2>Network and matched filter</h2>" in page and "Not available: matched-filter sensitive volume" in page
+    headline_html = page.split('<section id="headline">')[1].split("</section>")[0]
+    assert headline_html.index("Network against the matched-filter reference") < headline_html.index("Background:")
+    assert f"<td>{headline['snr50_ratio']:.4g} ± {headline['snr50_ratio_err']:.2g}</td>" in headline_html
+    assert "Secondary: the matched-filter reference" in page and "the meaningful comparison is" not in page
 
 
 @pytest.fixture
