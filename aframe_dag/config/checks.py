@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
 from ..errors import ConfigError, did_you_mean
 from ..names import DONE
 from .noise_psds import NOISE_PSDS
+
+# the [reference] programs, which need PyCBC
+REFERENCE_PROGRAMS = ("aframe-reference-bank", "aframe-reference-filter")
+# where `make reference` builds their environment in a checkout
+CHECKOUT_REFERENCE = Path(__file__).resolve().parents[2] / ".venv-reference"
 
 # [data] keys that take one value for every ifo or one per ifo (types.PerIfo)
 PER_IFO_KEYS = ("noise_psd", "frame_type", "flag")
@@ -131,11 +137,30 @@ def _check_reuse(config) -> None:
                  "aframe-dag run", config, "run", "reuse")
 
 
+def _check_reference(config) -> None:
+    """The matched filter's programs need PyCBC: from [reference] environment when set, else beside aframe-dag (a
+    container image or a software area the access point cannot see is not checked)."""
+    reference, condor = config["reference"], config["condor"]
+    if not reference["matched_filter"] or condor["universe"] == "container":
+        return
+    hint = f" (make reference built {CHECKOUT_REFERENCE})" if CHECKOUT_REFERENCE.is_dir() else \
+        " (make reference builds .venv-reference in a checkout)"
+    environment = reference["environment"]
+    if environment:
+        missing = [name for name in REFERENCE_PROGRAMS if not (Path(environment) / "bin" / name).is_file()]
+        _require(not missing, f"{environment}/bin has no {missing[0] if missing else ''}: name a Python environment "
+                 f"with aframe-dag[reference] installed{hint}", config, "reference", "environment")
+    elif not condor["executable_dir"]:
+        _require(importlib.util.find_spec("pycbc") is not None, "must name a Python environment with "
+                 f"aframe-dag[reference] installed when matched_filter = true: PyCBC is not beside aframe-dag{hint}",
+                 config, "reference", "environment")
+
+
 def check_config(config, allow_missing: bool = False) -> dict[tuple[str, str], str]:
     """Raise ConfigError for the first impossible combination of values or (unless ``allow_missing``) key still to
     set; return the keys still to set. Remote training's own checks come after those keys: they assume its image."""
     for check in (_check_data, _check_detectors, _check_waveforms, _check_testing, _check_model, _check_reuse,
-                  _check_transfer):
+                  _check_transfer, _check_reference):
         check(config)
     missing = missing_keys(config)
     if missing and not allow_missing:

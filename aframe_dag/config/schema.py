@@ -211,10 +211,10 @@ REFERENCE = {
     "matched_filter": Key(Flag(), "false",
                           "Also run a matched-filter search (PyCBC) over the same test background and injections, "
                           "through the same aggregate and sensitive-volume nodes, as the optimal reference"),
-    "environment": Key(Optional(Location()), "",
-                       "Python environment whose bin/ holds the reference programs with PyCBC (its numpy<2.4 pin "
-                       "may clash with this package's: make builds .venv-reference; empty: beside the other node "
-                       "programs)"),
+    "environment": Key(Optional(File()), "",
+                       "Python environment (a directory; relative to run.ini) whose bin/ holds the reference "
+                       "programs with PyCBC (its numpy<2.4 pin may clash with this package's: make reference builds "
+                       ".venv-reference; empty: beside the other node programs)"),
     "approximant": Key(Pattern(r"[A-Za-z0-9_]+", "approximant"), "IMRPhenomD", "Aligned-spin waveform of the bank"),
     "minimal_match": Key(Number(above=0, maximum=0.999), "0.97", "Minimal match of the template bank"),
     "f_low": Key(POSITIVE, "32", "Low frequency cutoff of the templates and the filter", "Hz"),
