@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from ..config.train_schema import SETTINGS
 from ..plan.model import Workflow
 from .gpu_figures import REFERENCE, REFERENCE_RATE, gpu_figures
 
@@ -29,9 +30,6 @@ ACCEPTED_REFERENCE_IFOS = 2
 PARAMETERS_PER_ROW = 20
 # Lightning checkpoints hold the weights and AdamW's two moment estimates: three copies of the parameters.
 CHECKPOINT_COPIES = 3
-DEFAULTS = {"model.layers": [3, 4, 6, 3], "model.kernel_size": 3, "data.batch_size": 384,
-            "data.batches_per_epoch": 200, "validation.livetime": 57600.0, "validation.stride": 0.5,
-            "validation.num_views": 5, "trainer.max_epochs": 200}
 
 
 @dataclass(frozen=True)
@@ -106,8 +104,9 @@ def _train_value(config, dotted: str, assumptions: list[str]):
     tree = config.train
     for part in dotted.split("."):
         if not isinstance(tree, dict) or part not in tree:
-            assumptions.append(f"train.yaml has no {dotted}: taken as {DEFAULTS[dotted]} (aframe-train's default)")
-            return DEFAULTS[dotted]
+            default = SETTINGS[dotted].default
+            assumptions.append(f"train.yaml has no {dotted}: taken as {default} (aframe-train's default)")
+            return default
         tree = tree[part]
     return tree
 

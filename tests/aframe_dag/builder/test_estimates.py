@@ -127,8 +127,9 @@ def test_gpu_training_hours_use_the_bf16_figure_when_training_runs_in_bf16(micro
     """trainer.precision auto (bf16 autocast on the GPUs the figures are of) takes the bf16 rate, 32 the fp32 one."""
     config, workflow = micro(micro_ini, ["run.device=cuda"])
     fp32 = estimate(config, workflow)
-    config.train["trainer"]["precision"] = "auto"
+    del config.train["trainer"]["precision"]  # aframe-train's default, auto
     bf16 = estimate(config, workflow)
     assert bf16.hours["training"] == pytest.approx(fp32.hours["training"] * 2800 / 4600)
+    assert "train.yaml has no trainer.precision: taken as auto (aframe-train's default)" in bf16.assumptions
     assert any("4,600 samples/s for the default network in bf16 (trainer.precision auto)" in line
                for line in bf16.assumptions)
