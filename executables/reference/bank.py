@@ -89,8 +89,8 @@ def write_asd(background: Path, ifos: list[str], sample_rate: float, f_low: floa
     np.savetxt(path, np.column_stack([frequencies[keep], np.sqrt(mean[keep])]))
 
 
-def tool_arguments(ranges: dict[str, tuple[float, float]], f_low: float, sample_rate: float, minimal_match: float,
-                   seed: int) -> list[str]:
+def tool_arguments(ranges: dict[str, tuple[float, float]], approximant: str, f_low: float, sample_rate: float,
+                   minimal_match: float, seed: int) -> list[str]:
     """The placement's options: buffer and tau0 span from the lightest and heaviest corners of the ranges."""
     from pycbc.conversions import tau0_from_mass1_mass2
     from pycbc.waveform import get_waveform_filter_length_in_time
@@ -98,7 +98,7 @@ def tool_arguments(ranges: dict[str, tuple[float, float]], f_low: float, sample_
     (m1_low, m1_high), (m2_low, m2_high) = ranges["mass1"], ranges["mass2"]
     corners = [(a, min(b, a)) for a in (m1_low, m1_high) for b in (m2_low, m2_high)]
     tau0 = [float(tau0_from_mass1_mass2(a, b, f_low)) for a, b in corners]
-    longest = max(get_waveform_filter_length_in_time("IMRPhenomD", mass1=a, mass2=b, f_lower=f_low)
+    longest = max(get_waveform_filter_length_in_time(approximant, mass1=a, mass2=b, f_lower=f_low)
                   for a, b in corners)
     buffer = 2 ** max(2, math.ceil(math.log2(longest + 1)))
     start, end = 0.95 * min(tau0), 1.05 * max(tau0)
@@ -145,7 +145,7 @@ def main(prior: str, background: Path, ifos: str, sample_rate: float, psd_length
         write_asd(background, given_ifos(ifos), sample_rate, f_low, psd_length, asd)
         with atomic_path(output) as temporary:
             command = [str(tool), "--output-file", str(temporary), "--input-config", str(config), "--asd-file",
-                       str(asd), *tool_arguments(ranges, f_low, sample_rate, minimal_match, seed)]
+                       str(asd), *tool_arguments(ranges, approximant, f_low, sample_rate, minimal_match, seed)]
             done = subprocess.run(command, capture_output=True, text=True)
             if done.returncode != 0:
                 raise PermanentError(f"{BANK_TOOL} exited {done.returncode}: {done.stderr.strip()[-2000:]}")

@@ -23,7 +23,7 @@ from executables.sources.psds import noise_psd
 from executables.sources.signals import generate_polarizations, project, snr
 
 REFERENCE_BIN = Path(__file__).resolve().parents[3] / ".venv-reference" / "bin"
-MISSING = f"no reference virtualenv at {REFERENCE_BIN.parent} (make .venv-reference/.installed)"
+MISSING = f"no reference virtualenv at {REFERENCE_BIN.parent} (make reference builds it)"
 needs_reference = pytest.mark.skipif(not (REFERENCE_BIN / "aframe-reference-filter").is_file(), reason=MISSING)
 
 RATE = 1024.0
