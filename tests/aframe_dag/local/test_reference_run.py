@@ -30,7 +30,7 @@ from executables.train.model import build_model, to_torchscript
 from tests.executables.reference.reference_inputs import REFERENCE_BIN, needs_reference
 from tests.fixtures.micro import AFRAME_DAG, SMALL, build_and_run, copy_micro_config
 
-pytestmark = [needs_reference, pytest.mark.xdist_group("reference-run")]
+pytestmark = [pytest.mark.slow, needs_reference, pytest.mark.xdist_group("reference-run")]
 
 #: Four timeslides, three of them holding injections, analysed by one infer node: enough background that FAR 10/Tb
 #: is a real threshold (more than ten events), and enough loud injections (about forty) to judge 95 % of them.
@@ -97,10 +97,10 @@ def test_the_reference_searches_the_networks_time_and_injections(reference_run):
     found = RecoveredInjectionSet.read(ours / "foreground.hdf5")
     assert len(found.injection_time) == len(theirs.injection_time) > 0
     assert set(found.injection_time) == set(theirs.injection_time)
-    with h5py.File(network / "sensitive_volume.h5") as theirs, h5py.File(ours / "sensitive_volume.h5") as volume:
+    with h5py.File(network / "sensitive_volume.h5") as network_sv, h5py.File(ours / "sensitive_volume.h5") as ours_sv:
         for name in ("Tb", "V0", "num_accepted", "num_injections", "source_prior"):
-            assert volume.attrs[name] == theirs.attrs[name], name
-        assert list(volume.attrs["populations"]) == list(theirs.attrs["populations"])
+            assert ours_sv.attrs[name] == network_sv.attrs[name], name
+        assert list(ours_sv.attrs["populations"]) == list(network_sv.attrs["populations"])
 
 
 def test_the_matched_filter_finds_the_loud_injections(reference_run):
