@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 
 from executables.common.cli import split
+from executables.common.shared import data_option
 
 #: Livetime slack (s) between a node's branches and the plan: float round-off only.
 LIVETIME_TOLERANCE = 1e-6
@@ -75,6 +76,25 @@ def checked_branches(body):
         click.option("--branch", "branch_specs", multiple=True, required=True,
                      help="SHIFT_INDEX:BACKGROUND_FILE, once per branch."),
     ]
+    return _decorated(body, options)
+
+
+def timeslid_injections(body):
+    """The options of a node that adds the test injections to timeslid branches: ``--injections``, ``--ifos``,
+    ``--shifts`` and ``--sample-rate`` (aframe-infer and the matched-filter reference alike)."""
+    options = [
+        click.option("--injections", type=click.Path(dir_okay=False, path_type=Path), required=True,
+                     help="Merged test injections (ResponseSet with injection_time and shift)."),
+        data_option("ifos", default="H1,L1", show_default=True, help="Comma-separated interferometers."),
+        click.option("--shifts", default="0,1", show_default=True,
+                     help="Timeslide step per ifo, seconds (shift index i moves ifo k by i x step k)."),
+        data_option("sample_rate", positive=True, required=True),
+    ]
+    return _decorated(body, options)
+
+
+def _decorated(body, options):
+    """``body`` with ``options`` in the order given (the first shows first in --help)."""
     for option in reversed(options):
         body = option(body)
     return body

@@ -29,7 +29,13 @@ from pathlib import Path
 import click
 
 from aframe_dag.inference import PRECISIONS
-from executables.common.branches import LIVETIME_TOLERANCE, checked_branches, parse_branch, parse_shifts
+from executables.common.branches import (
+    LIVETIME_TOLERANCE,
+    checked_branches,
+    parse_branch,
+    parse_shifts,
+    timeslid_injections,
+)
 from executables.common.cli import device_option, node_options, parse_ifos, require_device
 from executables.common.errors import InputError, PermanentError
 from executables.common.shared import data_option
@@ -64,12 +70,7 @@ def open_bundle(specs: Sequence[tuple[int, Path]], settings: Settings, geometry:
 @click.option("--repository", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="Triton model repository written by aframe-export.")
 @click.option("--model-name", required=True, help="Model in the repository.")
-@click.option("--injections", type=click.Path(dir_okay=False, path_type=Path), required=True,
-              help="Merged test injections (ResponseSet with injection_time and shift).")
-@data_option("ifos", default="H1,L1", show_default=True, help="Comma-separated interferometers.")
-@click.option("--shifts", default="0,1", show_default=True,
-              help="Timeslide step per ifo, seconds (shift index i moves ifo k by i x step k).")
-@data_option("sample_rate", positive=True, required=True)
+@timeslid_injections
 @data_option("kernel_length", positive=True, required=True, help="Seconds.")
 @data_option("fduration", positive=True, required=True)
 @data_option("highpass", positive=True, required=True)

@@ -19,10 +19,15 @@ from pathlib import Path
 
 import click
 
-from executables.common.branches import LIVETIME_TOLERANCE, checked_branches, parse_branch, parse_shifts
+from executables.common.branches import (
+    LIVETIME_TOLERANCE,
+    checked_branches,
+    parse_branch,
+    parse_shifts,
+    timeslid_injections,
+)
 from executables.common.cli import given_ifos, node_options
 from executables.common.errors import InputError, PermanentError
-from executables.common.shared import data_option
 from executables.formats.events import BranchRecord, EventSet, RecoveredInjectionSet, joined, write_node_events
 from executables.formats.placement import select_injections
 
@@ -43,12 +48,7 @@ def _pycbc():
 @node_options
 @click.option("--bank", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="Template bank (aframe-reference-bank, pycbc_brute_bank's format).")
-@click.option("--injections", type=click.Path(dir_okay=False, path_type=Path), required=True,
-              help="Merged test injections (ResponseSet with injection_time and shift).")
-@data_option("ifos", default="H1,L1", show_default=True, help="Comma-separated interferometers.")
-@click.option("--shifts", default="0,1", show_default=True,
-              help="Timeslide step per ifo, seconds (shift index i moves ifo k by i x step k).")
-@data_option("sample_rate", positive=True, required=True)
+@timeslid_injections
 @click.option("--f-low", type=click.FloatRange(min=0, min_open=True), required=True,
               help="Low frequency cutoff of the templates and the filter, Hz.")
 @click.option("--psd-length", type=click.FloatRange(min=0), required=True,
