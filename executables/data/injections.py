@@ -36,12 +36,12 @@ import numpy as np
 from aframe_dag.timeslides import injection_times, offsets
 from executables.common import storage
 from executables.common.cli import node_options, parse_ifos, require_device, split
+from executables.common.cpus import usable_cpus
 from executables.common.seeding import node_rng
 from executables.common.shared import data_option
 from executables.data.waveforms import (
     check_highpass,
     default_max_draws,
-    default_workers,
     injection_psds,
     load_prior,
     rejected_parameters,
@@ -183,5 +183,5 @@ def main(background: Path | str, ifos: str, shifts: str, shift_indices: str, dea
             shifts=_floats(shifts, "--shifts"), shift_indices=_indices(shift_indices), dead_time=dead_time,
             spacing=spacing, buffer=buffer, snr_threshold=snr_threshold, highpass=highpass,
             expected_slots=expected_slots, settings=settings, prior=load_prior(prior_name), seed=seed,
-            workers=workers or default_workers(), max_draws=max_draws)
+            workers=workers or usable_cpus(), max_draws=max_draws)
     return [output, rejected]

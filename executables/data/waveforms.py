@@ -26,7 +26,6 @@ from __future__ import annotations
 import functools
 import logging
 import math
-import os
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -36,6 +35,7 @@ import numpy as np
 
 from executables.common import storage
 from executables.common.cli import device_option, node_options, parse_ifos, require_device
+from executables.common.cpus import usable_cpus
 from executables.common.errors import InputError
 from executables.common.logs import Progress
 from executables.common.seeding import node_rng
@@ -69,19 +69,6 @@ _SAMPLING_KEYS = ("snr", "ifo_snrs", "gps_time")
 
 
 # -- helpers shared with aframe-injections ----------------------------------------------------------------------------
-
-
-def default_workers() -> int:
-    """CPUs this process may use (its affinity mask), capped by ``$OMP_NUM_THREADS`` when that is a positive int.
-
-    The plan sets ``OMP_NUM_THREADS`` = ``request_cpus`` in every node's environment, so a node uses what it asked
-    for under HTCondor and the local executor alike.
-    """
-    count = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    threads = os.environ.get("OMP_NUM_THREADS", "").strip()
-    if threads.isdigit() and int(threads) > 0:
-        count = min(count, int(threads))
-    return max(1, count)
 
 
 def default_max_draws(n_accept: int) -> int:
@@ -342,7 +329,7 @@ def main(validation: bool, shard: int, num: int, background: Path | str | None, 
     settings = waveform_settings(approximant, sample_rate, duration, right_pad, minimum_frequency,
                                  reference_frequency)
     prior = load_prior(prior_name)
-    workers = workers or default_workers()
+    workers = workers or usable_cpus()
     with storage.scratch() as scratch, storage.writable(output) as local:
         if not validation:
             training_waveforms(local, num=num, shard=shard, settings=settings, prior=prior, seed=seed,

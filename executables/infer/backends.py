@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from aframe_dag.inference import SERVER_PRECISIONS, SERVERS
+from executables.common.cpus import usable_cpus
 from executables.common.errors import InputError, PermanentError, TransientError
 from executables.repository.contract import (
     INPUT,
@@ -57,8 +58,10 @@ class OnnxBackend:
         if provider not in ort.get_available_providers():
             raise PermanentError(f"--device {device}: onnxruntime has no {provider} here "
                                  f"(it has {', '.join(ort.get_available_providers())})")
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = usable_cpus()  # the node's request_cpus, not every core of a shared machine
         try:
-            self.session = ort.InferenceSession(str(self.path), providers=[provider])
+            self.session = ort.InferenceSession(str(self.path), options, providers=[provider])
         except Exception as exc:
             raise InputError(self.path, None, f"onnxruntime cannot load it ({exc})") from None
         inputs = {node.name: node.shape[1:] for node in self.session.get_inputs()}

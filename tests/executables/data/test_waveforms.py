@@ -18,7 +18,7 @@ from scipy.signal import welch
 
 from executables.common.seeding import node_rng
 from executables.data.background import generate_background
-from executables.data.waveforms import default_workers, main, training_waveforms, validation_waveforms
+from executables.data.waveforms import main, training_waveforms, validation_waveforms
 from executables.formats.sets import ResponseSet, WaveformSet, ifo_snr_name
 from executables.formats.strain import write_background
 from executables.sources.priors import PARAMETERS, get_prior
@@ -134,18 +134,6 @@ def test_training_shards_are_byte_identical_for_a_seed_whatever_the_workers_and_
     for other in (WaveformSet.read(tmp_path / "d.hdf5"), WaveformSet.read(tmp_path / "e.hdf5")):
         assert not np.any(other.parameters["mass_1"] == mine.parameters["mass_1"])
         assert not np.array_equal(other.plus, mine.plus)
-
-
-def test_default_workers_follow_the_affinity_mask_and_omp_num_threads(monkeypatch):
-    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2, 3})
-    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
-    assert default_workers() == 4
-    monkeypatch.setenv("OMP_NUM_THREADS", "2")
-    assert default_workers() == 2
-    monkeypatch.setenv("OMP_NUM_THREADS", "16")
-    assert default_workers() == 4
-    monkeypatch.setenv("OMP_NUM_THREADS", "lots")
-    assert default_workers() == 4
 
 
 # -- validation shards ------------------------------------------------------------------------------------------------

@@ -21,8 +21,10 @@ from tests.executables.infer.infer_inputs import (
     CLUSTER,
     IFOS,
     INTEGRATION,
+    KERNEL,
     MODEL,
     PSD_LENGTH,
+    RATE,
     SHIFTS,
     T0,
     bundle_arguments,
@@ -187,6 +189,15 @@ def test_torch_backend_finds_the_same_events(events, bundle, tmp_path):
     np.testing.assert_array_equal(other.background.detection_time, found.background.detection_time)
     np.testing.assert_allclose(other.foreground.detection_statistic, found.foreground.detection_statistic,
                                rtol=1e-5, atol=1e-6)
+
+
+def test_onnxruntime_runs_on_the_node_s_cpus(bundle, monkeypatch):
+    from executables.infer.backends import OnnxBackend
+    from executables.repository.contract import ModelShape
+
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")  # what the plan sets for request_cpus = 1
+    backend = OnnxBackend(bundle["repository"], MODEL, ModelShape(len(IFOS), round(KERNEL * RATE)), "cpu")
+    assert backend.session.get_session_options().intra_op_num_threads == 1
 
 
 def test_cluster_keeps_the_loudest_within_the_window():
