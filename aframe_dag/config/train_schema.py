@@ -145,8 +145,11 @@ SCHEMA: dict[str, dict[str, Any]] = {
         "mute_prob": Setting(0.055, PROBABILITY),
         "invert_prob": Setting(0.5, PROBABILITY),
         "reverse_prob": Setting(0.5, PROBABILITY),
+        # A power law in SNR from minimum to maximum; with initial_minimum, its floor starts there and falls linearly
+        # to minimum over decay_steps training steps (aframe's SnrSampler curriculum).
         "snr": {"minimum": Setting(4.0, POSITIVE), "maximum": Setting(100.0, POSITIVE),
-                "index": Setting(-3.0, Number())},
+                "index": Setting(-3.0, Number()), "initial_minimum": Setting(None, Number("(0, inf)", optional=True)),
+                "decay_steps": Setting(0, Integer(0))},
         "max_waveform_memory_gb": Setting(4.0, POSITIVE),
     },
     "validation": {
@@ -242,6 +245,12 @@ def _check_together(config: dict[str, Any]) -> None:
     snr = data["snr"]
     if not snr["minimum"] < snr["maximum"]:
         raise TrainYamlError("data.snr", f"needs minimum < maximum, got {snr['minimum']} and {snr['maximum']}")
+    if snr["initial_minimum"] is not None:
+        if not snr["minimum"] <= snr["initial_minimum"] < snr["maximum"]:
+            raise TrainYamlError("data.snr.initial_minimum", f"must lie in [minimum, maximum) = [{snr['minimum']}, "
+                                                             f"{snr['maximum']}), got {snr['initial_minimum']}")
+        if snr["decay_steps"] < 1:
+            raise TrainYamlError("data.snr.decay_steps", "must be at least 1 when data.snr.initial_minimum is set")
     if data["fftlength"] is not None and data["fftlength"] > data["psd_length"]:
         raise TrainYamlError("data.fftlength", f"must be at most data.psd_length ({data['psd_length']}), "
                                                f"got {data['fftlength']}")

@@ -35,6 +35,12 @@ TRAIN_KEYS = {
     "data.init_args.snr_sampler.init_args.minimum": "data.snr.minimum",
     "data.init_args.snr_sampler.init_args.maximum": "data.snr.maximum",
     "data.init_args.snr_sampler.init_args.index": "data.snr.index",
+    # aframe's SnrSampler (an SNR curriculum) in place of the PowerLaw
+    "data.init_args.snr_sampler.init_args.max_min_snr": "data.snr.initial_minimum",
+    "data.init_args.snr_sampler.init_args.min_min_snr": "data.snr.minimum",
+    "data.init_args.snr_sampler.init_args.max_snr": "data.snr.maximum",
+    "data.init_args.snr_sampler.init_args.alpha": "data.snr.index",
+    "data.init_args.snr_sampler.init_args.decay_steps": "data.snr.decay_steps",
     "data.init_args.valid_stride": "validation.stride",
     "data.init_args.num_valid_views": "validation.num_views",
     "data.init_args.valid_livetime": "validation.livetime",
@@ -48,7 +54,7 @@ BUILT_IN = {
     "model.init_args.arch.class_path": ARCHITECTURE,
     "model.init_args.arch.init_args.norm_layer.class_path": "ml4gw.nn.norm.GroupNorm1DGetter",
     "model.init_args.metric.class_path": "train.metrics.TimeSlideAUROC",
-    "data.init_args.snr_sampler.class_path": "ml4gw.distributions.PowerLaw",
+    "data.init_args.snr_sampler.class_path": ("ml4gw.distributions.PowerLaw", "train.augmentations.SnrSampler"),
     "data.class_path": "train.data.supervised.TimeDomainSupervisedAframeDataset",
     # aframe-train validates every epoch, keeps best.ckpt by valid_auroc, writes batch.hdf5 and metrics.csv
     "trainer.check_val_every_n_epoch": 1,

@@ -211,7 +211,8 @@ class BatchStream:
                      * geo.kernel_size).astype(np.int64)
         polarizations = slice_waveforms(self.bank.rows(rows), self.bank.coalescence, positions, geo.window_size)
         snr = self.data["snr"]
-        low, high, alpha = float(snr["minimum"]), float(snr["maximum"]), float(snr["index"]) + 1
+        low = snr_floor(snr, epoch * self.batches + index // self.world)
+        high, alpha = float(snr["maximum"]), float(snr["index"]) + 1
         u = torch.rand(count, generator=gen, dtype=torch.float64)
         if abs(alpha) < 1e-12:  # power law icdf (ml4gw.distributions.PowerLaw's distribution)
             target = low * (high / low) ** u
@@ -231,6 +232,16 @@ class BatchStream:
             "mute": torch.rand(count, generator=gen) < float(self.data["mute_prob"]),
             "channel": torch.randint(channels, (count,), generator=gen),
         }
+
+
+def snr_floor(snr: dict[str, Any], step: int) -> float:
+    """The training SNRs' lower bound at training step ``step`` (0 first): ``initial_minimum`` falling linearly to
+    ``minimum`` over ``decay_steps`` steps, so that the network learns loud signals before faint ones."""
+    start, end = snr.get("initial_minimum"), float(snr["minimum"])
+    if start is None:
+        return end
+    done = min(step / int(snr["decay_steps"]), 1.0)
+    return float(start) - done * (float(start) - end)
 
 
 # -- device side: PSD, injection, augmentation, whitening ------------------------------------------------------------

@@ -224,6 +224,26 @@ def test_a_malformed_train_yaml_is_named(aframe_repo, tmp_path):
     assert not (tmp_path / "run").exists()
 
 
+def test_aframe_s_snr_curriculum_maps_onto_the_snr_schedule(aframe_repo, tmp_path):
+    sampler = """      class_path: train.augmentations.SnrSampler
+      init_args:
+        max_min_snr: 12
+        min_min_snr: 4
+        max_snr: 100
+        alpha: -3
+        decay_steps: 989
+"""
+    power_law = TRAIN_YAML[TRAIN_YAML.index("      class_path: ml4gw.distributions.PowerLaw"):
+                           TRAIN_YAML.index("    valid_livetime")]
+    (aframe_repo.parents[3] / "bbh.yaml").write_text(TRAIN_YAML.replace(power_law, sampler))
+    result = aframe_dag("init", "--from-aframe", aframe_repo / "base.cfg", "--train-yaml",
+                        aframe_repo.parents[3] / "bbh.yaml", "--directory", tmp_path / "run")
+    assert result.returncode == 0, result.stderr
+    snr = yaml.safe_load((tmp_path / "run" / "train.yaml").read_text())["data"]["snr"]
+    assert snr == {"minimum": 4, "maximum": 100, "index": -3, "initial_minimum": 12, "decay_steps": 989}
+    assert not any("snr_sampler" in line for line in not_mapped(result))
+
+
 def test_frame_channels_select_the_frames_source(aframe_repo, tmp_path, monkeypatch):
     text = BASE_CFG.replace("channels =  &::ifos", 'channels = ["H1:GDS-CALIB_STRAIN", "L1:GDS-CALIB_STRAIN"]')
     (aframe_repo / "base.cfg").write_text(text)

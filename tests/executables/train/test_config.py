@@ -36,6 +36,8 @@ def test_defaults_fill_missing_keys(tmp_path):
     ("model:\n  architecture: resnet2d\n", "model.architecture", "must be an architecture aframe-train builds"),
     ("data:\n  batch_size: 32.5\n", "data.batch_size", "must be an integer >= 1, got 32.5"),
     ("data:\n  snr:\n    minimum: 20\n    maximum: 10\n", "data.snr", "needs minimum < maximum"),
+    ("data:\n  snr:\n    initial_minimum: 200\n", "data.snr.initial_minimum", "must lie in [minimum, maximum)"),
+    ("data:\n  snr:\n    initial_minimum: 12\n", "data.snr.decay_steps", "must be at least 1"),
     ("model:\n  kernel_size: 4\n", "model.kernel_size", "must be odd"),
     ("model:\n  norm_groups: 12\n", "model.norm_groups", "must be a power of two"),
     ("data:\n  fftlength: 16\n", "data.fftlength", "must be at most data.psd_length"),

@@ -7,7 +7,7 @@ import torch
 
 from executables.common.errors import InputError
 from executables.train.config import Shared, read_config
-from executables.train.data import WaveformBank, partial_auroc, read_responses, swap_and_mute
+from executables.train.data import WaveformBank, partial_auroc, read_responses, snr_floor, swap_and_mute
 from executables.train.module import AframeData, AframeModule, shared_dict
 
 from .conftest import IFOS, SAMPLE_RATE
@@ -59,6 +59,20 @@ def test_injection_leaves_the_psd_and_uninjected_rows_alone(pieces):
     # the same PSD whitens both: rows without a signal are identical
     assert torch.allclose(X[not_injected], X_clean[not_injected])
     assert not torch.allclose(X[batch["inject"]], X_clean[batch["inject"]])
+
+
+def test_the_snr_curriculum_starts_loud_and_falls_to_the_minimum(pieces):
+    config, data, _ = pieces
+    snr = {"minimum": 10.0, "maximum": 40.0, "index": -1.0, "initial_minimum": 30.0, "decay_steps": 4}
+    assert [snr_floor(snr, step) for step in (0, 1, 2, 4, 9)] == [30.0, 25.0, 20.0, 10.0, 10.0]
+    assert snr_floor(dict(snr, initial_minimum=None), 0) == 10.0
+    stream = data.stream()
+    stream.data = dict(config["data"], snr=snr)
+    batches = config["data"]["batches_per_epoch"]  # 6: epoch 1 starts at step 6, past the decay
+    first, later = stream.batch(0, 0)["snr"], stream.batch(1, 0)["snr"]
+    assert first.min() >= 30.0 and first.max() <= 40.0
+    assert later.min() >= 10.0 and later.min() < 30.0
+    assert snr_floor(snr, batches) == 10.0
 
 
 def test_swap_and_mute_label_noise():
