@@ -53,10 +53,11 @@ def build_train_only(pool: Pool, directory: Path, *overrides: str) -> Path:
     pool.own(directory)
     pool.run([AFRAME_DAG, "build", directory / "run.ini", *(f"--set={item}" for item in overrides)], cwd=directory)
     condor = directory / "condor_dir"
-    (node,) = [node for node in plan(load_config(condor / "run.ini.resolved")).nodes if node.name == "train"]
+    config = load_config(condor / "run.ini.resolved")
+    (node,) = [node for node in plan(config).nodes if node.name == "train"]
     waveforms, validation, first, *others, _config = map(Path, node.inputs)  # the train.yaml is read as is
     scratch = directory / "synthetic"
-    write_inputs(scratch, count=16, sample_rate=2048.0,
+    write_inputs(scratch, count=16, sample_rate=config["data"]["sample_rate"],
                  names={"waveforms": waveforms, "validation": validation}, planned=[first, *others])
     lines = (condor / "aframe.dag").read_text().splitlines()
     mine = [line for line in lines if is_train_line(line.split())]

@@ -37,9 +37,10 @@ def micro(micro_ini, overrides=()):
 def test_disk_follows_the_plan_s_files(micro_ini, run_env):
     config, workflow = micro(micro_ini)
     disk = estimate(config, workflow).disk
-    # the micro run: 1200 s of training and 1200 s of testing strain, 2 ifos at 2048 Hz, float32
-    assert disk["train_data_dir"]["background"] == 1200 * 2048 * 2 * 4
-    assert disk["test_data_dir"]["background"] == 1200 * 2048 * 2 * 4
+    # the micro run: 1200 s of training and 1200 s of testing strain, 2 ifos at its sample rate, float32
+    rate = config["data"]["sample_rate"]
+    assert disk["train_data_dir"]["background"] == 1200 * rate * 2 * 4
+    assert disk["test_data_dir"]["background"] == 1200 * rate * 2 * 4
     bigger = estimate(*micro(micro_ini, ["waveforms.num_train=1024"])).disk
     assert bigger["train_data_dir"]["waveforms"] == 2 * disk["train_data_dir"]["waveforms"]
     assert set(disk) == {"train_data_dir", "test_data_dir", "train_run_dir", "results_dir"}
@@ -116,7 +117,8 @@ def test_gpu_estimates_say_not_measured_until_a_gpu_run_sets_the_figures(micro_i
     after = estimate(config, workflow)
     assert card in after.lines()[-1] and "not measured" not in after.comment()
     assert after.hours["training"] == pytest.approx(before.hours["training"] / 2)
-    network = resnet1d(config.train["model"]["layers"], 2, 3072)
+    network = resnet1d(config.train["model"]["layers"], 2,
+                       round(config["data"]["kernel_length"] * config["data"]["sample_rate"]))
     windows = 40000.0 * 4 * resnet1d((3, 4, 6, 3), 2, 3072).macs / network.macs
     assert after.hours["inference"] * 3600 * windows / config["infer"]["sampling_rate"] > workflow.totals["livetime"]
     assert any(f"40,000 s of data per second at 4 Hz for the default network, {card}" in line

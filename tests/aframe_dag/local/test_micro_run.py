@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 from gwpy.timeseries import TimeSeriesDict
 
+from aframe_dag.config import load_config
 from executables.formats.events import SECONDS_PER_YEAR
 from tests.executables.test_corruption import overwrite
 from tests.fixtures.micro import AFRAME_DAG, DATA
@@ -66,10 +67,11 @@ def test_livetime_and_injection_counts_are_the_plan_s(micro_run):
         assert accepted.attrs["length"] + rejected.attrs["length"] == accepted.attrs["num_injections"]
     headline = json.loads((results / "summary.json").read_text())["headline"]
     assert (headline["Tb"], headline["accepted_injections"]) == (totals["livetime"], totals["injections"])
+    rate = load_config(micro_run.condor / "run.ini.resolved")["data"]["sample_rate"]
     for node in micro_run.build.workflow.nodes:
         if node.stage == "background":
             strain = TimeSeriesDict.read(node.outputs[0], ["H1", "L1"], format="hdf5")
-            assert strain["H1"].sample_rate.value == 2048 and strain["L1"].t0.value == int(node.name.split("-")[2])
+            assert strain["H1"].sample_rate.value == rate and strain["L1"].t0.value == int(node.name.split("-")[2])
 
 
 def test_loud_injections_are_found(micro_run):

@@ -64,7 +64,8 @@ def tune_run(tmp_path, monkeypatch):
         "tune.space=optimizer.learning_rate: loguniform(1e-4, 1e-2)\ndata.waveform_prob: uniform(0.3, 0.7)"])
     trial = next(node for node in result.workflow.nodes if node.stage == "tune-trial")
     waveforms, validation, first, *others, _config = map(Path, trial.inputs)  # the train.yaml is read as is
-    write_inputs(tmp_path / "synthetic", count=16, sample_rate=2048.0,
+    rate = float(trial.arguments[trial.arguments.index("--sample-rate") + 1])
+    write_inputs(tmp_path / "synthetic", count=16, sample_rate=rate,
                  names={"waveforms": waveforms, "validation": validation}, planned=[first, *others])
     return result
 
