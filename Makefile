@@ -56,7 +56,7 @@ test-condor: install
 demo: install
 	bash scripts/demo.sh $(DEMO_DIR)
 
-# The demo's run with the matched-filter reference on its data (about 20 minutes on 2 cores): its own target, so that
+# The demo's run with the matched-filter reference on its data (about 13 minutes on 2 cores): its own target, so that
 # `make demo` stays within its time.
 demo-reference: install $(REFERENCE_STAMP)
 	bash scripts/demo_reference.sh $(DEMO_DIR)

@@ -237,11 +237,10 @@ class BatchStream:
 def snr_floor(snr: dict[str, Any], step: int) -> float:
     """The training SNRs' lower bound at training step ``step`` (0 first): ``initial_minimum`` falling linearly to
     ``minimum`` over ``decay_steps`` steps, so that the network learns loud signals before faint ones."""
-    start, end = snr.get("initial_minimum"), float(snr["minimum"])
+    start, end = snr["initial_minimum"], snr["minimum"]
     if start is None:
-        return end
-    done = min(step / int(snr["decay_steps"]), 1.0)
-    return float(start) - done * (float(start) - end)
+        return float(end)
+    return float(start - min(step / snr["decay_steps"], 1.0) * (start - end))
 
 
 # -- device side: PSD, injection, augmentation, whitening ------------------------------------------------------------
